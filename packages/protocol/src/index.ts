@@ -1,0 +1,56 @@
+// @cocore/protocol: the pure protocol core (no I/O). Everything other packages need about
+// canonical bytes, keys, signatures, sealing, commitments, pricing and receipt verification.
+export * from "./lexicon/index.ts";
+export * from "./ledger/index.ts";
+// Both modules name a Money and a TokenCounts type; the package-level names are the lexicon's.
+export type { Money, TokenCounts } from "./lexicon/index.ts";
+export { base64Decode, base64Encode, base64Normalize, Base64Error } from "./base64.ts";
+export { canonicalBytes, canonicalJson, CanonicalError, type CanonicalErrorCode } from "./canonical.ts";
+export { dagCborEncode, recordCid } from "./cid.ts";
+export { inputCommitment, outputCipherCommitment, outputCommitment, sha256Hex } from "./commitment.ts";
+export {
+  exportSigningKey,
+  generateSigningKey,
+  importSigningKey,
+  isValidPublicKey,
+  KeyError,
+  publicKeyObject,
+  type P256PrivateJwk,
+  type SigningKey,
+} from "./keys.ts";
+export { generateKeyFile, keyFileFrom, parseKeyFile, publicKeysOf, type KeyFile, type ProviderKeys, type PublicKeys } from "./keyfile.ts";
+export {
+  computeFee,
+  PricingError,
+  splitReceipt,
+  tokenRatePrice,
+  type FeeScheduleLike,
+  type ReceiptSplit,
+  type SplitKind,
+  type SplitPolicyLike,
+  type TokenCountsLike,
+  type TokenRateLike,
+} from "./pricing.ts";
+export {
+  encryptionKeyPairFromSecret,
+  generateEncryptionKeyPair,
+  NONCE_LENGTH,
+  open,
+  seal,
+  X25519_KEY_LENGTH,
+  type EncryptionKeyPair,
+  type Sealed,
+} from "./seal.ts";
+export { sign, signatureBytes, signingPayload, signRecord, verify, verifyRecordSignature, type SignatureField } from "./signature.ts";
+export {
+  BundleError,
+  FINDING_CODES,
+  normalizeBundle,
+  verifyReceipt,
+  type Finding,
+  type FindingCode,
+  type ReceiptBundle,
+  type RecordRef,
+  type VerifyOptions,
+  type VerifyResult,
+} from "./verify-receipt.ts";

@@ -1,0 +1,406 @@
+// Offline receipt verification: every rule of PROTOCOL.md §5.6, reported as findings with stable
+// codes. All checks run and all failures are collected, so a caller (the exchange, the CLI, an
+// auditor) learns every reason a receipt is refused, and a single broken field always surfaces
+// under its own code. Pure: the verification time is an input, never the clock.
+import { CanonicalError } from "./canonical.ts";
+import { recordCid } from "./cid.ts";
+import { isValidPublicKey } from "./keys.ts";
+import { fromJsonRecord, NSID, validateRecord } from "./lexicon/index.ts";
+import { PricingError, tokenRatePrice } from "./pricing.ts";
+import { signatureBytes, signingPayload, verify, verifyRecordSignature } from "./signature.ts";
+
+/** Stable finding codes (a contract: never renamed, only added to). */
+export const FINDING_CODES = [
+  "schema-invalid",
+  "canonical-invalid",
+  "bad-signature",
+  "price-over-ceiling",
+  "price-mismatch",
+  "currency-mismatch",
+  "expired",
+  "commitment-mismatch",
+  "requester-mismatch",
+  "job-mismatch",
+  "exchange-not-accepted",
+  "provider-not-accepted",
+  "authorization-invalid",
+  "nonce-reused",
+  "attestation-expired",
+  "attestation-invalid",
+  "pro-bono-nonzero",
+  "policy-invalid",
+  "cid-mismatch",
+  "completed-in-future",
+] as const;
+export type FindingCode = (typeof FINDING_CODES)[number];
+
+export interface Finding {
+  code: FindingCode;
+  message: string;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  findings: Finding[];
+}
+
+/** A record as found in a repo: its value (lex form: bytes as Uint8Array) and, when known, where it lives. */
+export interface RecordRef {
+  uri?: string;
+  cid?: string;
+  value: Record<string, unknown>;
+}
+
+export interface ReceiptBundle {
+  receipt: RecordRef;
+  job: RecordRef;
+  attestation: RecordRef;
+  paymentAuthorization?: RecordRef;
+  policy?: RecordRef;
+}
+
+export interface VerifyOptions {
+  /** The settling exchange's DID. Default: policy.exchange, else paymentAuthorization.exchange. */
+  exchange?: string;
+  /**
+   * Verification time (ISO 8601). The attestation window and the authorization's expiry are
+   * judged at this instant. Default: the receipt's completedAt, which is what makes an old
+   * receipt verify forever; pass a later time to ask "would this still be accepted now?".
+   */
+  at?: string;
+  /** The exchange's "authorization nonce unused" rule: nonces already consumed by other jobs. */
+  usedNonces?: ReadonlySet<string> | ((nonce: string) => boolean);
+}
+
+const PART_NSID = {
+  receipt: NSID.receipt,
+  job: NSID.job,
+  attestation: NSID.attestation,
+  paymentAuthorization: NSID.paymentAuthorization,
+  policy: NSID.exchangePolicy,
+} as const;
+
+type Part = keyof typeof PART_NSID;
+
+/** The input itself is unusable (not a bundle); distinct from a bundle that fails verification. */
+export class BundleError extends Error {
+  override readonly name = "BundleError";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bundle input
+
+const WRAPPER_KEYS = new Set(["uri", "cid", "value"]);
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+function normalizeRef(raw: unknown, part: Part): RecordRef {
+  if (!isObject(raw)) throw new BundleError(`${part} is not an object`);
+  const wrapped = isObject(raw.value) && Object.keys(raw).every((k) => WRAPPER_KEYS.has(k));
+  const value = wrapped ? raw.value : raw;
+  if (wrapped) {
+    if (raw.uri !== undefined && typeof raw.uri !== "string") throw new BundleError(`${part}.uri is not a string`);
+    if (raw.cid !== undefined && typeof raw.cid !== "string") throw new BundleError(`${part}.cid is not a string`);
+  }
+  let lex: unknown;
+  try {
+    lex = fromJsonRecord(value);
+  } catch (err) {
+    throw new BundleError(`${part}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!isObject(lex)) throw new BundleError(`${part} value is not an object`);
+  const ref: RecordRef = { value: lex };
+  if (wrapped && typeof raw.uri === "string") ref.uri = raw.uri;
+  if (wrapped && typeof raw.cid === "string") ref.cid = raw.cid;
+  return ref;
+}
+
+/**
+ * Turn a parsed bundle document into lex-form records. Accepts each record wrapped as
+ * `{ uri?, cid?, value }` or bare, with bytes in JSON form (`{"$bytes"}`) or already Uint8Array.
+ * Throws BundleError when receipt, job or attestation is missing or a part is not a record.
+ */
+export function normalizeBundle(json: unknown): ReceiptBundle {
+  if (!isObject(json)) throw new BundleError("bundle is not a JSON object");
+  for (const part of ["receipt", "job", "attestation"] as const) {
+    if (json[part] === undefined || json[part] === null) throw new BundleError(`bundle has no ${part}`);
+  }
+  const bundle: ReceiptBundle = {
+    receipt: normalizeRef(json.receipt, "receipt"),
+    job: normalizeRef(json.job, "job"),
+    attestation: normalizeRef(json.attestation, "attestation"),
+  };
+  if (json.paymentAuthorization != null) bundle.paymentAuthorization = normalizeRef(json.paymentAuthorization, "paymentAuthorization");
+  if (json.policy != null) bundle.policy = normalizeRef(json.policy, "policy");
+  return bundle;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field access that tolerates schema-invalid input (schema problems are reported separately)
+
+function str(obj: unknown, key: string): string | undefined {
+  const v = isObject(obj) ? obj[key] : undefined;
+  return typeof v === "string" ? v : undefined;
+}
+
+function int(obj: unknown, key: string): number | undefined {
+  const v = isObject(obj) ? obj[key] : undefined;
+  return typeof v === "number" && Number.isSafeInteger(v) ? v : undefined;
+}
+
+function obj(o: unknown, key: string): Record<string, unknown> | undefined {
+  const v = isObject(o) ? o[key] : undefined;
+  return isObject(v) ? v : undefined;
+}
+
+function strings(o: unknown, key: string): string[] | undefined {
+  const v = isObject(o) ? o[key] : undefined;
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : undefined;
+}
+
+function time(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+interface AtUri {
+  repo: string;
+  collection: string;
+  rkey: string;
+}
+
+function parseAtUri(uri: string | undefined): AtUri | undefined {
+  const m = uri === undefined ? null : /^at:\/\/([^/?#]+)\/([^/?#]+)\/([^/?#]+)$/.exec(uri);
+  return m ? { repo: m[1]!, collection: m[2]!, rkey: m[3]! } : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verification
+
+// Attestations are shared by every receipt a machine writes in a day; remembering which
+// (payload, signature, key) triples already verified keeps bulk verification at one ECDSA
+// operation per receipt. The key includes the full signed content, so a hit cannot be forged.
+const attestationVerified = new Set<string>();
+const ATTESTATION_CACHE_LIMIT = 1024;
+
+function attestationSignatureOk(value: Record<string, unknown>, publicKey: string): boolean {
+  const sig = signatureBytes(value.selfSignature);
+  if (!sig) return false;
+  const payload = signingPayload(value, "selfSignature");
+  const cacheKey = `${publicKey}|${Buffer.from(sig).toString("base64")}|${Buffer.from(payload).toString("latin1")}`;
+  if (attestationVerified.has(cacheKey)) return true;
+  const ok = verify(publicKey, payload, sig);
+  if (ok) {
+    if (attestationVerified.size >= ATTESTATION_CACHE_LIMIT) attestationVerified.clear();
+    attestationVerified.add(cacheKey);
+  }
+  return ok;
+}
+
+function schemaProblems(part: Part, ref: RecordRef): string | undefined {
+  const nsid = PART_NSID[part];
+  const declared = ref.value.$type;
+  if (declared !== undefined && declared !== nsid) return `$type is ${JSON.stringify(declared)}, expected ${nsid}`;
+  const result = validateRecord(nsid, ref.value);
+  return result.ok ? undefined : result.message;
+}
+
+export function verifyReceipt(bundle: ReceiptBundle, options: VerifyOptions = {}): VerifyResult {
+  const findings: Finding[] = [];
+  const add = (code: FindingCode, message: string) => findings.push({ code, message });
+
+  const receipt = bundle.receipt.value;
+  const job = bundle.job.value;
+  const att = bundle.attestation.value;
+  const auth = bundle.paymentAuthorization?.value;
+  const policy = bundle.policy?.value;
+
+  // Schema, and whether each given CID really names the given value.
+  const cids: Partial<Record<Part, string>> = {};
+  for (const part of Object.keys(PART_NSID) as Part[]) {
+    const ref = bundle[part];
+    if (!ref) continue;
+    const problem = schemaProblems(part, ref);
+    if (problem) add("schema-invalid", `${part}: ${problem}`);
+    const computed = recordCid(ref.value);
+    if (computed && ref.cid && computed !== ref.cid) add("cid-mismatch", `${part}: given cid ${ref.cid} but the value hashes to ${computed}`);
+    const cid = computed ?? ref.cid;
+    if (cid) cids[part] = cid;
+  }
+
+  // Who is who. The requester owns the job's repo; the provider owns the receipt's repo.
+  const receiptRef = obj(receipt, "job");
+  const attRef = obj(receipt, "attestation");
+  const jobUri = parseAtUri(bundle.job.uri ?? str(receiptRef, "uri"));
+  const receiptUri = parseAtUri(bundle.receipt.uri);
+  const attUri = parseAtUri(bundle.attestation.uri ?? str(attRef, "uri"));
+  const requesterDid = jobUri?.repo;
+  const providerDid = receiptUri?.repo ?? attUri?.repo;
+
+  // Strong-ref from the receipt to the job.
+  {
+    const refUri = str(receiptRef, "uri");
+    const refCid = str(receiptRef, "cid");
+    const problems: string[] = [];
+    if (refUri && parseAtUri(refUri)?.collection !== NSID.job) problems.push(`receipt.job.uri ${refUri} is not a ${NSID.job} record`);
+    if (bundle.job.uri && refUri !== bundle.job.uri) problems.push(`receipt.job.uri is ${refUri ?? "missing"}, the job is ${bundle.job.uri}`);
+    if (cids.job && refCid !== cids.job) problems.push(`receipt.job.cid is ${refCid ?? "missing"}, the job's cid is ${cids.job}`);
+    if (!bundle.job.uri && !cids.job) problems.push("the job has neither uri nor cid to match receipt.job against");
+    for (const p of problems) add("job-mismatch", p);
+  }
+
+  const requester = str(receipt, "requester");
+  if (requesterDid === undefined) add("requester-mismatch", "cannot tell who owns the job: no at-uri for it");
+  else if (requester !== requesterDid) add("requester-mismatch", `receipt.requester is ${requester ?? "missing"} but the job is in ${requesterDid}'s repo`);
+
+  const rIn = str(receipt, "inputCommitment");
+  const jIn = str(job, "inputCommitment");
+  if (rIn !== jIn) add("commitment-mismatch", `receipt.inputCommitment ${rIn ?? "missing"} differs from the job's ${jIn ?? "missing"}`);
+
+  // Time. Job expiry is judged at completedAt (a fact of the receipt); validity windows at `at`.
+  const completedAt = time(str(receipt, "completedAt"));
+  let at = completedAt;
+  if (options.at !== undefined) {
+    at = time(options.at);
+    if (at === undefined) throw new RangeError(`verification time ${JSON.stringify(options.at)} is not an ISO 8601 time`);
+    if (completedAt !== undefined && completedAt > at) {
+      add("completed-in-future", `receipt completedAt ${str(receipt, "completedAt")} is after the verification time ${options.at}`);
+    }
+  }
+  const jobExpires = time(str(job, "expiresAt"));
+  if (completedAt !== undefined && jobExpires !== undefined && completedAt > jobExpires) {
+    add("expired", `completedAt ${str(receipt, "completedAt")} is after the job's expiresAt ${str(job, "expiresAt")}`);
+  }
+
+  // Attestation: its own signature, its place (provider's repo), the receipt's reference, its window.
+  const publicKey = str(att, "publicKey");
+  const keyOk = publicKey !== undefined && isValidPublicKey(publicKey);
+  if (!keyOk) add("attestation-invalid", "attestation.publicKey is not standard base64 of a 64-byte P-256 point");
+  const sigScheme = str(att, "sigScheme");
+  if (sigScheme !== undefined && sigScheme !== "p256") add("attestation-invalid", `attestation.sigScheme ${sigScheme} is not p256`);
+  if (keyOk) {
+    try {
+      if (!attestationSignatureOk(att, publicKey)) add("attestation-invalid", "attestation.selfSignature does not verify under its publicKey");
+    } catch (err) {
+      if (!(err instanceof CanonicalError)) throw err;
+      add("canonical-invalid", `attestation: ${err.message}`);
+    }
+  }
+  {
+    const refUri = str(attRef, "uri");
+    const refCid = str(attRef, "cid");
+    if (refUri && parseAtUri(refUri)?.collection !== NSID.attestation) add("attestation-invalid", `receipt.attestation.uri ${refUri} is not a ${NSID.attestation} record`);
+    if (bundle.attestation.uri && refUri !== bundle.attestation.uri) add("attestation-invalid", `receipt.attestation.uri is ${refUri ?? "missing"}, the attestation is ${bundle.attestation.uri}`);
+    if (cids.attestation && refCid !== cids.attestation) add("attestation-invalid", `receipt.attestation.cid is ${refCid ?? "missing"}, the attestation's cid is ${cids.attestation}`);
+    if (attUri && providerDid && attUri.repo !== providerDid) add("attestation-invalid", `the attestation is in ${attUri.repo}'s repo, not the provider ${providerDid}'s`);
+  }
+  const attestedAt = time(str(att, "attestedAt"));
+  const attExpires = time(str(att, "expiresAt"));
+  if (at !== undefined && attestedAt !== undefined && attExpires !== undefined && (at < attestedAt || at > attExpires)) {
+    add("attestation-expired", `${new Date(at).toISOString()} is outside the attestation's window [${str(att, "attestedAt")}, ${str(att, "expiresAt")}]`);
+  }
+
+  // The receipt's own signature, by the attestation's key.
+  if (keyOk) {
+    try {
+      if (!verifyRecordSignature(receipt, "enclaveSignature", publicKey)) add("bad-signature", "receipt.enclaveSignature does not verify under the attestation's publicKey");
+    } catch (err) {
+      if (!(err instanceof CanonicalError)) throw err;
+      add("canonical-invalid", `receipt: ${err.message}`);
+    }
+  } else {
+    add("bad-signature", "receipt.enclaveSignature cannot be verified: the attestation has no usable publicKey");
+  }
+
+  // The settling exchange, its policy, and whether the job and authorization let it settle.
+  const exchange = options.exchange ?? str(policy, "exchange") ?? str(auth, "exchange");
+  if (policy) {
+    const policyExchange = str(policy, "exchange");
+    if (options.exchange && policyExchange !== options.exchange) add("policy-invalid", `the policy belongs to ${policyExchange ?? "no exchange"}, not ${options.exchange}`);
+    const policyRepo = parseAtUri(bundle.policy?.uri)?.repo;
+    if (policyRepo && policyRepo !== policyExchange) add("policy-invalid", `policy.exchange ${policyExchange ?? "missing"} is not the repo ${policyRepo} it is published in`);
+  }
+  const acceptedExchanges = strings(job, "acceptedExchanges");
+  if (acceptedExchanges && exchange !== undefined && !acceptedExchanges.includes(exchange)) {
+    add("exchange-not-accepted", `exchange ${exchange} is not in the job's acceptedExchanges`);
+  }
+  const acceptedProviders = strings(job, "acceptedProviders");
+  if (acceptedProviders && acceptedProviders.length > 0) {
+    if (providerDid === undefined) add("provider-not-accepted", "the job names acceptedProviders but the receipt's repo is unknown");
+    else if (!acceptedProviders.includes(providerDid)) add("provider-not-accepted", `provider ${providerDid} is not in the job's acceptedProviders`);
+  }
+
+  const ceiling = obj(job, "priceCeiling");
+  if (!auth) {
+    add("authorization-invalid", "no paymentAuthorization given");
+  } else {
+    const authRef = bundle.paymentAuthorization!;
+    const jobAuthRef = obj(job, "paymentAuthorization");
+    const jaUri = str(jobAuthRef, "uri");
+    const jaCid = str(jobAuthRef, "cid");
+    if (authRef.uri && jaUri !== authRef.uri) add("authorization-invalid", `job.paymentAuthorization.uri is ${jaUri ?? "missing"}, the authorization is ${authRef.uri}`);
+    if (cids.paymentAuthorization && jaCid !== cids.paymentAuthorization) add("authorization-invalid", `job.paymentAuthorization.cid is ${jaCid ?? "missing"}, the authorization's cid is ${cids.paymentAuthorization}`);
+    if (!authRef.uri && !cids.paymentAuthorization) add("authorization-invalid", "the authorization has neither uri nor cid to match the job's reference against");
+    const authRepo = parseAtUri(authRef.uri ?? jaUri)?.repo;
+    if (authRepo && requesterDid && authRepo !== requesterDid) add("authorization-invalid", `the authorization is in ${authRepo}'s repo, not the requester ${requesterDid}'s`);
+    const authExchange = str(auth, "exchange");
+    if (exchange !== undefined && authExchange !== exchange) add("authorization-invalid", `the authorization names exchange ${authExchange ?? "none"}, not ${exchange}`);
+    const authExpires = time(str(auth, "expiresAt"));
+    if (at !== undefined && authExpires !== undefined && at > authExpires) add("authorization-invalid", `the authorization expired at ${str(auth, "expiresAt")}`);
+    const authCeiling = obj(auth, "ceiling");
+    const aAmount = int(authCeiling, "amount");
+    const jAmount = int(ceiling, "amount");
+    if (str(authCeiling, "currency") !== str(ceiling, "currency")) {
+      add("authorization-invalid", `authorization ceiling currency ${str(authCeiling, "currency") ?? "missing"} differs from the job's ${str(ceiling, "currency") ?? "missing"}`);
+    } else if (aAmount !== undefined && jAmount !== undefined && aAmount < jAmount) {
+      add("authorization-invalid", `authorization ceiling ${aAmount} is below the job's priceCeiling ${jAmount}`);
+    }
+    const nonce = str(auth, "nonce");
+    const used = options.usedNonces;
+    if (nonce !== undefined && used && (typeof used === "function" ? used(nonce) : used.has(nonce))) {
+      add("nonce-reused", `authorization nonce ${nonce} was already used`);
+    }
+  }
+
+  // Price: currency, ceiling, the policy's token rate, pro bono.
+  const price = obj(receipt, "price");
+  const amount = int(price, "amount");
+  const currency = str(price, "currency");
+  const tokens = obj(receipt, "tokens");
+  if (currency !== str(ceiling, "currency")) {
+    add("currency-mismatch", `price currency ${currency ?? "missing"} differs from the job's ceiling currency ${str(ceiling, "currency") ?? "missing"}`);
+  } else if (amount !== undefined && int(ceiling, "amount") !== undefined && amount > int(ceiling, "amount")!) {
+    add("price-over-ceiling", `price ${amount} exceeds the job's priceCeiling ${int(ceiling, "amount")}`);
+  }
+  if (policy) {
+    const supported = strings(policy, "supportedCurrencies");
+    if (supported && currency !== undefined && !supported.includes(currency)) add("currency-mismatch", `the exchange does not settle in ${currency}`);
+    const rate = obj(policy, "tokenRate");
+    if (rate) {
+      const rateCurrency = str(rate, "currency");
+      const tIn = int(tokens, "in");
+      const tOut = int(tokens, "out");
+      const inRate = int(rate, "inputPricePerMTok");
+      const outRate = int(rate, "outputPricePerMTok");
+      if (rateCurrency !== currency) {
+        add("currency-mismatch", `price currency ${currency ?? "missing"} differs from the policy's tokenRate currency ${rateCurrency ?? "missing"}`);
+      } else if (amount !== undefined && tIn !== undefined && tOut !== undefined && inRate !== undefined && outRate !== undefined) {
+        try {
+          const expected = tokenRatePrice({ inputPricePerMTok: inRate, outputPricePerMTok: outRate }, { in: tIn, out: tOut });
+          if (amount !== expected) add("price-mismatch", `price ${amount} is not the tokenRate price ${expected} for ${tIn} in / ${tOut} out`);
+        } catch (err) {
+          if (!(err instanceof PricingError)) throw err;
+          add("price-mismatch", `tokenRate price cannot be computed: ${err.message}`);
+        }
+      }
+    }
+  }
+  if (receipt.proBono === true && (amount !== 0 || int(tokens, "in") !== 0 || int(tokens, "out") !== 0)) {
+    add("pro-bono-nonzero", `pro bono receipt has price ${amount ?? "?"} and tokens ${int(tokens, "in") ?? "?"}/${int(tokens, "out") ?? "?"}; all must be 0`);
+  }
+
+  return { ok: findings.length === 0, findings };
+}
