@@ -1,0 +1,195 @@
+// `engine` benchmark: generated tokens/s through the whole agent path vs. the raw node-llama-cpp
+// loop (bench/engine-raw.ts), same model, same thread count, same process, same run.
+//
+// Agent path = a job dispatched over the matchmaker WebSocket to a running `startAgent` (real
+// local PDS, real job record, NaCl-sealed prompt): the agent checks the job, opens the input, runs
+// the engine and streams chunks back. The clock runs from sending the `job` message to receiving
+// the last chunk — what a requester's stream experiences; the receipt (signed and written to the
+// PDS after the stream) is timed separately as receiptMsP50 since it does not delay any token.
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { WebSocketServer, type WebSocket } from "ws";
+import { createRecord, getRecord, lexToJson, startLocalNetwork } from "@cocore/atproto";
+import { base64Decode, base64Encode, inputCommitment, seal } from "@cocore/protocol";
+import { defaultThreads, startAgent, type JobMessage } from "@cocore/agent";
+import { benchEngineRaw } from "./engine-raw.ts";
+
+export interface EngineBenchOptions {
+  modelPath?: string;
+  threads?: number;
+  /** Timed jobs / raw runs. */
+  runs?: number;
+  tokensPerRun?: number;
+  prompt?: string;
+}
+
+export interface EngineBenchResult {
+  rawTokensPerSec: number;
+  agentTokensPerSec: number;
+  /** agentTokensPerSec / rawTokensPerSec (target ≥ 0.97). */
+  agentToRawRatio: number;
+  agentTokens: number;
+  rawTokens: number;
+  receiptMsP50: number;
+  /** Median over jobs of one job's streamed tokens/s (robust to load spikes on shared machines). */
+  agentRunTokensPerSecP50: number;
+  /**
+   * Median per job of (stream time − the agent's own engine time from startedAt to completedAt):
+   * what the agent adds around generation (checks, opening the input, relaying chunks).
+   */
+  agentOverheadMsP50: number;
+  threads: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? 0 : s[Math.floor((s.length - 1) / 2)]!;
+}
+
+export async function benchEngine(opts: EngineBenchOptions = {}): Promise<EngineBenchResult> {
+  const threads = opts.threads ?? defaultThreads();
+  const runs = opts.runs ?? 5;
+  const tokensPerRun = opts.tokensPerRun ?? 200;
+  const prompt = opts.prompt ?? "The";
+  const rawOpts = { threads, runs, tokensPerRun, prompt, ...(opts.modelPath && { modelPath: opts.modelPath }) };
+  // Raw runs before and after the agent runs, pooled, so that drift in machine load during the
+  // bench does not masquerade as agent overhead (or hide it).
+  const rawBefore = await benchEngineRaw(rawOpts);
+
+  const net = await startLocalNetwork();
+  const stateDir = mkdtempSync(join(tmpdir(), "cocore-bench-engine-"));
+  const wss = new WebSocketServer({ port: 0, host: "127.0.0.1", path: "/v1/agent" });
+  await new Promise<void>((r) => wss.once("listening", () => r()));
+  let socket: WebSocket | undefined;
+  const listeners = new Set<(m: Record<string, unknown>) => void>();
+  wss.on("connection", (ws) => {
+    ws.on("message", (data) => {
+      const msg = JSON.parse(data.toString()) as Record<string, unknown>;
+      if (msg.type === "register") {
+        socket = ws;
+        ws.send(JSON.stringify({ type: "registered", machineId: msg.machineId, heartbeatIntervalMs: 60_000 }));
+      }
+      for (const l of listeners) l(msg);
+    });
+  });
+  let agent: Awaited<ReturnType<typeof startAgent>> | undefined;
+  try {
+    const provider = await net.createAccount("bench-provider");
+    const requester = await net.createAccount("bench-requester");
+    const exchange = "did:plc:benchexchangeaaaaaaaaaaa";
+    agent = await startAgent({
+      pds: net.pdsUrl,
+      handle: provider.handle,
+      password: provider.password,
+      stateDir,
+      threads,
+      ...(opts.modelPath && { model: opts.modelPath }),
+      matchmaker: `http://127.0.0.1:${(wss.address() as { port: number }).port}`,
+      log: () => {},
+    });
+    const modelId = agent.supportedModels[0]!;
+    while (!agent.matchmakerConnected) await new Promise((r) => setTimeout(r, 20));
+    const encKey = base64Decode(base64Encode(agent.state.encryption.publicKey));
+
+    const makeJob = async (): Promise<JobMessage> => {
+      const sealed = seal(Buffer.from(JSON.stringify({ prompt, maxTokens: tokensPerRun })), encKey);
+      const now = Date.now();
+      const pa = await createRecord(requester.agent, "dev.cocore.compute.paymentAuthorization", {
+        exchange,
+        ceiling: { amount: 1_000_000, currency: "TOK" },
+        scope: "singleJob",
+        nonce: randomBytes(16).toString("hex"),
+        expiresAt: new Date(now + 3600_000).toISOString(),
+        createdAt: new Date(now).toISOString(),
+      });
+      const ref = await createRecord(requester.agent, "dev.cocore.compute.job", {
+        model: modelId,
+        inputCommitment: inputCommitment(sealed.sealed),
+        maxTokensOut: tokensPerRun,
+        priceCeiling: { amount: 1_000_000, currency: "TOK" },
+        acceptedTrustLevel: "self-attested",
+        acceptedExchanges: [exchange],
+        paymentAuthorization: pa,
+        nonce: randomBytes(16).toString("hex"),
+        expiresAt: new Date(now + 3600_000).toISOString(),
+        createdAt: new Date(now).toISOString(),
+      });
+      const job = (await getRecord(requester.agent, requester.did, "dev.cocore.compute.job", ref.uri.split("/").pop()!))!;
+      return {
+        type: "job",
+        job: { uri: job.uri, cid: job.cid },
+        jobRecord: lexToJson(job.value) as Record<string, unknown>,
+        sealedInput: base64Encode(sealed.sealed),
+        senderPublicKey: base64Encode(sealed.senderPublicKey),
+        requester: requester.did,
+        exchange,
+      };
+    };
+
+    const runOne = (msg: JobMessage) =>
+      new Promise<{ tokens: number; streamMs: number; receiptMs: number; overheadMs: number }>((resolve, reject) => {
+        let lastChunk = 0;
+        const t0 = performance.now();
+        const l = (m: Record<string, unknown>) => {
+          if (m.jobUri !== msg.job.uri) return;
+          if (m.type === "chunk") lastChunk = performance.now();
+          else if (m.type === "done") {
+            listeners.delete(l);
+            const end = performance.now();
+            const streamMs = (lastChunk || end) - t0;
+            const engineMs = Date.parse(String(m.completedAt)) - Date.parse(String(m.startedAt));
+            resolve({ tokens: (m.tokens as { out: number }).out, streamMs, receiptMs: end - (lastChunk || end), overheadMs: streamMs - engineMs });
+          } else if (m.type === "error") {
+            listeners.delete(l);
+            reject(new Error(`${String(m.code)}: ${String(m.message)}`));
+          }
+        };
+        listeners.add(l);
+        socket!.send(JSON.stringify(msg));
+      });
+
+    await runOne(await makeJob()); // warm-up, as the raw loop does
+    let tokens = 0;
+    let ms = 0;
+    const receiptMs: number[] = [];
+    const overheadMs: number[] = [];
+    const perRun: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const r = await runOne(await makeJob());
+      tokens += r.tokens;
+      ms += r.streamMs;
+      receiptMs.push(r.receiptMs);
+      overheadMs.push(r.overheadMs);
+      perRun.push(r.tokens / (r.streamMs / 1000));
+    }
+    const agentTokensPerSec = tokens / (ms / 1000);
+    await agent.stop();
+    agent = undefined;
+    const rawAfter = await benchEngineRaw(rawOpts);
+    const rawTokens = rawBefore.tokens + rawAfter.tokens;
+    const rawTokensPerSec = rawTokens / (rawBefore.seconds + rawAfter.seconds);
+    return {
+      rawTokensPerSec,
+      agentTokensPerSec,
+      agentToRawRatio: agentTokensPerSec / rawTokensPerSec,
+      agentTokens: tokens,
+      rawTokens,
+      receiptMsP50: median(receiptMs),
+      agentRunTokensPerSecP50: median(perRun),
+      agentOverheadMsP50: median(overheadMs),
+      threads,
+    };
+  } finally {
+    await agent?.stop();
+    for (const c of wss.clients) c.terminate();
+    await new Promise<void>((r) => wss.close(() => r()));
+    await net.close();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(JSON.stringify(await benchEngine()));
+}

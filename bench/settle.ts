@@ -1,0 +1,206 @@
+// `settle` benchmark: receipts verified (every §5.6 rule, signatures included) and settled per
+// second through the exchange's ledger store, on SQLite and on PostgreSQL, plus this machine's
+// single-core P-256 verify rate for comparison. Records are generated and signed beforehand
+// (untimed); the timed part is applyBatch over receipts, jobs, authorizations and attestations,
+// in batches, exactly as the firehose ingester feeds them.
+import { randomBytes, sign as nodeSign, verify as nodeVerify, generateKeyPairSync } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import {
+  base64Encode,
+  generateEncryptionKeyPair,
+  generateSigningKey,
+  inputCommitment,
+  outputCommitment,
+  recordCid,
+  signRecord,
+} from "@cocore/protocol";
+import { applyBatch, buildPolicyRecord, CachingVerifier, consistencyCheck, DEFAULT_POLICY, openLedgerDb, policyFromRecord, type IngestOp } from "@cocore/exchange";
+
+export interface SettleBenchOptions {
+  receipts?: number;
+  batch?: number;
+  pgUrl?: string;
+}
+
+export interface SettleBenchResult {
+  sqliteReceiptsPerSec: number;
+  postgresReceiptsPerSec: number | null;
+  p256VerifyPerSecPerCore: number;
+  receipts: number;
+}
+
+const EXCHANGE = "did:plc:benchexchange00000000000";
+const iso = (ms: number) => new Date(ms).toISOString();
+const T0 = Date.parse("2026-03-01T00:00:00.000Z");
+let tidCounter = 0;
+const tid = () => (0x3000000000000n + BigInt(++tidCounter)).toString(32).padStart(13, "2").replace(/[01]/g, "2");
+
+function rec(repo: string, collection: string, value: Record<string, unknown>): IngestOp {
+  const full = { $type: collection, ...value };
+  return { action: "create", uri: `at://${repo}/${collection}/${tid()}${randomBytes(2).toString("hex")}`, cid: recordCid(full)!, record: full };
+}
+
+function generate(n: number): { ops: IngestOp[]; receipts: number } {
+  const providers = Array.from({ length: 8 }, (_, i) => ({ did: `did:plc:benchprovider${String(i).padStart(11, "0")}`, key: generateSigningKey() }));
+  const requesters = Array.from({ length: 64 }, (_, i) => `did:plc:benchrequester${String(i).padStart(10, "0")}`);
+  const ops: IngestOp[] = [];
+  const atts = providers.map((p) => {
+    const a = rec(
+      p.did,
+      "dev.cocore.compute.attestation",
+      signRecord(
+        {
+          publicKey: p.key.publicKey,
+          encryptionPubKey: base64Encode(generateEncryptionKeyPair().publicKey),
+          chipName: "bench",
+          hardwareModel: "bench",
+          serialNumberHash: "a".repeat(64),
+          osVersion: "bench",
+          binaryHash: "b".repeat(64),
+          sipEnabled: false,
+          secureBootEnabled: false,
+          secureEnclaveAvailable: false,
+          authenticatedRootEnabled: false,
+          attestedAt: iso(T0 - 86_400_000),
+          expiresAt: iso(T0 + 86_400_000 * 30),
+        },
+        "selfSignature",
+        p.key,
+      ),
+    );
+    ops.push(a);
+    return a;
+  });
+  for (let i = 0; i < n; i++) {
+    const req = requesters[i % requesters.length]!;
+    const pi = i % providers.length;
+    const p = providers[pi]!;
+    const t = T0 + i * 10;
+    const auth = rec(req, "dev.cocore.compute.paymentAuthorization", {
+      exchange: EXCHANGE,
+      ceiling: { amount: 5000, currency: "TOK" },
+      scope: "singleJob",
+      nonce: randomBytes(16).toString("hex"),
+      expiresAt: iso(t + 86_400_000),
+      createdAt: iso(t),
+    });
+    const commitment = inputCommitment(randomBytes(16));
+    const job = rec(req, "dev.cocore.compute.job", {
+      model: "m",
+      inputCommitment: commitment,
+      maxTokensOut: 1000,
+      priceCeiling: { amount: 5000, currency: "TOK" },
+      acceptedTrustLevel: "self-attested",
+      acceptedExchanges: [EXCHANGE],
+      paymentAuthorization: { uri: auth.uri, cid: auth.cid },
+      nonce: randomBytes(16).toString("hex"),
+      expiresAt: iso(t + 3_600_000),
+      createdAt: iso(t),
+    });
+    const tokens = { in: 10 + (i % 50), out: 20 + (i % 70) };
+    const receipt = rec(
+      p.did,
+      "dev.cocore.compute.receipt",
+      signRecord(
+        {
+          $type: "dev.cocore.compute.receipt",
+          job: { uri: job.uri, cid: job.cid },
+          requester: req,
+          model: "m",
+          inputCommitment: commitment,
+          outputCommitment: outputCommitment("y"),
+          tokens,
+          startedAt: iso(t + 1),
+          completedAt: iso(t + 2),
+          price: { amount: tokens.in + tokens.out, currency: "TOK" },
+          attestation: { uri: atts[pi]!.uri, cid: atts[pi]!.cid },
+        },
+        "enclaveSignature",
+        p.key,
+      ),
+    );
+    ops.push(auth, job, receipt);
+  }
+  return { ops, receipts: n };
+}
+
+async function run(url: string, ops: IngestOp[], receipts: number, batch: number): Promise<number> {
+  const ldb = await openLedgerDb(url);
+  try {
+    const policyValue = buildPolicyRecord(EXCHANGE, DEFAULT_POLICY, iso(T0 - 86_400_000));
+    const ctx = {
+      ldb,
+      did: EXCHANGE,
+      policy: { uri: `at://${EXCHANGE}/dev.cocore.compute.exchangePolicy/3aaaaaaaaaaaa`, cid: recordCid(policyValue)!, value: policyValue, ledger: policyFromRecord(policyValue) },
+      verifier: new CachingVerifier(),
+      now: () => T0,
+    };
+    const started = performance.now();
+    let settled = 0;
+    for (let i = 0; i < ops.length; i += batch) settled += (await applyBatch(ctx, ops.slice(i, i + batch))).settled.length;
+    const seconds = (performance.now() - started) / 1000;
+    if (settled !== receipts) throw new Error(`bench: ${settled} of ${receipts} receipts settled`);
+    const check = await consistencyCheck(ldb);
+    if (!check.ok) throw new Error(`bench: ledger inconsistent: ${check.problems.slice(0, 3).join("; ")}`);
+    return Math.round(receipts / seconds);
+  } finally {
+    await ldb.close();
+  }
+}
+
+export function p256VerifyPerSec(durationMs = 1000): number {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const msg = randomBytes(400);
+  const sig = nodeSign("sha256", msg, privateKey);
+  let n = 0;
+  const start = performance.now();
+  while (performance.now() - start < durationMs) {
+    for (let i = 0; i < 100; i++) nodeVerify("sha256", msg, publicKey, sig);
+    n += 100;
+  }
+  return Math.round(n / ((performance.now() - start) / 1000));
+}
+
+export const __generate = generate;
+
+export async function benchSettle(opts: SettleBenchOptions = {}): Promise<SettleBenchResult> {
+  const receipts = opts.receipts ?? 20_000;
+  const batch = opts.batch ?? 3000;
+  const { ops } = generate(receipts);
+  const dir = mkdtempSync(join(tmpdir(), "cocore-bench-settle-"));
+  try {
+    const p256 = p256VerifyPerSec();
+    const sqlite = await run(`sqlite:${join(dir, "ledger.db")}`, ops, receipts, batch);
+    let postgres: number | null = null;
+    const admin = opts.pgUrl ?? process.env.COCORE_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+    const name = `cocore_bench_${randomBytes(4).toString("hex")}`;
+    const client = new pg.Client({ connectionString: admin, connectionTimeoutMillis: 1500 });
+    let created = false;
+    try {
+      await client.connect();
+      await client.query(`create database ${name}`);
+      created = true;
+    } catch {
+      created = false;
+    }
+    if (created) {
+      try {
+        postgres = await run(admin.replace(/\/[^/]*$/, `/${name}`), ops, receipts, batch);
+      } finally {
+        await client.query(`drop database if exists ${name} with (force)`).catch(() => {});
+      }
+    }
+    await client.end().catch(() => {});
+    return { sqliteReceiptsPerSec: sqlite, postgresReceiptsPerSec: postgres, p256VerifyPerSecPerCore: p256, receipts };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const n = Number(process.argv[2] ?? 20_000);
+  console.log(JSON.stringify({ bench: "settle", figures: await benchSettle({ receipts: n }) }, null, 2));
+}

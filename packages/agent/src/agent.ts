@@ -1,0 +1,399 @@
+// The provider agent: keys and state, attestation, the provider record lifecycle (seed 003),
+// the engine, the matchmaker connection and the receipts. `startAgent` returns once the machine
+// is up (ready, or faulted onto the stub engine); `stop()` is the graceful shutdown that publishes
+// serving:false.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { canonicalBytes, sign, base64Encode, type SigningKey } from "@cocore/protocol";
+import { login, type AtpAgent } from "@cocore/atproto";
+import { attestationNeedsRenewal, publishAttestation, type PublishedAttestation } from "./attestation.ts";
+import { EngineHost, type EngineLoader } from "./engine-host.ts";
+import type { EngineKind } from "./engines/index.ts";
+import { agentBinaryHash, clip64, collectHostFacts, type HostFacts } from "./host.ts";
+import { errorMessage, runJob, type JobContext } from "./jobs.ts";
+import { MatchmakerClient, type BackoffOptions } from "./matchmaker-client.ts";
+import { AGENT_PROTOCOL_VERSION, type EngineState, type JobMessage, type RegisterMessage } from "./matchmaker-protocol.ts";
+import { DEFAULT_TOKEN_RATE, PolicySource, type TokenRate } from "./policy.ts";
+import { ProviderRecord, type Fault, type ProviderPatch } from "./provider-record.ts";
+import { ReceiptQueue } from "./receipt-queue.ts";
+import { defaultStateDir, loadOrCreateState, RECEIPT_QUEUE_FILE, type AgentState } from "./state.ts";
+
+export const AGENT_VERSION: string = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
+export const TRUST_LEVEL = "self-attested";
+
+export interface AgentOptions {
+  pds: string;
+  handle: string;
+  password: string;
+  stateDir?: string;
+  engine?: EngineKind;
+  /** GGUF path or URL (llama engine). Default: the bundled models/fortunes-char.gguf. */
+  model?: string;
+  /** Model id served for `model`. Default "fortunes-char". */
+  modelId?: string;
+  /** Directory of further GGUF files, each served as its file name without `.gguf` (desiredModels). */
+  modelsDir?: string;
+  threads?: number;
+  openaiBase?: string;
+  openaiApiKey?: string;
+  matchmaker?: string;
+  exchange?: string;
+  plc?: string;
+  machineLabel?: string;
+  /** How often the provider record is read back for owner edits (desiredModels, proBono…). */
+  pollMs?: number;
+  receiptRetryMs?: number;
+  attestationValidityMs?: number;
+  advisorFaultAfter?: number;
+  backoff?: BackoffOptions;
+  /** Replaces the engine loader (tests, benchmarks). */
+  engineLoader?: EngineLoader;
+  log?: (line: string) => void;
+}
+
+export interface RunningAgent {
+  did: string;
+  agent: AtpAgent;
+  state: AgentState;
+  provider: ProviderRecord;
+  queue: ReceiptQueue;
+  host: HostFacts;
+  readonly providerUri: string;
+  readonly rkey: string;
+  readonly attestation: PublishedAttestation;
+  readonly supportedModels: string[];
+  readonly engineState: EngineState;
+  readonly matchmakerConnected: boolean;
+  /** Reads the provider record and reloads the engine if desiredModels changed. */
+  syncWithRecord(): Promise<void>;
+  flushReceipts(): Promise<void>;
+  /** Runs one job as if the matchmaker had dispatched it (the bench's agent path). */
+  handleJob(msg: JobMessage, send: (m: object) => void): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+}
+
+export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`agent: ${line}\n`));
+  const stateDir = opts.stateDir ?? defaultStateDir();
+  const state = loadOrCreateState(stateDir);
+  const queue = ReceiptQueue.open(join(stateDir, RECEIPT_QUEUE_FILE));
+  const agent = await login(opts.pds, opts.handle, opts.password);
+  const did = agent.assertDid;
+  const host = collectHostFacts();
+  const binaryHash = agentBinaryHash();
+  const encryptionPubKey = base64Encode(state.encryption.publicKey);
+  const policies = new PolicySource({ fallbackPds: opts.pds, plcUrl: opts.plc });
+  const engines = new EngineHost({
+    kind: opts.engine ?? "llama",
+    defaultModelId: opts.modelId ?? "fortunes-char",
+    model: opts.model,
+    modelsDir: opts.modelsDir,
+    threads: opts.threads,
+    openaiBase: opts.openaiBase,
+    openaiApiKey: opts.openaiApiKey,
+    loader: opts.engineLoader,
+    log,
+  });
+  log(`provider ${did}; state ${stateDir}${state.created ? " (new keys)" : ""}; machine key ${state.signingKey.publicKey.slice(0, 16)}…`);
+
+  let rate: TokenRate = await policies.rateFor(opts.exchange);
+  let provisioning = true;
+  let serving = true;
+  let advisorFault: Fault | undefined;
+  let stopping = false;
+  const provider = new ProviderRecord(agent, did, state.signingKey.publicKey);
+  const adopted = await provider.adopt();
+  if (adopted.deleted.length > 0) log(`deleted duplicate provider records ${adopted.deleted.join(", ")}`);
+
+  const desiredOf = (v: Record<string, unknown> | undefined): string[] | undefined => {
+    const d = v?.desiredModels;
+    return Array.isArray(d) && d.every((x) => typeof x === "string") && d.length > 0 ? (d as string[]) : undefined;
+  };
+  let lastDesired = desiredOf(provider.current?.value);
+  let intended = lastDesired ?? [engines.defaultModelId];
+
+  const agentPatch = (): ProviderPatch => {
+    const models = engines.state === "loading" && engines.supported.length === 0 ? intended : engines.supported;
+    return {
+      chip: clip64(host.chip),
+      ramGB: host.ramGB,
+      os: clip64(host.osVersion),
+      cpuCores: host.cpuCores,
+      supportedModels: models.length > 0 ? models : ["stub"],
+      priceList: (models.length > 0 ? models : ["stub"]).map((modelId) => ({ modelId, ...rate })),
+      encryptionPubKey,
+      attestationPubKey: state.signingKey.publicKey,
+      trustLevel: TRUST_LEVEL,
+      provisioning,
+      serving,
+      binaryVersion: AGENT_VERSION,
+      engineFault: engines.fault,
+      advisorFault,
+      contactEndpoint: opts.matchmaker,
+    };
+  };
+  const createOnly = () => ({ machineLabel: (opts.machineLabel ?? host.hostname).slice(0, 128), createdAt: new Date().toISOString() });
+  // Publishes are chained so our own writes never race each other (swapRecord guards the owner's).
+  let publishChain: Promise<unknown> = Promise.resolve();
+  const publish = (): Promise<void> => {
+    const next = publishChain.then(() => provider.publish(agentPatch(), createOnly()));
+    publishChain = next.catch(() => {});
+    return next.then(() => {});
+  };
+
+  await publish();
+  log(`provider record ${provider.uri} (provisioning)`);
+
+  let attestation = await publishAttestation(agent, attestationInput());
+  function attestationInput() {
+    return {
+      signingKey: state.signingKey as SigningKey,
+      encryptionPublicKey: state.encryption.publicKey,
+      host,
+      serialSalt: state.serialSalt,
+      binaryHash,
+      now: new Date(),
+      validityMs: opts.attestationValidityMs,
+    };
+  }
+  let renewing: Promise<PublishedAttestation> | undefined;
+  const renewAttestation = async (): Promise<PublishedAttestation> => {
+    renewing ??= publishAttestation(agent, attestationInput()).finally(() => (renewing = undefined));
+    attestation = await renewing;
+    log(`attestation renewed ${attestation.uri} (until ${attestation.expiresAt})`);
+    matchmaker?.heartbeat();
+    return attestation;
+  };
+
+  await engines.reconcile(intended);
+  await publish();
+
+  // ---------------------------------------------------------------- jobs
+  const active = new Map<string, AbortController>();
+  const seen = new Set<string>();
+  let jobChain: Promise<void> = Promise.resolve();
+  const ctx: JobContext = {
+    did,
+    agent,
+    signingKey: state.signingKey,
+    encryptionSecretKey: state.encryption.secretKey,
+    trustLevel: TRUST_LEVEL,
+    queue,
+    runner: (id) => engines.runner(id),
+    attestation: async (until) => {
+      const a = Date.parse(attestation.expiresAt) <= until.getTime() || attestationNeedsRenewal(attestation, new Date()) ? await renewAttestation() : attestation;
+      return { uri: a.uri, cid: a.cid, expiresAt: a.expiresAt };
+    },
+    rate: (exchange) => policies.rateFor(exchange),
+    providerValue: () => provider.current?.value ?? {},
+    now: () => new Date(),
+  };
+
+  const handleJob = (msg: JobMessage, send: (m: object) => void): Promise<void> => {
+    const jobUri = msg.job?.uri ?? "";
+    if (stopping) {
+      send({ type: "error", jobUri, code: "shutting_down", message: "this machine is shutting down" });
+      return Promise.resolve();
+    }
+    if (seen.has(jobUri)) {
+      send({ type: "error", jobUri, code: "duplicate_job", message: "this job was already dispatched to this machine" });
+      return Promise.resolve();
+    }
+    seen.add(jobUri);
+    const abort = new AbortController();
+    active.set(jobUri, abort);
+    let seq = 0;
+    const run = jobChain.then(async () => {
+      try {
+        const done = await runJob(ctx, msg, { accepted: () => send({ type: "accepted", jobUri }), chunk: (text) => send({ type: "chunk", jobUri, seq: seq++, text }) }, abort.signal);
+        send(done);
+        if (!done.receipt.written) log(`receipt ${done.receipt.uri} queued (PDS write failed); will retry`);
+      } catch (err) {
+        send(errorMessage(jobUri, err));
+      } finally {
+        active.delete(jobUri);
+      }
+    });
+    jobChain = run;
+    return run;
+  };
+
+  // ---------------------------------------------------------------- matchmaker
+  let matchmaker: MatchmakerClient | undefined;
+  const engineState = (): EngineState => (provisioning && engines.state === "loading" ? "loading" : engines.state);
+  const signRegistration = async (): Promise<RegisterMessage> => {
+    const body: Omit<RegisterMessage, "sig"> = {
+      type: "register",
+      protocolVersion: AGENT_PROTOCOL_VERSION,
+      providerDid: did,
+      machineId: provider.rkey!,
+      providerRecord: provider.uri!,
+      models: engines.supported.length > 0 ? engines.supported : ["stub"],
+      trustLevel: TRUST_LEVEL,
+      engineState: engineState(),
+      ...(engines.fault ? { engineFault: { code: engines.fault.code, message: engines.fault.message } } : {}),
+      version: AGENT_VERSION,
+      encryptionPubKey,
+      attestationPubKey: state.signingKey.publicKey,
+      attestation: { uri: attestation.uri, cid: attestation.cid },
+      attestationExpiresAt: attestation.expiresAt,
+      ...(Array.isArray(provider.current?.value.acceptedExchanges) ? { acceptedExchanges: provider.current.value.acceptedExchanges as string[] } : {}),
+      capacity: 1,
+      at: new Date().toISOString(),
+    };
+    return { ...body, sig: base64Encode(sign(state.signingKey, canonicalBytes(body))) };
+  };
+  if (opts.matchmaker) {
+    const mm = new MatchmakerClient({
+      url: opts.matchmaker,
+      register: signRegistration,
+      status: () => ({
+        models: engines.supported.length > 0 ? engines.supported : ["stub"],
+        engineState: engineState(),
+        activeJobs: active.size,
+        attestation: { uri: attestation.uri, cid: attestation.cid },
+        attestationExpiresAt: attestation.expiresAt,
+      }),
+      onJob: (msg) => void handleJob(msg, (m) => mm.send(m as never)),
+      onCancel: (jobUri) => active.get(jobUri)?.abort(),
+      onConnected: () => {
+        log(`registered with matchmaker ${opts.matchmaker}`);
+        if (provisioning || advisorFault) {
+          provisioning = false;
+          advisorFault = undefined;
+          publish().catch((err: unknown) => log(`provider record update failed: ${String(err)}`));
+        }
+      },
+      onFault: (fault) => {
+        log(`advisorFault: ${fault.message}`);
+        advisorFault = { ...fault, at: new Date().toISOString() };
+        publish().catch((err: unknown) => log(`provider record update failed: ${String(err)}`));
+      },
+      faultAfterFailures: opts.advisorFaultAfter,
+      backoff: opts.backoff,
+      log,
+    });
+    matchmaker = mm;
+    mm.start();
+  } else {
+    provisioning = false;
+    await publish();
+  }
+  if (!provisioning) log(`ready: serving ${engines.supported.join(", ") || "stub"}`);
+
+  // ---------------------------------------------------------------- background loops
+  const syncWithRecord = async (): Promise<void> => {
+    const entry = await provider.read();
+    if (!entry) {
+      // The record vanished (deleted by the owner or an old agent): put ours back.
+      await publish();
+      return;
+    }
+    const desired = desiredOf(entry.value);
+    if (!sameList(desired, lastDesired)) {
+      lastDesired = desired;
+      intended = desired ?? [engines.defaultModelId];
+      log(`desiredModels changed to ${JSON.stringify(desired ?? null)}; reloading`);
+      const wasProvisioning = provisioning;
+      provisioning = true;
+      await publish();
+      matchmaker?.heartbeat();
+      await engines.reconcile(intended);
+      provisioning = wasProvisioning;
+      await publish();
+      matchmaker?.heartbeat();
+    }
+  };
+  let syncing = false;
+  const pollTimer = setInterval(() => {
+    if (syncing || stopping) return;
+    syncing = true;
+    syncWithRecord()
+      .catch((err: unknown) => log(`reading the provider record failed: ${err instanceof Error ? err.message : String(err)}`))
+      .finally(() => (syncing = false));
+  }, opts.pollMs ?? 5000);
+  const retryTimer = setInterval(() => {
+    if (queue.size > 0) void queue.flush(agent);
+  }, opts.receiptRetryMs ?? 15_000);
+  const renewTimer = setInterval(
+    () => {
+      if (attestationNeedsRenewal(attestation, new Date())) renewAttestation().catch((err: unknown) => log(`attestation renewal failed: ${String(err)}`));
+    },
+    Math.min(3600_000, Math.max(1000, Math.floor((opts.attestationValidityMs ?? 24 * 3600_000) / 8))),
+  );
+  const rateTimer = opts.exchange
+    ? setInterval(() => {
+        void policies.rateFor(opts.exchange).then((r) => {
+          if (JSON.stringify(r) !== JSON.stringify(rate)) {
+            rate = r;
+            void publish().catch(() => {});
+          }
+        });
+      }, 10 * 60_000)
+    : undefined;
+  for (const t of [pollTimer, retryTimer, renewTimer, rateTimer]) t?.unref();
+  if (queue.size > 0) void queue.flush(agent);
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      stopping = true;
+      for (const t of [pollTimer, retryTimer, renewTimer, rateTimer]) clearInterval(t);
+      await matchmaker?.stop();
+      // Let running jobs finish (their receipts are owed); cut them short after a grace period.
+      const grace = setTimeout(() => {
+        for (const a of active.values()) a.abort();
+      }, 20_000);
+      await jobChain;
+      clearTimeout(grace);
+      await queue.flush(agent);
+      if (queue.size > 0) log(`${queue.size} receipt(s) still queued in ${queue.path}; they are written on the next start`);
+      serving = false;
+      try {
+        await publish();
+        log("published serving: false");
+      } catch (err) {
+        log(`could not publish serving:false: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      await engines.dispose();
+    })();
+    return stopped;
+  };
+
+  return {
+    did,
+    agent,
+    state,
+    provider,
+    queue,
+    host,
+    get providerUri() {
+      return provider.uri!;
+    },
+    get rkey() {
+      return provider.rkey!;
+    },
+    get attestation() {
+      return attestation;
+    },
+    get supportedModels() {
+      return engines.supported.length > 0 ? [...engines.supported] : ["stub"];
+    },
+    get engineState() {
+      return engineState();
+    },
+    get matchmakerConnected() {
+      return matchmaker?.connected ?? false;
+    },
+    syncWithRecord,
+    flushReceipts: () => queue.flush(agent),
+    handleJob,
+    stop,
+  };
+}
+
+export { DEFAULT_TOKEN_RATE };

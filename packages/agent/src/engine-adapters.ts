@@ -1,0 +1,129 @@
+// Adapts the engines (./engines/*) to the EngineLoader/ModelRunner shape the agent uses: one
+// engine instance per served model id, a model id resolved to a GGUF source (llama), checked
+// against the upstream's model list (openai), or the no-op stub.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { EngineHostOptions, EngineLoader, LoadedModel } from "./engine-host.ts";
+import { bundledModelPath, EngineError, LlamaEngine, OpenAIEngine, StubEngine, STUB_MODEL_ID, type Engine } from "./engines/index.ts";
+import type { ChatMessage } from "./matchmaker-protocol.ts";
+import { PromptTooLongError, type RunRequest, type RunResult } from "./model-runner.ts";
+
+export const BUNDLED_MODEL_ID = "fortunes-char";
+
+/**
+ * The engines take one prompt string (chat templating happens before them). A lone user message
+ * is passed as is — what a completion model like the bundled one expects; a conversation becomes
+ * a plain "Role: text" transcript ending with "Assistant:".
+ */
+export function promptFromInput(req: Pick<RunRequest, "messages" | "prompt">): string {
+  const msgs: ChatMessage[] | undefined = req.messages;
+  if (!msgs) return req.prompt ?? "";
+  if (msgs.length === 1 && msgs[0]!.role === "user") return msgs[0]!.content;
+  const name = { system: "System", user: "User", assistant: "Assistant" } as const;
+  return msgs.map((m) => `${name[m.role]}: ${m.content}`).join("\n") + "\nAssistant:";
+}
+
+/**
+ * Prompt tokens when the engine cannot count them: every token of a byte-level tokenizer covers
+ * at least one byte, so bytes + a few special tokens bound the count for llama models; for an
+ * upstream server the chat template adds role markers, hence the larger margin.
+ */
+function promptTokenBound(prompt: string, kind: string): number {
+  return Buffer.byteLength(prompt, "utf8") + (kind === "openai" ? 64 : 2);
+}
+
+function wrap(engine: Engine, modelId: string): LoadedModel {
+  const llama = engine instanceof LlamaEngine ? engine : undefined;
+  return {
+    modelId,
+    async countPromptTokens(req) {
+      const prompt = promptFromInput(req);
+      if (engine.kind === "stub") return 0;
+      if (llama) {
+        const n = llama.promptTokens(prompt).length;
+        if (n >= llama.contextSize) throw new PromptTooLongError(`the prompt is ${n} tokens; the context holds ${llama.contextSize}`);
+        return n;
+      }
+      return promptTokenBound(prompt, engine.kind);
+    },
+    async run(req: RunRequest): Promise<RunResult> {
+      const prompt = promptFromInput(req);
+      let maxTokens = req.maxTokens;
+      // The job's maxTokensOut is a ceiling, not a demand: fit the output into what the context
+      // leaves after the prompt instead of refusing the job.
+      if (llama) maxTokens = Math.min(maxTokens, llama.contextSize - llama.promptTokens(prompt).length);
+      if (maxTokens < 1) throw new PromptTooLongError("the prompt leaves no room in the context for output");
+      try {
+        const r = await engine.generate(
+          {
+            model: modelId,
+            prompt,
+            maxTokens,
+            ...(req.temperatureMilli > 0 && { temperatureMilli: req.temperatureMilli, topPMilli: req.topPMilli }),
+            ...(req.seed !== undefined && { seed: req.seed }),
+            ...(req.signal && { signal: req.signal }),
+          },
+          (text) => req.onText?.(text),
+        );
+        return {
+          text: r.text,
+          tokens: { in: r.tokensIn, out: r.tokensOut },
+          finishReason: r.finishReason === "abort" ? "cancelled" : r.finishReason,
+          maxTokens,
+        };
+      } catch (err) {
+        if (err instanceof EngineError && err.code === "prompt-too-long") throw new PromptTooLongError(err.message);
+        throw err;
+      }
+    },
+    dispose: () => engine.close(),
+  };
+}
+
+async function loaded(engine: Engine, modelId: string): Promise<LoadedModel> {
+  try {
+    await engine.load();
+  } catch (err) {
+    await engine.close().catch(() => {});
+    throw err;
+  }
+  return wrap(engine, modelId);
+}
+
+export function createEngineLoader(opts: Omit<EngineHostOptions, "log" | "loader">): EngineLoader {
+  const sourceFor = (id: string): string | undefined => {
+    if (id === opts.defaultModelId) return opts.model ?? bundledModelPath();
+    if (id === BUNDLED_MODEL_ID) return bundledModelPath();
+    if (opts.modelsDir) {
+      const p = join(opts.modelsDir, `${id}.gguf`);
+      if (existsSync(p)) return p;
+    }
+    return undefined;
+  };
+  return {
+    async load(modelId) {
+      switch (opts.kind) {
+        case "stub":
+          throw new Error(`the stub engine serves only '${STUB_MODEL_ID}'`);
+        case "llama": {
+          const source = sourceFor(modelId);
+          if (!source) throw new Error(`no GGUF file is configured for model id '${modelId}' (use --model/--model-id or put ${modelId}.gguf in --models-dir)`);
+          return loaded(new LlamaEngine({ model: source, modelId, ...(opts.threads !== undefined && { threads: opts.threads }) }), modelId);
+        }
+        case "openai": {
+          if (!opts.openaiBase) throw new Error("the openai engine needs --openai-base");
+          const engine = new OpenAIEngine({ baseUrl: opts.openaiBase, ...(opts.openaiApiKey !== undefined && { apiKey: opts.openaiApiKey }) });
+          await engine.load();
+          if (!engine.models().includes(modelId)) {
+            await engine.close();
+            throw new Error(`the upstream server does not list model '${modelId}'`);
+          }
+          return wrap(engine, modelId);
+        }
+      }
+    },
+    async stub() {
+      return loaded(new StubEngine(), STUB_MODEL_ID);
+    },
+  };
+}

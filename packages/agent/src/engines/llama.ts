@@ -1,0 +1,237 @@
+// In-process inference with node-llama-cpp. We drive the low-level sequence API rather than a
+// chat session so that the token counts on a receipt are ones we counted: the prompt tokens we
+// fed and each generated token the sampler returned.
+
+import { availableParallelism } from "node:os";
+import { basename } from "node:path";
+import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from "node-llama-cpp";
+import { resolveModelFile, type DownloadProgress } from "./model-file.ts";
+import { EngineError, validateRequest, type Engine, type GenerateRequest, type GenerateResult, type OnToken } from "./types.ts";
+
+export interface LlamaEngineOptions {
+  /** GGUF file: a local path or an http(s) URL (downloaded to cacheDir, resumable). */
+  model: string;
+  /** Id advertised in models() and expected in requests; default: file name without .gguf. */
+  modelId?: string;
+  /** Context window in tokens (prompt + output must fit); default: min(trained size, 4096). */
+  contextSize?: number;
+  /**
+   * CPU threads for evaluation; default: cores − 1 (min 1). Always passed explicitly: the
+   * library's own default (≥ 4 threads) oversubscribes small machines (0.3 tok/s vs ~100 on 2 cores).
+   */
+  threads?: number;
+  /** Concurrent generations (context sequences); default 1. Extra requests queue. */
+  parallel?: number;
+  /** Prompt evaluation batch size; default: the context size capped at 512. */
+  batchSize?: number;
+  /** GPU backend; default false (CPU). "auto" lets node-llama-cpp pick CUDA/Vulkan/Metal. */
+  gpu?: false | "auto";
+  cacheDir?: string;
+  expectedSize?: number;
+  sha256?: string;
+  onDownloadProgress?: (p: DownloadProgress) => void;
+}
+
+export function defaultThreads(): number {
+  return Math.max(1, availableParallelism() - 1);
+}
+
+/** Bounded pool of context sequences; waiters are served in arrival order. */
+class SequencePool {
+  readonly #free: LlamaContextSequence[];
+  readonly #waiters: ((s: LlamaContextSequence) => void)[] = [];
+  constructor(seqs: LlamaContextSequence[]) {
+    this.#free = seqs;
+  }
+  acquire(): Promise<LlamaContextSequence> {
+    const s = this.#free.pop();
+    if (s) return Promise.resolve(s);
+    return new Promise((res) => this.#waiters.push(res));
+  }
+  release(s: LlamaContextSequence): void {
+    const w = this.#waiters.shift();
+    if (w) w(s);
+    else this.#free.push(s);
+  }
+}
+
+/**
+ * Turns a token stream into text chunks that are always whole UTF-8 characters: a byte-fallback
+ * token carrying half of "é" is held back until the rest arrives.
+ */
+export class IncrementalDetokenizer {
+  readonly #model: LlamaModel;
+  #pending: Token[] = [];
+  #context: Token[] = [];
+  constructor(model: LlamaModel, context: readonly Token[]) {
+    this.#model = model;
+    this.#context = context.slice(-16);
+  }
+  push(token: Token): string {
+    this.#pending.push(token);
+    const text = this.#model.detokenize(this.#pending, false, this.#context);
+    // A UTF-8 sequence is at most 4 bytes; beyond that the bytes are simply invalid, so emit.
+    if (text.endsWith("\uFFFD") && this.#pending.length < 4) return "";
+    return this.#commit(text);
+  }
+  flush(): string {
+    if (this.#pending.length === 0) return "";
+    return this.#commit(this.#model.detokenize(this.#pending, false, this.#context));
+  }
+  #commit(text: string): string {
+    this.#context = [...this.#context, ...this.#pending].slice(-16);
+    this.#pending = [];
+    return text;
+  }
+}
+
+export class LlamaEngine implements Engine {
+  readonly kind = "llama" as const;
+  readonly #opts: LlamaEngineOptions;
+  #modelId: string;
+  #llama: Llama | undefined;
+  #model: LlamaModel | undefined;
+  #context: LlamaContext | undefined;
+  #pool: SequencePool | undefined;
+  #loading: Promise<void> | undefined;
+  #threads: number;
+
+  constructor(opts: LlamaEngineOptions) {
+    this.#opts = opts;
+    this.#modelId = opts.modelId ?? basename(new URL(opts.model, "file:///").pathname).replace(/\.gguf$/i, "");
+    this.#threads = opts.threads ?? defaultThreads();
+    if (!Number.isInteger(this.#threads) || this.#threads < 1) throw new EngineError("bad-request", `threads must be >= 1`);
+  }
+
+  models(): string[] {
+    return [this.#modelId];
+  }
+
+  /** The loaded model, for callers that need its tokenizer (tests, benchmarks). */
+  get model(): LlamaModel {
+    if (!this.#model) throw new EngineError("not-loaded", "llama engine is not loaded");
+    return this.#model;
+  }
+
+  get contextSize(): number {
+    if (!this.#context) throw new EngineError("not-loaded", "llama engine is not loaded");
+    return this.#context.contextSize;
+  }
+
+  get threads(): number {
+    return this.#threads;
+  }
+
+  load(): Promise<void> {
+    this.#loading ??= this.#load();
+    return this.#loading;
+  }
+
+  async #load(): Promise<void> {
+    const o = this.#opts;
+    const path = await resolveModelFile(o.model, {
+      ...(o.cacheDir !== undefined && { cacheDir: o.cacheDir }),
+      ...(o.expectedSize !== undefined && { expectedSize: o.expectedSize }),
+      ...(o.sha256 !== undefined && { sha256: o.sha256 }),
+      ...(o.onDownloadProgress !== undefined && { onProgress: o.onDownloadProgress }),
+    });
+    // build "never": a provider must not compile or fetch llama.cpp at run time; the prebuilt
+    // binaries ship inside the npm package.
+    this.#llama = await getLlama({ build: "never", gpu: o.gpu ?? false, maxThreads: this.#threads, logLevel: LlamaLogLevel.error });
+    this.#model = await this.#llama.loadModel({ modelPath: path });
+    const contextSize = o.contextSize ?? Math.min(this.#model.trainContextSize, 4096);
+    const parallel = o.parallel ?? 1;
+    this.#context = await this.#model.createContext({
+      contextSize,
+      sequences: parallel,
+      threads: { ideal: this.#threads, min: 1 },
+      batchSize: o.batchSize ?? Math.min(contextSize, 512),
+    });
+    const seqs: LlamaContextSequence[] = [];
+    for (let i = 0; i < parallel; i++) seqs.push(this.#context.getSequence());
+    this.#pool = new SequencePool(seqs);
+  }
+
+  /** Prompt tokens exactly as generate() feeds them: BOS first when the model asks for one. */
+  promptTokens(prompt: string): Token[] {
+    const model = this.model;
+    const tokens = model.tokenize(prompt);
+    if (model.tokens.shouldPrependBosToken && model.tokens.bos !== null) return [model.tokens.bos, ...tokens];
+    return tokens;
+  }
+
+  async generate(req: GenerateRequest, onToken: OnToken): Promise<GenerateResult> {
+    if (!this.#model || !this.#context || !this.#pool) throw new EngineError("not-loaded", "llama engine is not loaded");
+    validateRequest(req, this.models());
+    const model = this.#model;
+    const prompt = this.promptTokens(req.prompt);
+    const contextSize = this.#context.contextSize;
+    // Refuse rather than truncate or context-shift: the requester pays for what they sent.
+    if (prompt.length + req.maxTokens > contextSize) {
+      throw new EngineError(
+        "prompt-too-long",
+        `prompt is ${prompt.length} tokens; with maxTokens ${req.maxTokens} it needs ${prompt.length + req.maxTokens} > context ${contextSize}`,
+      );
+    }
+    if (req.signal?.aborted) return { text: "", tokensIn: 0, tokensOut: 0, finishReason: "abort" };
+
+    const sampling = req.temperatureMilli
+      ? {
+          temperature: req.temperatureMilli / 1000,
+          ...(req.topPMilli !== undefined && req.topPMilli < 1000 && { topP: req.topPMilli / 1000 }),
+          seed: req.seed ?? Math.floor(Math.random() * 2 ** 31),
+        }
+      : { temperature: 0 };
+
+    const seq = await this.#pool.acquire();
+    let text = "";
+    let tokensOut = 0;
+    let finishReason: GenerateResult["finishReason"] = "stop";
+    let evaluated = false;
+    const emit = (s: string) => {
+      if (s === "") return;
+      text += s;
+      onToken(s);
+    };
+    try {
+      await seq.clearHistory();
+      const detok = new IncrementalDetokenizer(model, prompt);
+      if (req.signal?.aborted) {
+        finishReason = "abort";
+      } else {
+        evaluated = true;
+        for await (const token of seq.evaluate(prompt, { ...sampling, yieldEogToken: true })) {
+          if (model.isEogToken(token)) break;
+          tokensOut++;
+          emit(detok.push(token));
+          if (req.signal?.aborted) {
+            finishReason = "abort";
+            break;
+          }
+          if (tokensOut >= req.maxTokens) {
+            finishReason = "length";
+            break;
+          }
+        }
+      }
+      emit(detok.flush());
+    } finally {
+      this.#pool.release(seq);
+    }
+    // A request aborted before evaluation started consumed no prompt tokens.
+    return { text, tokensIn: evaluated ? prompt.length : 0, tokensOut, finishReason };
+  }
+
+  async close(): Promise<void> {
+    const ctx = this.#context;
+    const model = this.#model;
+    const llama = this.#llama;
+    this.#context = undefined;
+    this.#model = undefined;
+    this.#llama = undefined;
+    this.#pool = undefined;
+    await ctx?.dispose();
+    await model?.dispose();
+    await llama?.dispose();
+  }
+}

@@ -1,0 +1,83 @@
+// The engine contract the provider agent drives. An engine turns one prompt into one streamed
+// completion and reports token counts it measured itself, because those counts become the
+// receipt's `tokens` and therefore the price (PROTOCOL.md: price.amount = tokens.in + tokens.out).
+
+export type EngineKind = "llama" | "openai" | "stub";
+
+export interface GenerateRequest {
+  /** Model id as advertised by `models()`; an engine refuses ids it does not serve. */
+  model: string;
+  /** Raw prompt text (chat templating, if any, happens before the engine). */
+  prompt: string;
+  /** Upper bound on generated tokens; integer ≥ 1. */
+  maxTokens: number;
+  /** 0 or absent: greedy decoding (deterministic). Otherwise temperature × 1000. */
+  temperatureMilli?: number;
+  /** Nucleus sampling threshold × 1000 (0–1000); absent or 1000: disabled. Only with temperature. */
+  topPMilli?: number;
+  /** Sampling seed; only meaningful with temperature > 0. */
+  seed?: number;
+  /** Aborting ends generation early with finishReason "abort"; counts cover what was done. */
+  signal?: AbortSignal;
+}
+
+export type FinishReason = "stop" | "length" | "abort";
+
+export interface GenerateResult {
+  /** Exactly the concatenation of every chunk passed to `onToken`. */
+  text: string;
+  /** Prompt tokens the model consumed (for llama: including a BOS token the model prepends). */
+  tokensIn: number;
+  /** Generated tokens, excluding the end-of-generation token; never more than maxTokens. */
+  tokensOut: number;
+  /** "stop": the model ended (EOS); "length": maxTokens reached; "abort": signal fired. */
+  finishReason: FinishReason;
+}
+
+/** Called with each new piece of text as soon as it is complete UTF-8 (may be "" never). */
+export type OnToken = (text: string) => void;
+
+export interface Engine {
+  readonly kind: EngineKind;
+  /** Model ids this engine serves (valid after load()). */
+  models(): string[];
+  /** Prepare to serve (download/load weights, probe upstream). Idempotent. */
+  load(): Promise<void>;
+  generate(req: GenerateRequest, onToken: OnToken): Promise<GenerateResult>;
+  /** Release native memory / connections. The engine is unusable afterwards. */
+  close(): Promise<void>;
+}
+
+export type EngineErrorCode =
+  | "prompt-too-long" // prompt + maxTokens does not fit the context; never silently truncated
+  | "unknown-model" // request names a model this engine does not serve
+  | "bad-request" // malformed request (e.g. maxTokens < 1)
+  | "not-loaded" // generate() before load() or after close()
+  | "upstream" // the OpenAI-compatible server failed or answered nonsense
+  | "download"; // fetching a model file failed or its size did not verify
+
+export class EngineError extends Error {
+  readonly code: EngineErrorCode;
+  constructor(code: EngineErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "EngineError";
+    this.code = code;
+  }
+}
+
+export function validateRequest(req: GenerateRequest, served: readonly string[]): void {
+  if (!served.includes(req.model)) {
+    throw new EngineError("unknown-model", `model ${JSON.stringify(req.model)} is not served here (serving: ${served.join(", ")})`);
+  }
+  if (!Number.isInteger(req.maxTokens) || req.maxTokens < 1) {
+    throw new EngineError("bad-request", `maxTokens must be an integer >= 1, got ${req.maxTokens}`);
+  }
+  for (const [name, v] of [["temperatureMilli", req.temperatureMilli], ["topPMilli", req.topPMilli], ["seed", req.seed]] as const) {
+    if (v !== undefined && (!Number.isInteger(v) || v < 0)) {
+      throw new EngineError("bad-request", `${name} must be a non-negative integer, got ${v}`);
+    }
+  }
+  if (req.topPMilli !== undefined && req.topPMilli > 1000) {
+    throw new EngineError("bad-request", `topPMilli must be 0..1000, got ${req.topPMilli}`);
+  }
+}

@@ -1,0 +1,264 @@
+// One dispatched job, from the matchmaker's `job` message to the receipt on the provider's PDS:
+// the refusal checks (each with its named code), opening the sealed input, the engine run with
+// streaming, and the signed receipt, which goes through the durable queue so that no completed
+// job loses its receipt.
+import {
+  base64Decode,
+  fromJsonRecord,
+  inputCommitment,
+  open,
+  recordCid,
+  tokenRatePrice,
+  validateRecord,
+  type SigningKey,
+} from "@cocore/protocol";
+import type { Agent } from "@cocore/atproto";
+import type { DoneMessage, ErrorMessage, JobErrorCode, JobInput, JobMessage, StrongRef } from "./matchmaker-protocol.ts";
+import { PromptTooLongError, type ModelRunner, type RunResult } from "./model-runner.ts";
+import type { TokenRate } from "./policy.ts";
+import { RECEIPT_COLLECTION, type ReceiptQueue } from "./receipt-queue.ts";
+import { buildReceipt, isProBono } from "./receipts.ts";
+import { nextTid } from "./tid.ts";
+
+export class JobRefusal extends Error {
+  override readonly name = "JobRefusal";
+  constructor(
+    readonly code: JobErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface JobContext {
+  did: string;
+  agent: Agent;
+  signingKey: SigningKey;
+  encryptionSecretKey: Uint8Array;
+  trustLevel: string;
+  queue: ReceiptQueue;
+  /** The runner for a model this machine currently serves. */
+  runner(modelId: string): ModelRunner | undefined;
+  /** A valid attestation covering at least until `until` (renewed first when needed). */
+  attestation(until: Date): Promise<StrongRef & { expiresAt: string }>;
+  rate(exchange: string): Promise<TokenRate>;
+  /** The latest provider record value (owner elections: proBono, acceptedExchanges). */
+  providerValue(): Record<string, unknown>;
+  now(): Date;
+}
+
+export interface JobSink {
+  accepted(): void;
+  chunk(text: string): void;
+}
+
+const TRUST_RANK: Record<string, number> = { "self-attested": 0, "hardware-attested": 1 };
+/** Stop this long before a deadline so that completedAt is safely ≤ expiresAt. */
+const DEADLINE_MARGIN_MS = 500;
+
+function refuse(code: JobErrorCode, message: string): never {
+  throw new JobRefusal(code, message);
+}
+
+function repoOf(uri: string): string | undefined {
+  return /^at:\/\/([^/]+)\//.exec(uri)?.[1];
+}
+
+function decodeB64(text: unknown, what: string): Uint8Array {
+  try {
+    if (typeof text !== "string") throw new Error();
+    return base64Decode(text);
+  } catch {
+    return refuse("input_invalid", `${what} is not base64`);
+  }
+}
+
+export function parseJobInput(plaintext: Uint8Array): JobInput {
+  const text = Buffer.from(plaintext).toString("utf8");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { prompt: text };
+  }
+  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) return { prompt: text };
+  const input = parsed as JobInput;
+  const isInt = (v: unknown) => v === undefined || Number.isSafeInteger(v);
+  if (input.messages !== undefined) {
+    const ok =
+      Array.isArray(input.messages) &&
+      input.messages.length > 0 &&
+      input.messages.every((m) => m && typeof m.content === "string" && ["system", "user", "assistant"].includes(m.role));
+    if (!ok) refuse("input_invalid", "messages must be a non-empty array of {role, content}");
+  } else if (typeof input.prompt !== "string") {
+    refuse("input_invalid", "the input has neither messages nor prompt");
+  }
+  if (!isInt(input.maxTokens) || !isInt(input.temperatureMilli) || !isInt(input.topPMilli) || !isInt(input.seed)) {
+    refuse("input_invalid", "maxTokens, temperatureMilli, topPMilli and seed must be integers");
+  }
+  if ((input.temperatureMilli ?? 0) < 0 || (input.topPMilli ?? 1000) < 0 || (input.topPMilli ?? 1000) > 1000 || (input.maxTokens ?? 1) < 1) {
+    refuse("input_invalid", "sampling settings out of range");
+  }
+  return input;
+}
+
+/** Largest out-token count whose price with `tokensIn` stays within `ceiling` (price is monotonic). */
+export function maxAffordableOut(rate: TokenRate, tokensIn: number, ceiling: number, limit: number): number {
+  if (tokenRatePrice(rate, { in: tokensIn, out: 0 }) > ceiling) return -1;
+  let lo = 0;
+  let hi = limit;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (tokenRatePrice(rate, { in: tokensIn, out: mid }) <= ceiling) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+interface Checked {
+  job: Record<string, unknown>;
+  runner: ModelRunner;
+  input: JobInput;
+  rate: TokenRate;
+  ceiling: number;
+  deadline: number;
+}
+
+/** Every refusal check, in the order a requester would want to hear about them. */
+export async function checkJob(ctx: JobContext, msg: JobMessage): Promise<Checked> {
+  const job = msg.jobRecord;
+  if (!job || typeof job !== "object") refuse("job_invalid", "jobRecord is missing");
+  const valid = validateRecord("dev.cocore.compute.job", fromJsonRecord(job));
+  if (!valid.ok) refuse("job_invalid", `job record is invalid: ${valid.message}`);
+  const cid = recordCid(fromJsonRecord(job));
+  if (!msg.job?.uri || (cid !== undefined && cid !== msg.job.cid)) refuse("job_mismatch", "the job record does not match its strong-ref cid");
+  if (repoOf(msg.job.uri) !== msg.requester) refuse("requester_mismatch", "the requester does not own the job record");
+
+  const now = ctx.now().getTime();
+  const expiresAt = Date.parse(String(job.expiresAt));
+  if (!(expiresAt - DEADLINE_MARGIN_MS > now)) refuse("job_expired", `the job expired at ${String(job.expiresAt)}`);
+
+  const providers = job.acceptedProviders as string[] | undefined;
+  if (providers && providers.length > 0 && !providers.includes(ctx.did)) refuse("provider_not_accepted", "the job's acceptedProviders excludes this provider");
+  const jobExchanges = job.acceptedExchanges as string[] | undefined;
+  if (jobExchanges && jobExchanges.length > 0 && !jobExchanges.includes(msg.exchange)) refuse("exchange_not_accepted", "the job's acceptedExchanges excludes this exchange");
+  const mine = ctx.providerValue().acceptedExchanges as string[] | undefined;
+  if (Array.isArray(mine) && mine.length > 0 && !mine.includes(msg.exchange)) refuse("exchange_not_accepted", "this machine's owner does not accept settlement from this exchange");
+  const wanted = TRUST_RANK[String(job.acceptedTrustLevel)] ?? Number.POSITIVE_INFINITY;
+  if ((TRUST_RANK[ctx.trustLevel] ?? 0) < wanted) refuse("trust_level_unmet", `the job wants ${String(job.acceptedTrustLevel)}; this machine is ${ctx.trustLevel}`);
+
+  const model = String(job.model);
+  const runner = ctx.runner(model);
+  if (!runner) refuse("model_unsupported", `this machine does not serve model ${model}`);
+
+  const sealed = decodeB64(msg.sealedInput, "sealedInput");
+  if (inputCommitment(sealed) !== job.inputCommitment) refuse("commitment_mismatch", "sha256 of the sealed input is not the job's inputCommitment");
+  const plaintext = open(sealed, decodeB64(msg.senderPublicKey, "senderPublicKey"), ctx.encryptionSecretKey);
+  if (!plaintext) refuse("decrypt_failed", "the sealed input does not open with this machine's encryption key");
+  const input = parseJobInput(plaintext);
+
+  const rate = await ctx.rate(msg.exchange);
+  const ceiling = job.priceCeiling as { amount: number; currency: string };
+  if (ceiling.currency !== rate.currency) refuse("currency_mismatch", `priceCeiling is in ${ceiling.currency}; the exchange prices in ${rate.currency}`);
+  return { job, runner, input, rate, ceiling: ceiling.amount, deadline: expiresAt - DEADLINE_MARGIN_MS };
+}
+
+/**
+ * Runs a checked job and writes its receipt. Refusals throw JobRefusal before `sink.accepted()`;
+ * after acceptance the result is always a DoneMessage (engine failures after acceptance throw
+ * JobRefusal('engine_error') and write no receipt only when not a single token was produced).
+ */
+export async function runJob(ctx: JobContext, msg: JobMessage, sink: JobSink, cancel: AbortSignal): Promise<DoneMessage> {
+  const c = await checkJob(ctx, msg);
+  const job = c.job;
+  const limit = Math.min(Number(job.maxTokensOut), c.input.maxTokens ?? Number(job.maxTokensOut));
+  const requester = msg.requester;
+  const proBono = isProBono(ctx.providerValue().proBono, requester);
+
+  let maxTokens = limit;
+  const promptTokens = await c.runner.countPromptTokens(c.input).catch((err: unknown) => {
+    if (err instanceof PromptTooLongError) refuse("context_overflow", err.message);
+    throw err;
+  });
+  if (!proBono && promptTokens !== undefined) {
+    const affordable = maxAffordableOut(c.rate, promptTokens, c.ceiling, limit);
+    if (affordable < 0) refuse("ceiling_too_low", `the prompt alone (${promptTokens} tokens) costs more than priceCeiling ${c.ceiling}`);
+    if (affordable === 0) refuse("ceiling_too_low", "priceCeiling leaves no room for any output token");
+    maxTokens = affordable;
+  }
+
+  const attestation = await ctx.attestation(new Date(Math.min(c.deadline, ctx.now().getTime() + 24 * 3600_000)));
+  const deadline = Math.min(c.deadline, Date.parse(attestation.expiresAt) - DEADLINE_MARGIN_MS);
+  sink.accepted();
+
+  const stop = new AbortController();
+  const onCancel = () => stop.abort();
+  cancel.addEventListener("abort", onCancel);
+  const timer = setTimeout(() => stop.abort(), Math.max(0, deadline - ctx.now().getTime()));
+  const temperatureMilli = c.input.temperatureMilli ?? 0;
+  const topPMilli = c.input.topPMilli ?? 1000;
+  const startedAt = ctx.now().toISOString();
+  let result: RunResult;
+  try {
+    result = await c.runner.run({
+      messages: c.input.messages,
+      prompt: c.input.messages ? undefined : c.input.prompt,
+      maxTokens,
+      temperatureMilli,
+      topPMilli,
+      seed: c.input.seed,
+      signal: stop.signal,
+      onText: (t) => sink.chunk(t),
+    });
+  } catch (err) {
+    if (err instanceof PromptTooLongError) refuse("context_overflow", err.message);
+    throw new JobRefusal("engine_error", `the engine failed: ${err instanceof Error ? err.message : String(err)}`);
+  } finally {
+    clearTimeout(timer);
+    cancel.removeEventListener("abort", onCancel);
+  }
+  const completedAt = ctx.now().toISOString();
+
+  const built = buildReceipt({
+    job: msg.job,
+    requester,
+    model: String(job.model),
+    inputCommitment: String(job.inputCommitment),
+    output: result.text,
+    tokens: result.tokens,
+    startedAt,
+    completedAt,
+    rate: c.rate,
+    attestation,
+    params: { maxTokens: result.maxTokens ?? maxTokens, seed: c.input.seed, temperatureMilli, topPMilli },
+    proBono,
+    brokerageCountersignature: msg.brokerageCountersignature,
+    signingKey: ctx.signingKey,
+  });
+  const rkey = nextTid();
+  ctx.queue.enqueue(rkey, msg.job.uri, built.value);
+  let written = false;
+  try {
+    await ctx.queue.writeOne(ctx.agent, rkey);
+    written = true;
+  } catch {
+    // stays in the durable queue; the agent's retry loop writes it later
+  }
+  return {
+    type: "done",
+    jobUri: msg.job.uri,
+    receipt: { uri: `at://${ctx.did}/${RECEIPT_COLLECTION}/${rkey}`, cid: built.cid, written },
+    tokens: built.tokens,
+    price: built.price,
+    proBono,
+    outputCommitment: String(built.value.outputCommitment),
+    finishReason: result.finishReason,
+    startedAt,
+    completedAt,
+  };
+}
+
+export function errorMessage(jobUri: string, err: unknown): ErrorMessage {
+  if (err instanceof JobRefusal) return { type: "error", jobUri, code: err.code, message: err.message };
+  return { type: "error", jobUri, code: "engine_error", message: err instanceof Error ? err.message : String(err) };
+}

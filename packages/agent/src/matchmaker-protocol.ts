@@ -1,0 +1,267 @@
+// The wire protocol between a provider agent and a matchmaker (ARCHITECTURE.md: `GET /v1/agent`,
+// WebSocket). This file is the contract both sides are written against; it has no runtime
+// dependencies so the matchmaker can import it as is (`@cocore/agent/matchmaker-protocol` or by
+// path).
+//
+// Framing: every WebSocket message is one UTF-8 text frame holding one JSON object with a string
+// `type`. Unknown `type`s and unknown fields are ignored by both sides (additive evolution);
+// a breaking change bumps AGENT_PROTOCOL_VERSION. Binary data travels as standard base64.
+//
+// Session:
+//   agent  → register            first frame after the socket opens (signed with the machine key)
+//   mm     → registered          accepted; from now on the machine may receive jobs
+//   mm     → rejected            refused (then the matchmaker closes the socket)
+//   agent  → heartbeat           every `heartbeatIntervalMs` and immediately whenever models or
+//                                engine state change (a heartbeat is the agent's status update)
+//   mm     → job                 one dispatched job
+//   agent  → accepted | error    the job passed (or failed) the agent's checks — always one of the
+//                                two, before any chunk; `error` ends the job
+//   agent  → chunk*              streamed output, in order (`seq` from 0)
+//   agent  → done | error        exactly one terminal message per accepted job
+//   mm     → cancel              the requester went away; the agent stops generating, still writes
+//                                a receipt for the tokens it produced and ends with `done`
+//   agent  → bye                 graceful shutdown: no new jobs, in-flight ones are finishing
+// WebSocket ping/pong frames are used for liveness in both directions (the `ws` library answers
+// pings automatically); an agent that sees no pong for 3 heartbeat intervals reconnects.
+
+export const AGENT_PROTOCOL_VERSION = 1;
+export const AGENT_WS_PATH = "/v1/agent";
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 10_000;
+
+export interface StrongRef {
+  uri: string;
+  cid: string;
+}
+
+export interface Money {
+  amount: number;
+  currency: string;
+}
+
+export interface TokenCounts {
+  in: number;
+  out: number;
+}
+
+/**
+ * `ready`: models loaded and serving. `loading`: provisioning or reloading (route nothing).
+ * `fault`: the configured engine failed; only `stub` is served (see the provider record's
+ * engineFault).
+ */
+export type EngineState = "ready" | "loading" | "fault";
+
+// ------------------------------------------------------------------ agent → matchmaker
+
+export interface RegisterMessage {
+  type: "register";
+  protocolVersion: number;
+  /** The provider's DID: the billable identity, owner of the provider record and receipts. */
+  providerDid: string;
+  /** The machine: the provider record's rkey (stable across restarts, one per machine). */
+  machineId: string;
+  /** at:// URI of the provider record. */
+  providerRecord: string;
+  /** What the machine serves right now (= provider record supportedModels). */
+  models: string[];
+  trustLevel: string;
+  engineState: EngineState;
+  engineFault?: { code: string; message: string };
+  /** Agent version (= provider record binaryVersion). */
+  version: string;
+  /** Base64 X25519 key requesters seal prompts to (= attestation encryptionPubKey). */
+  encryptionPubKey: string;
+  /** Base64 raw P-256 point (= attestation publicKey = provider record attestationPubKey). */
+  attestationPubKey: string;
+  /** The attestation the machine's receipts will reference. */
+  attestation: StrongRef;
+  attestationExpiresAt: string;
+  /** Owner's election from the provider record; empty or absent = any exchange. */
+  acceptedExchanges?: string[];
+  /** Jobs the machine runs at once; more are queued by the agent, in arrival order. */
+  capacity: number;
+  /** ISO time of signing; the matchmaker should refuse registrations older than a few minutes. */
+  at: string;
+  /**
+   * Base64 DER P-256 signature by `attestationPubKey` over the canonical JSON (PROTOCOL.md §4) of
+   * this message without `sig`. The matchmaker proves the registration comes from the machine by
+   * checking the signature and that `attestation` (fetched from providerDid's repo) carries the
+   * same publicKey and is unexpired.
+   */
+  sig: string;
+}
+
+export interface HeartbeatMessage {
+  type: "heartbeat";
+  at: string;
+  models: string[];
+  engineState: EngineState;
+  /** Jobs running or queued on this machine. */
+  activeJobs: number;
+  /** Present when the attestation was renewed since the last message. */
+  attestation?: StrongRef;
+  attestationExpiresAt?: string;
+}
+
+export interface AcceptedMessage {
+  type: "accepted";
+  jobUri: string;
+}
+
+export interface ChunkMessage {
+  type: "chunk";
+  jobUri: string;
+  /** 0, 1, 2, … per job. */
+  seq: number;
+  /** Plaintext output piece (UTF-8; a multi-byte character is never split across chunks). */
+  text: string;
+}
+
+export interface DoneMessage {
+  type: "done";
+  jobUri: string;
+  /**
+   * The receipt: uri and cid are final when this message is sent (the rkey and the record CID are
+   * computed before the write). `written: false` means the PDS write failed and the receipt sits
+   * in the agent's durable queue; it appears at this uri when the retry succeeds.
+   */
+  receipt: StrongRef & { written: boolean };
+  tokens: TokenCounts;
+  price: Money;
+  proBono: boolean;
+  outputCommitment: string;
+  /** Why generation stopped: end of text, the token limit, or a `cancel`. */
+  finishReason: "stop" | "length" | "cancelled";
+  startedAt: string;
+  completedAt: string;
+}
+
+/** Named refusal or failure codes; the matchmaker relays them to the requester unchanged. */
+export const JOB_ERROR_CODES = [
+  "job_invalid", // the job record fails its lexicon
+  "job_mismatch", // the job value does not hash to the strong-ref's cid
+  "requester_mismatch", // `requester` is not the DID owning the job record
+  "job_expired", // expiresAt has passed (or passes before any work could finish)
+  "provider_not_accepted", // acceptedProviders is set and excludes this provider
+  "exchange_not_accepted", // the job's or this machine's acceptedExchanges exclude `exchange`
+  "trust_level_unmet", // the job wants a higher trust level than this machine has
+  "model_unsupported", // the model is not in this machine's supportedModels
+  "commitment_mismatch", // sha256(sealedInput) ≠ job.inputCommitment
+  "decrypt_failed", // the sealed input does not open with this machine's key
+  "input_invalid", // the opened input is not a prompt this agent understands
+  "currency_mismatch", // the job's priceCeiling is not in the exchange's currency
+  "ceiling_too_low", // even the prompt alone would cost more than priceCeiling
+  "context_overflow", // the prompt does not fit the model's context
+  "engine_error", // the engine failed while generating
+  "shutting_down", // the agent is stopping and takes no new jobs
+  "duplicate_job", // this job is already running or finished here
+] as const;
+export type JobErrorCode = (typeof JOB_ERROR_CODES)[number];
+
+export interface ErrorMessage {
+  type: "error";
+  jobUri: string;
+  code: JobErrorCode;
+  /** A human sentence; never contains prompt or output content. */
+  message: string;
+}
+
+export interface ByeMessage {
+  type: "bye";
+  reason: string;
+}
+
+export type AgentToMatchmaker = RegisterMessage | HeartbeatMessage | AcceptedMessage | ChunkMessage | DoneMessage | ErrorMessage | ByeMessage;
+
+// ------------------------------------------------------------------ matchmaker → agent
+
+export interface RegisteredMessage {
+  type: "registered";
+  machineId: string;
+  /** How often the agent should heartbeat (default DEFAULT_HEARTBEAT_INTERVAL_MS). */
+  heartbeatIntervalMs?: number;
+}
+
+export interface RejectedMessage {
+  type: "rejected";
+  code: string;
+  message: string;
+}
+
+/** The matchmaker's countersignature (receipt lexicon #brokerageCountersignature). */
+export interface BrokerageCountersignature {
+  authority: string;
+  machineId: string;
+  nonce: string;
+  /** Base64 signature bytes. */
+  sig: string;
+}
+
+export interface JobMessage {
+  type: "job";
+  /** Strong-ref to the dev.cocore.compute.job record in the requester's repo. */
+  job: StrongRef;
+  /** That record's value as stored (atproto JSON form). The agent checks it hashes to job.cid. */
+  jobRecord: Record<string, unknown>;
+  /** Base64 of the sealed frame `nonce(24) || box` (PROTOCOL.md §4) whose SHA-256 is inputCommitment. */
+  sealedInput: string;
+  /** Base64 of the requester's 32-byte ephemeral X25519 public key for this frame. */
+  senderPublicKey: string;
+  /** The requester's DID (must own the job record). */
+  requester: string;
+  /** The exchange that admitted the job and will settle the receipt. */
+  exchange: string;
+  /**
+   * Optional: the matchmaker's countersignature vouching that it routed this job to this
+   * machine. It can be made at dispatch time (it names the job and the machine, not the output),
+   * so the agent copies it into the receipt it writes — outside the signed bytes, as §4 says.
+   */
+  brokerageCountersignature?: BrokerageCountersignature;
+}
+
+export interface CancelMessage {
+  type: "cancel";
+  jobUri: string;
+  reason?: string;
+}
+
+export type MatchmakerToAgent = RegisteredMessage | RejectedMessage | JobMessage | CancelMessage;
+
+// ------------------------------------------------------------------ sealed input (requester → agent)
+
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+/**
+ * The plaintext inside `sealedInput`, UTF-8 JSON. Either `messages` (chat; the model's chat
+ * template applies) or `prompt` (raw completion). Sampling settings are inside the seal so the
+ * requester's inputCommitment covers them; all integers, as in receipt params. A plaintext that
+ * is not a JSON object is taken as a raw `prompt`.
+ */
+export interface JobInput {
+  messages?: ChatMessage[];
+  prompt?: string;
+  /** Output token limit; capped by the job's maxTokensOut (and by what priceCeiling allows). */
+  maxTokens?: number;
+  /** Temperature × 1000; 0 (the default) means greedy. */
+  temperatureMilli?: number;
+  /** Nucleus threshold × 1000 (0–1000, default 1000). */
+  topPMilli?: number;
+  seed?: number;
+}
+
+export function encodeMessage(msg: AgentToMatchmaker | MatchmakerToAgent): string {
+  return JSON.stringify(msg);
+}
+
+/** Parses one frame; null when it is not a JSON object with a string `type`. */
+export function decodeMessage<T extends { type: string }>(data: string): T | null {
+  try {
+    const v = JSON.parse(data) as unknown;
+    if (v && typeof v === "object" && !Array.isArray(v) && typeof (v as { type?: unknown }).type === "string") return v as T;
+  } catch {
+    // fall through
+  }
+  return null;
+}

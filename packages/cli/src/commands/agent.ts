@@ -1,0 +1,137 @@
+// `cocore agent serve`: run a provider agent on this machine until SIGTERM/SIGINT, which publish
+// serving:false before exit.
+import { CliError, parseFlags, printJson, type Command } from "../command.ts";
+
+const HELP = `usage: cocore agent serve --pds URL --handle HANDLE --password PASSWORD [options]
+
+Runs a provider agent: logs in to the provider's PDS, keeps this machine's keys in a state
+directory, publishes a self-signed attestation and this machine's provider record
+(provisioning → ready; serving:false on SIGTERM/SIGINT), serves jobs from a matchmaker and writes
+a signed receipt for each one to the provider's PDS (retried from a local queue when the PDS is
+unreachable).
+
+options:
+  --pds URL              the provider's PDS (required)
+  --handle HANDLE        the provider account's handle or DID (required)
+  --password PASSWORD    an app password (or set COCORE_AGENT_PASSWORD)
+  --state-dir DIR        keys, salt and the receipt queue (default $XDG_CONFIG_HOME/cocore/agent
+                         or ~/.config/cocore/agent); files are mode 0600
+  --engine KIND          llama (default) | openai | stub
+  --model PATH|URL       GGUF file for the llama engine (default: the bundled
+                         models/fortunes-char.gguf); a URL is downloaded (resumable)
+  --model-id ID          the model id served for --model (default fortunes-char)
+  --models-dir DIR       more GGUF files, each served as its file name without .gguf when the
+                         owner lists it in the provider record's desiredModels
+  --threads N            inference threads (default: cores − 1, at least 1)
+  --openai-base URL      upstream OpenAI-compatible server for --engine openai
+                         (llama-server, vLLM, Ollama, mlx_lm.server); key from OPENAI_API_KEY
+  --matchmaker URL       matchmaker to serve jobs from (WebSocket at URL/v1/agent)
+  --exchange DID         the exchange whose active policy's tokenRate prices receipts
+                         (default: TOK at 1,000,000 per MTok in and out)
+  --plc URL              PLC directory used to find the exchange's PDS (default: use --pds)
+  --label TEXT           machineLabel when the provider record is first created (default hostname)
+  --poll-ms N            how often to re-read the provider record for owner edits (default 5000)
+  --json                 print one JSON document when the agent is up (logs go to stderr)
+
+A real model: --model /path/to/any.gguf --model-id qwen2.5-0.5b-instruct (any llama.cpp GGUF),
+or --engine openai --openai-base http://127.0.0.1:8080 --model-id <the upstream's model name>.`;
+
+function intFlag(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new CliError(`--${name} must be a positive integer`);
+  return n;
+}
+
+export const command: Command = {
+  summary: "run a provider agent (agent serve)",
+  help: HELP,
+  async run(args) {
+    const [verb, ...rest] = args;
+    if (verb !== "serve") throw new CliError(verb ? `unknown agent verb '${verb}' (try: cocore agent serve --help)` : "missing verb (try: cocore agent serve --help)");
+    const { values } = parseFlags(
+      rest,
+      {
+        pds: { type: "string" },
+        handle: { type: "string" },
+        password: { type: "string" },
+        "state-dir": { type: "string" },
+        engine: { type: "string" },
+        model: { type: "string" },
+        "model-id": { type: "string" },
+        "models-dir": { type: "string" },
+        threads: { type: "string" },
+        "openai-base": { type: "string" },
+        matchmaker: { type: "string" },
+        exchange: { type: "string" },
+        plc: { type: "string" },
+        label: { type: "string" },
+        "poll-ms": { type: "string" },
+        json: { type: "boolean", default: false },
+      },
+      false,
+    );
+    const password = values.password ?? process.env.COCORE_AGENT_PASSWORD;
+    if (!values.pds || !values.handle || !password) throw new CliError("--pds, --handle and --password (or COCORE_AGENT_PASSWORD) are required");
+    const engine = values.engine ?? "llama";
+    if (engine !== "llama" && engine !== "openai" && engine !== "stub") throw new CliError(`--engine must be llama, openai or stub (got '${engine}')`);
+    if (engine === "openai" && !values["openai-base"]) throw new CliError("--engine openai needs --openai-base URL");
+    if (values.exchange && !values.exchange.startsWith("did:")) throw new CliError("--exchange must be a DID");
+
+    const { startAgent } = await import("@cocore/agent");
+    const { AtprotoError } = await import("@cocore/atproto");
+    let running;
+    try {
+      running = await startAgent({
+        pds: values.pds,
+        handle: values.handle,
+        password,
+        stateDir: values["state-dir"],
+        engine,
+        model: values.model,
+        modelId: values["model-id"],
+        modelsDir: values["models-dir"],
+        threads: intFlag(values.threads, "threads"),
+        openaiBase: values["openai-base"],
+        openaiApiKey: process.env.OPENAI_API_KEY,
+        matchmaker: values.matchmaker,
+        exchange: values.exchange,
+        plc: values.plc,
+        machineLabel: values.label,
+        pollMs: intFlag(values["poll-ms"], "poll-ms"),
+      });
+    } catch (err) {
+      if (err instanceof AtprotoError) throw new CliError(`${err.code}: ${err.message}`, 1);
+      throw err;
+    }
+    const summary = {
+      did: running.did,
+      provider: running.providerUri,
+      machineId: running.rkey,
+      attestation: { uri: running.attestation.uri, cid: running.attestation.cid, expiresAt: running.attestation.expiresAt },
+      supportedModels: running.supportedModels,
+      engineState: running.engineState,
+      stateDir: running.state.dir,
+    };
+    if (values.json) printJson(summary);
+    else process.stderr.write(`agent: up as ${running.did} (${running.providerUri}); Ctrl-C stops\n`);
+
+    // The agent's own timers do not hold the process open (library use); the command does.
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    await new Promise<void>((resolve) => {
+      const onSignal = (sig: NodeJS.Signals) => {
+        process.stderr.write(`agent: ${sig}: shutting down\n`);
+        process.off("SIGTERM", onSignal);
+        process.off("SIGINT", onSignal);
+        running.stop().then(resolve, (err: unknown) => {
+          process.stderr.write(`agent: shutdown error: ${err instanceof Error ? err.message : String(err)}\n`);
+          resolve();
+        });
+      };
+      process.on("SIGTERM", onSignal);
+      process.on("SIGINT", onSignal);
+    });
+    clearInterval(keepAlive);
+    return 0;
+  },
+};

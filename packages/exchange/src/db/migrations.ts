@@ -1,0 +1,141 @@
+// Schema migrations, embedded (no migration folder to ship). Types are chosen to mean the same in
+// both dialects: text for ids and ISO times, bigint for amounts (INTEGER affinity in SQLite).
+import type { Kysely } from "kysely";
+import { Migrator, type Migration, type MigrationProvider } from "kysely/migration";
+
+const initial: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("records")
+      .addColumn("uri", "text", (c) => c.primaryKey())
+      .addColumn("did", "text", (c) => c.notNull())
+      .addColumn("collection", "text", (c) => c.notNull())
+      .addColumn("rkey", "text", (c) => c.notNull())
+      .addColumn("cid", "text", (c) => c.notNull())
+      .addColumn("value", "text", (c) => c.notNull())
+      .addColumn("status", "text", (c) => c.notNull())
+      .addColumn("reason", "text")
+      .addColumn("first_seen", "text", (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex("records_did_collection").on("records").columns(["did", "collection"]).execute();
+
+    await db.schema
+      .createTable("transfers")
+      .addColumn("key", "text", (c) => c.primaryKey())
+      .addColumn("kind", "text", (c) => c.notNull())
+      .addColumn("from_did", "text")
+      .addColumn("to_did", "text", (c) => c.notNull())
+      .addColumn("amount", "bigint", (c) => c.notNull())
+      .addColumn("at", "text", (c) => c.notNull())
+      .addColumn("ref", "text")
+      .addColumn("payload_hash", "text", (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex("transfers_from").on("transfers").columns(["from_did", "at"]).execute();
+    await db.schema.createIndex("transfers_to").on("transfers").columns(["to_did", "at"]).execute();
+
+    await db.schema
+      .createTable("accounts")
+      .addColumn("did", "text", (c) => c.primaryKey())
+      .addColumn("balance", "bigint", (c) => c.notNull())
+      .addColumn("held", "bigint", (c) => c.notNull())
+      .addColumn("grant_amount", "bigint")
+      .addColumn("granted_at", "text")
+      .addColumn("last_refresh_at", "text")
+      .execute();
+
+    await db.schema
+      .createTable("holds")
+      .addColumn("key", "text", (c) => c.primaryKey())
+      .addColumn("job_uri", "text", (c) => c.notNull())
+      .addColumn("requester", "text", (c) => c.notNull())
+      .addColumn("amount", "bigint", (c) => c.notNull())
+      .addColumn("expires_at", "text", (c) => c.notNull())
+      .addColumn("state", "text", (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex("holds_state_expiry").on("holds").columns(["state", "expires_at"]).execute();
+
+    await db.schema
+      .createTable("receipts")
+      .addColumn("uri", "text", (c) => c.primaryKey())
+      .addColumn("cid", "text", (c) => c.notNull())
+      .addColumn("job_uri", "text", (c) => c.notNull())
+      .addColumn("requester", "text")
+      .addColumn("provider", "text", (c) => c.notNull())
+      .addColumn("status", "text", (c) => c.notNull())
+      .addColumn("reason", "text")
+      .addColumn("waiting_for", "text")
+      .addColumn("findings", "text")
+      .addColumn("completed_at", "text")
+      .addColumn("kind", "text")
+      .addColumn("settled_at", "text")
+      .addColumn("charged", "bigint")
+      .addColumn("payout", "bigint")
+      .addColumn("fee", "bigint")
+      .addColumn("settlement_uri", "text")
+      .execute();
+    await db.schema.createIndex("receipts_job").on("receipts").columns(["job_uri"]).execute();
+    await db.schema.createIndex("receipts_status").on("receipts").columns(["status", "requester"]).execute();
+    await db.schema.createIndex("receipts_settled").on("receipts").columns(["settled_at"]).execute();
+    await db.schema.createIndex("receipts_waiting").on("receipts").columns(["waiting_for"]).execute();
+
+    await db.schema
+      .createTable("nonces")
+      .addColumn("requester", "text", (c) => c.notNull())
+      .addColumn("nonce", "text", (c) => c.notNull())
+      .addColumn("auth_uri", "text", (c) => c.notNull())
+      .addColumn("job_uri", "text", (c) => c.notNull())
+      .addPrimaryKeyConstraint("nonces_pk", ["requester", "nonce"])
+      .execute();
+
+    await db.schema
+      .createTable("outbox")
+      .addColumn("key", "text", (c) => c.primaryKey())
+      .addColumn("seq", "bigint", (c) => c.notNull())
+      .addColumn("collection", "text", (c) => c.notNull())
+      .addColumn("rkey", "text", (c) => c.notNull())
+      .addColumn("record", "text", (c) => c.notNull())
+      .addColumn("published_uri", "text")
+      .addColumn("published_cid", "text")
+      .addUniqueConstraint("outbox_collection_rkey", ["collection", "rkey"])
+      .execute();
+    await db.schema.createIndex("outbox_unpublished").on("outbox").columns(["published_uri", "seq"]).execute();
+
+    await db.schema
+      .createTable("cursor")
+      .addColumn("source", "text", (c) => c.primaryKey())
+      .addColumn("seq", "bigint", (c) => c.notNull())
+      .execute();
+
+    await db.schema
+      .createTable("repos")
+      .addColumn("did", "text", (c) => c.primaryKey())
+      .addColumn("backfilled_at", "text", (c) => c.notNull())
+      .execute();
+
+    await db.schema
+      .createTable("periods")
+      .addColumn("start", "text", (c) => c.primaryKey())
+      .addColumn("end", "text", (c) => c.notNull())
+      .addColumn("state", "text", (c) => c.notNull())
+      .addColumn("pool", "bigint")
+      .execute();
+
+    await db.schema
+      .createTable("meta")
+      .addColumn("key", "text", (c) => c.primaryKey())
+      .addColumn("value", "text", (c) => c.notNull())
+      .execute();
+  },
+};
+
+const provider: MigrationProvider = {
+  getMigrations: () => Promise.resolve({ "0001_initial": initial }),
+};
+
+export async function migrate(db: Kysely<unknown>): Promise<void> {
+  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === "Error")?.migrationName ?? "?";
+    throw new Error(`database migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}

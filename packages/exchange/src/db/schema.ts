@@ -1,0 +1,126 @@
+// The exchange's tables. One schema for SQLite and PostgreSQL; integer columns are bigint on
+// PostgreSQL (which `pg` returns as strings) and INTEGER on SQLite, so every read goes through
+// `toInt` (ints.ts) before arithmetic.
+type Int = number | string | bigint;
+
+export interface RecordsTable {
+  uri: string;
+  did: string;
+  collection: string;
+  rkey: string;
+  cid: string;
+  /** atproto JSON form of the latest version seen. */
+  value: string;
+  /** accepted | rejected (schema-invalid) | deleted */
+  status: string;
+  reason: string | null;
+  first_seen: string;
+}
+
+export interface TransfersTable {
+  key: string;
+  kind: string;
+  /** null: minted (grant, refresh). */
+  from_did: string | null;
+  to_did: string;
+  amount: Int;
+  at: string;
+  ref: string | null;
+  payload_hash: string;
+}
+
+export interface AccountsTable {
+  did: string;
+  balance: Int;
+  held: Int;
+  grant_amount: Int | null;
+  granted_at: string | null;
+  last_refresh_at: string | null;
+}
+
+export interface HoldsTable {
+  key: string;
+  job_uri: string;
+  requester: string;
+  amount: Int;
+  expires_at: string;
+  /** pending | posted | released */
+  state: string;
+}
+
+export interface ReceiptsTable {
+  uri: string;
+  cid: string;
+  job_uri: string;
+  requester: string | null;
+  provider: string;
+  /** pending | parked | settled | rejected | ignored */
+  status: string;
+  reason: string | null;
+  /** For pending receipts: the record (job, authorization, attestation) still missing. */
+  waiting_for: string | null;
+  findings: string | null;
+  completed_at: string | null;
+  /** transfer | self-loop | pro-bono, once settled. */
+  kind: string | null;
+  settled_at: string | null;
+  charged: Int | null;
+  payout: Int | null;
+  fee: Int | null;
+  settlement_uri: string | null;
+}
+
+export interface NoncesTable {
+  requester: string;
+  nonce: string;
+  auth_uri: string;
+  job_uri: string;
+}
+
+export interface OutboxTable {
+  key: string;
+  /** Publishing order; assigned by the store (transactions are serialized). */
+  seq: Int;
+  collection: string;
+  rkey: string;
+  record: string;
+  published_uri: string | null;
+  published_cid: string | null;
+}
+
+export interface CursorTable {
+  source: string;
+  seq: Int;
+}
+
+export interface ReposTable {
+  did: string;
+  backfilled_at: string;
+}
+
+export interface PeriodsTable {
+  start: string;
+  end: string;
+  /** open | distributed */
+  state: string;
+  pool: Int | null;
+}
+
+export interface MetaTable {
+  key: string;
+  value: string;
+}
+
+export interface Database {
+  records: RecordsTable;
+  transfers: TransfersTable;
+  accounts: AccountsTable;
+  holds: HoldsTable;
+  receipts: ReceiptsTable;
+  nonces: NoncesTable;
+  outbox: OutboxTable;
+  cursor: CursorTable;
+  repos: ReposTable;
+  periods: PeriodsTable;
+  meta: MetaTable;
+}

@@ -1,0 +1,439 @@
+// Applying a batch of record operations (one firehose commit, a backfilled repo, or a bench
+// batch) to the ledger in ONE transaction, together with the cursor that produced it. The order of
+// work inside a batch: store the records; apply our own published facts (grants, refreshes,
+// patronage) read back; evaluate new receipts and receipts that were waiting for a record that
+// just arrived; then retry parked receipts of anyone whose balance went up.
+import { NSID, type ReceiptBundle, type VerifyResult } from "@cocore/protocol";
+import type { LedgerDb } from "./db/open.ts";
+import { toInt } from "./ints.ts";
+import { grantKey, patronageKey, receiptMovements, refreshKey, splitLedgerReceipt, type LedgerPolicy, type Movement } from "./ledger.ts";
+import { parseAtUri, RecordCache, schemaCheck } from "./records.ts";
+import { chunks, UnitOfWork, type OutboxInsert, type ReceiptRowUpdate } from "./uow.ts";
+
+export interface IngestOp {
+  action: "create" | "update" | "delete";
+  uri: string;
+  /** Absent for deletes. */
+  cid?: string;
+  /** Lex form; absent for deletes. */
+  record?: Record<string, unknown>;
+}
+
+export interface PolicyInUse {
+  uri: string;
+  cid: string;
+  value: Record<string, unknown>;
+  ledger: LedgerPolicy;
+}
+
+export interface Verifier {
+  verify(key: string, bundle: ReceiptBundle, exchange: string): VerifyResult;
+}
+
+export interface EngineContext {
+  ldb: LedgerDb;
+  did: string;
+  policy: PolicyInUse;
+  verifier: Verifier;
+  /** Exchange clock, for first_seen bookkeeping only (never for ledger time). */
+  now(): number;
+}
+
+export interface BatchResult {
+  settled: string[];
+  rejected: string[];
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function str(o: unknown, k: string): string | undefined {
+  const v = o && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined;
+  return typeof v === "string" ? v : undefined;
+}
+function objOf(o: unknown, k: string): Record<string, unknown> | undefined {
+  const v = o && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined;
+  return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+function intOf(o: unknown, k: string): number | undefined {
+  const v = o && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined;
+  return typeof v === "number" && Number.isSafeInteger(v) ? v : undefined;
+}
+
+export function strongRef(p: { uri: string; cid: string }): { uri: string; cid: string } {
+  return { uri: p.uri, cid: p.cid };
+}
+
+/** The record published for a grant or refresh movement. */
+export function mintRecord(ctx: EngineContext, m: Movement): OutboxInsert {
+  const collection = m.kind === "grant" ? NSID.tokenGrant : NSID.tokenRefresh;
+  return {
+    key: m.key,
+    collection,
+    atMs: Date.parse(m.at),
+    record: { $type: collection, exchange: ctx.did, recipient: m.to, amount: m.amount, policy: strongRef(ctx.policy), createdAt: m.at },
+  };
+}
+
+export function settlementKey(receiptUri: string): string {
+  return `settlement:${receiptUri}`;
+}
+
+export async function applyBatch(ctx: EngineContext, ops: IngestOp[], cursor?: { source: string; seq: number }): Promise<BatchResult> {
+  const result: BatchResult = { settled: [], rejected: [] };
+  await ctx.ldb.write(async (tx) => {
+    const u = new UnitOfWork(tx, ctx.ldb, ctx.policy.ledger);
+    const recs = new RecordCache(tx);
+    const relevant = ops.filter((op) => parseAtUri(op.uri)?.collection.startsWith("dev.cocore.") ?? false);
+    await recs.load(relevant.map((o) => o.uri));
+    const candidates = new Set<string>();
+    const arrived = new Set<string>();
+    const facts: { uri: string; collection: string; value: Record<string, unknown> }[] = [];
+    const ownRecords: { collection: string; rkey: string; uri: string; cid: string }[] = [];
+    const firstSeen = iso(ctx.now());
+    for (const op of relevant) {
+      const at = parseAtUri(op.uri)!;
+      const prev = recs.peek(op.uri);
+      if (op.action === "delete") {
+        recs.markDeleted(op.uri);
+        continue;
+      }
+      if (!op.record || !op.cid) continue;
+      if (prev && prev.cid === op.cid && prev.status !== "deleted") continue; // a duplicate or replay
+      const problem = schemaCheck(at.collection, op.record);
+      recs.put({
+        uri: op.uri,
+        did: at.did,
+        collection: at.collection,
+        rkey: at.rkey,
+        cid: op.cid,
+        status: problem ? "rejected" : "accepted",
+        reason: problem,
+        first_seen: prev?.first_seen ?? firstSeen,
+        lex: op.record,
+      });
+      if (at.did === ctx.did) {
+        ownRecords.push({ collection: at.collection, rkey: at.rkey, uri: op.uri, cid: op.cid });
+        if (!problem && (at.collection === NSID.tokenGrant || at.collection === NSID.tokenRefresh || at.collection === NSID.tokenPatronage)) {
+          facts.push({ uri: op.uri, collection: at.collection, value: op.record });
+        }
+      }
+      if (at.collection === NSID.receipt) candidates.add(op.uri);
+      else if (at.collection === NSID.job || at.collection === NSID.paymentAuthorization || at.collection === NSID.attestation) arrived.add(op.uri);
+    }
+
+    // Our own records coming back: the outbox rows they answer are published.
+    for (const r of ownRecords) {
+      await tx
+        .updateTable("outbox")
+        .set({ published_uri: r.uri, published_cid: r.cid })
+        .where("collection", "=", r.collection)
+        .where("rkey", "=", r.rkey)
+        .where("published_uri", "is", null)
+        .execute();
+    }
+
+    if (facts.length > 0) await applyFacts(ctx, u, facts);
+
+    for (const chunk of chunks([...arrived])) {
+      const waiting = await tx.selectFrom("receipts").select("uri").where("status", "=", "pending").where("waiting_for", "in", chunk).execute();
+      for (const w of waiting) candidates.add(w.uri);
+    }
+    if (candidates.size > 0) await evaluateReceipts(ctx, u, recs, [...candidates], result, false);
+    await retryParked(ctx, u, recs, result);
+
+    await recs.flush();
+    await u.flush();
+    if (cursor) {
+      await tx
+        .insertInto("cursor")
+        .values({ source: cursor.source, seq: cursor.seq })
+        .onConflict((oc) => oc.column("source").doUpdateSet({ seq: cursor.seq }))
+        .execute();
+    }
+  });
+  return result;
+}
+
+/** Grants, refreshes and patronage shares we published, read back (rebuild): applied as facts. */
+async function applyFacts(ctx: EngineContext, u: UnitOfWork, facts: { uri: string; collection: string; value: Record<string, unknown> }[]): Promise<void> {
+  const movements: { m: Movement; fact: (typeof facts)[number]; period?: { start: string; end: string } }[] = [];
+  for (const f of facts) {
+    const recipient = str(f.value, "recipient");
+    if (!recipient) continue;
+    if (f.collection === NSID.tokenPatronage) {
+      const period = objOf(f.value, "period");
+      const start = str(period, "start");
+      const end = str(period, "end");
+      const amount = intOf(f.value, "tokensCredited");
+      if (!start || !end || amount === undefined) continue;
+      const startMs = Date.parse(start);
+      const endMs = Date.parse(end);
+      movements.push({
+        m: { key: patronageKey(startMs, recipient), kind: "patronage", from: ctx.policy.ledger.treasury, to: recipient, amount, at: iso(endMs) },
+        fact: f,
+        period: { start: iso(startMs), end: iso(endMs) },
+      });
+      continue;
+    }
+    const createdAt = str(f.value, "createdAt");
+    const amount = intOf(f.value, "amount");
+    if (!createdAt || amount === undefined) continue;
+    const atMs = Date.parse(createdAt);
+    const kind = f.collection === NSID.tokenGrant ? "grant" : "refresh";
+    const key = kind === "grant" ? grantKey(recipient) : refreshKey(recipient, atMs);
+    movements.push({ m: { key, kind, from: null, to: recipient, amount, at: iso(atMs) }, fact: f });
+  }
+  if (movements.length === 0) return;
+  const existing = new Set<string>();
+  for (const chunk of chunks(movements.map((x) => x.m.key))) {
+    for (const r of await u.tx.selectFrom("transfers").select("key").where("key", "in", chunk).execute()) existing.add(r.key);
+  }
+  await u.loadAccounts([...movements.map((x) => x.m.to), ctx.policy.ledger.treasury]);
+  for (const { m, period } of movements) {
+    if (existing.has(m.key) || u.transfers.some((t) => t.key === m.key)) continue;
+    const a = u.account(m.to);
+    const atMs = Date.parse(m.at);
+    if (m.kind === "grant") {
+      if (a.grant !== null) continue; // granted already by the rules: the same grant
+      a.grant = { amount: m.amount, at: atMs };
+      a.lastRefreshAt = Math.max(a.lastRefreshAt ?? atMs, atMs);
+    } else if (m.kind === "refresh") {
+      a.lastRefreshAt = Math.max(a.lastRefreshAt ?? atMs, atMs);
+    }
+    u.markDirty(m.to);
+    u.apply(m, null, m.kind === "patronage");
+    if (period) {
+      await u.tx
+        .insertInto("periods")
+        .values({ start: period.start, end: period.end, state: "distributed", pool: null })
+        .onConflict((oc) => oc.column("start").doUpdateSet({ state: "distributed" }))
+        .execute();
+    }
+  }
+}
+
+export async function retryParked(ctx: EngineContext, u: UnitOfWork, recs: RecordCache, result: BatchResult): Promise<void> {
+  const tried = new Set<string>();
+  for (let round = 0; round < 8 && u.credited.size > 0; round++) {
+    const credited = [...u.credited];
+    u.credited.clear();
+    const parked = new Set<string>();
+    for (const chunk of chunks(credited)) {
+      const rows = await u.tx.selectFrom("receipts").select("uri").where("status", "=", "parked").where("requester", "in", chunk).execute();
+      for (const r of rows) if (!u.receipts.has(r.uri) || u.receipts.get(r.uri)!.status === "parked") parked.add(r.uri);
+    }
+    for (const [uri, r] of u.receipts) if (r.status === "parked" && credited.includes(r.requester ?? "")) parked.add(uri);
+    const fresh = [...parked].filter((p) => !tried.has(`${round}:${p}`));
+    if (fresh.length === 0) break;
+    for (const p of fresh) tried.add(`${round}:${p}`);
+    await evaluateReceipts(ctx, u, recs, fresh, result, true);
+  }
+}
+
+interface LoadedReceipt {
+  uri: string;
+  cid: string;
+  value: Record<string, unknown>;
+  provider: string;
+  jobUri: string;
+  attUri: string;
+  requester: string;
+}
+
+/** Verify and settle (or park, reject, leave pending) receipts, in the given order. */
+export async function evaluateReceipts(
+  ctx: EngineContext,
+  u: UnitOfWork,
+  recs: RecordCache,
+  uris: string[],
+  result: BatchResult,
+  retryingParked: boolean,
+): Promise<void> {
+  const tx = u.tx;
+  const policy = ctx.policy;
+  const existing = new Map<string, { status: string; cid: string }>();
+  for (const chunk of chunks(uris.filter((x) => !u.receipts.has(x)))) {
+    for (const r of await tx.selectFrom("receipts").select(["uri", "status", "cid"]).where("uri", "in", chunk).execute()) existing.set(r.uri, r);
+  }
+  for (const [uri, r] of u.receipts) existing.set(uri, r);
+  await recs.load(uris);
+  const list: LoadedReceipt[] = [];
+  for (const uri of uris) {
+    const row = recs.peek(uri);
+    const value = recs.value(uri);
+    if (!row || !value) continue;
+    const prior = existing.get(uri);
+    // Settled stays settled (an edited or deleted receipt changes nothing); a rejection stands
+    // for the version it judged; receipts for other exchanges are not ours to judge.
+    if (prior && (prior.status === "settled" || prior.status === "ignored")) continue;
+    if (prior && prior.status === "rejected" && prior.cid === row.cid) continue;
+    if (prior && prior.status === "parked" && !retryingParked && prior.cid === row.cid) continue;
+    list.push({
+      uri,
+      cid: row.cid,
+      value,
+      provider: row.did,
+      jobUri: str(objOf(value, "job"), "uri") ?? "",
+      attUri: str(objOf(value, "attestation"), "uri") ?? "",
+      requester: str(value, "requester") ?? "",
+    });
+  }
+  if (list.length === 0) return;
+  await recs.load(list.flatMap((r) => [r.jobUri, r.attUri]).filter(Boolean));
+  const authUri = (r: LoadedReceipt) => str(objOf(recs.value(r.jobUri), "paymentAuthorization"), "uri");
+  await recs.load(list.map(authUri).filter((x): x is string => !!x));
+
+  const jobUris = [...new Set(list.map((r) => r.jobUri).filter(Boolean))];
+  const holds = new Map<string, { key: string; amount: number }>();
+  const settledJobs = new Map<string, string>();
+  for (const chunk of chunks(jobUris)) {
+    for (const h of await tx.selectFrom("holds").select(["key", "job_uri", "amount"]).where("job_uri", "in", chunk).where("state", "=", "pending").execute()) {
+      if (!u.holdUpdates.has(h.key)) holds.set(h.job_uri, { key: h.key, amount: toInt(h.amount, "hold") });
+    }
+    for (const s of await tx.selectFrom("receipts").select(["uri", "job_uri"]).where("job_uri", "in", chunk).where("status", "=", "settled").execute()) {
+      settledJobs.set(s.job_uri, s.uri);
+    }
+  }
+  for (const h of u.holdInserts) if (!u.holdUpdates.has(h.key)) holds.set(h.job_uri, { key: h.key, amount: h.amount });
+  for (const r of u.receipts.values()) if (r.status === "settled") settledJobs.set(r.job_uri, r.uri);
+  const nonceKeys = new Map<string, { auth_uri: string; job_uri: string }>();
+  const authValue = (r: LoadedReceipt) => {
+    const a = authUri(r);
+    return a ? recs.value(a) : undefined;
+  };
+  const nonceValues = [...new Set(list.map((r) => str(authValue(r), "nonce")).filter((x): x is string => !!x))];
+  for (const chunk of chunks(nonceValues)) {
+    for (const n of await tx.selectFrom("nonces").selectAll().where("nonce", "in", chunk).execute()) nonceKeys.set(`${n.requester} ${n.nonce}`, n);
+  }
+  for (const n of u.nonces) nonceKeys.set(`${n.requester} ${n.nonce}`, n);
+  await u.loadAccounts([...list.flatMap((r) => [r.requester, r.provider]).filter(Boolean), policy.ledger.treasury]);
+
+  for (const r of list) {
+    const completedAt = str(r.value, "completedAt") ?? null;
+    const base: ReceiptRowUpdate = {
+      uri: r.uri,
+      cid: r.cid,
+      job_uri: r.jobUri,
+      requester: r.requester || null,
+      provider: r.provider,
+      status: "pending",
+      reason: null,
+      waiting_for: null,
+      findings: null,
+      completed_at: completedAt,
+      kind: null,
+      settled_at: null,
+      charged: null,
+      payout: null,
+      fee: null,
+    };
+    const reject = (findings: { code: string; message: string }[]) => {
+      u.setReceipt({ ...base, status: "rejected", reason: findings.map((f) => f.code).join(","), findings: JSON.stringify(findings) });
+      result.rejected.push(r.uri);
+    };
+    const wait = (what: string, uri: string) => u.setReceipt({ ...base, status: "pending", reason: `waiting for ${what}`, waiting_for: uri });
+    const job = r.jobUri ? recs.value(r.jobUri) : undefined;
+    const att = r.attUri ? recs.value(r.attUri) : undefined;
+    if (!r.jobUri || !r.attUri) {
+      reject([{ code: "schema-invalid", message: "receipt has no job or attestation reference" }]);
+      continue;
+    }
+    if (!job) {
+      wait("job", r.jobUri);
+      continue;
+    }
+    if (!att) {
+      wait("attestation", r.attUri);
+      continue;
+    }
+    const aUri = authUri(r);
+    const auth = aUri ? recs.value(aUri) : undefined;
+    if (aUri && !auth) {
+      wait("paymentAuthorization", aUri);
+      continue;
+    }
+    if (auth && str(auth, "exchange") !== ctx.did) {
+      u.setReceipt({ ...base, status: "ignored", reason: "other-exchange" });
+      continue;
+    }
+    const bundle: ReceiptBundle = {
+      receipt: { uri: r.uri, cid: r.cid, value: r.value },
+      job: { uri: r.jobUri, cid: recs.peek(r.jobUri)!.cid, value: job },
+      attestation: { uri: r.attUri, cid: recs.peek(r.attUri)!.cid, value: att },
+      policy: { uri: policy.uri, cid: policy.cid, value: policy.value },
+    };
+    if (aUri && auth) bundle.paymentAuthorization = { uri: aUri, cid: recs.peek(aUri)!.cid, value: auth };
+    const cacheKey = [r.uri, r.cid, bundle.job.cid, bundle.attestation.cid, bundle.paymentAuthorization?.cid ?? "-", policy.cid].join("|");
+    const verdict = ctx.verifier.verify(cacheKey, bundle, ctx.did);
+    const findings = [...verdict.findings];
+    const nonce = str(auth, "nonce");
+    if (nonce && aUri) {
+      const used = nonceKeys.get(`${r.requester} ${nonce}`);
+      const session = str(auth, "scope") === "session";
+      if (used && (used.auth_uri !== aUri || (!session && used.job_uri !== r.jobUri))) {
+        findings.push({ code: "nonce-reused", message: `authorization nonce ${nonce} was already used by ${used.job_uri}` });
+      }
+    }
+    const settledBy = settledJobs.get(r.jobUri);
+    if (settledBy && settledBy !== r.uri) {
+      findings.push({ code: "nonce-reused", message: `job ${r.jobUri} was already settled by receipt ${settledBy}` });
+    }
+    if (findings.length > 0) {
+      reject(findings);
+      continue;
+    }
+    const atMs = Date.parse(completedAt!);
+    const price = objOf(r.value, "price")!;
+    const amount = intOf(price, "amount")!;
+    const currency = str(price, "currency")!;
+    u.touch(r.requester, atMs, (m) => mintRecord(ctx, m));
+    if (r.provider !== r.requester) u.touch(r.provider, atMs, (m) => mintRecord(ctx, m));
+    const split = splitLedgerReceipt({ requester: r.requester, provider: r.provider, price: amount, proBono: r.value.proBono === true }, policy.ledger);
+    const req = u.account(r.requester);
+    const hold = holds.get(r.jobUri);
+    const covered = hold ? split.charged <= req.balance : split.charged <= req.balance - req.held;
+    if (!covered) {
+      u.setReceipt({ ...base, status: "parked", reason: "insufficient-balance" });
+      continue;
+    }
+    // A receipt settled on a retry after being parked takes effect when the credit that paid
+    // for it did (as in the ledger's replay), never before its own completedAt.
+    let settleMs = atMs;
+    if (retryingParked) {
+      for (const t of u.transfers) if (t.to === r.requester && t.amount > 0) settleMs = Math.max(settleMs, Date.parse(t.at));
+    }
+    if (hold) {
+      req.held -= hold.amount;
+      u.markDirty(r.requester);
+      u.holdUpdates.set(hold.key, "posted");
+      holds.delete(r.jobUri);
+    }
+    for (const m of receiptMovements({ uri: r.uri, requester: r.requester, provider: r.provider }, split, policy.ledger, settleMs)) u.apply(m, r.uri);
+    if (nonce && aUri && !nonceKeys.has(`${r.requester} ${nonce}`)) {
+      const n = { requester: r.requester, nonce, auth_uri: aUri, job_uri: r.jobUri };
+      u.nonces.push(n);
+      nonceKeys.set(`${r.requester} ${nonce}`, n);
+    }
+    settledJobs.set(r.jobUri, r.uri);
+    const settledAt = iso(settleMs);
+    u.setReceipt({ ...base, status: "settled", kind: split.kind, settled_at: settledAt, charged: split.charged, payout: split.payout, fee: split.fee });
+    u.outbox.push({
+      key: settlementKey(r.uri),
+      collection: NSID.settlement,
+      atMs: settleMs,
+      record: {
+        $type: NSID.settlement,
+        receipt: { uri: r.uri, cid: r.cid },
+        requesterAuthorization: { uri: aUri!, cid: bundle.paymentAuthorization!.cid! },
+        amountCharged: { amount: split.charged, currency },
+        providerPayout: { amount: split.payout, currency },
+        exchangeFee: { amount: split.fee, currency },
+        processorReference: { $bytes: Buffer.from(`rcpt:${r.uri}`).subarray(0, 1024).toString("base64") },
+        status: "settled",
+        policy: strongRef(policy),
+        settledAt,
+      },
+    });
+    result.settled.push(r.uri);
+  }
+}

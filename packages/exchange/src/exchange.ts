@@ -1,0 +1,251 @@
+// Wiring: identity, database, policy, own-repo backfill, firehose ingestion, outbox publisher,
+// scheduler and XRPC API, behind the Exchange handle tests and the CLI use.
+import { join } from "node:path";
+import { exportRepo, login, makeIdResolver, resolvePds, subscribeFirehose, type AtpAgent, type FirehoseSubscription, type IdResolver } from "@cocore/atproto";
+import { startApi } from "./api.ts";
+import { DEFAULT_POLICY, type ExchangeConfig, type PolicyParams } from "./config.ts";
+import { openLedgerDb, type Dialect, type LedgerDb } from "./db/open.ts";
+import { applyBatch, type BatchResult, type EngineContext, type IngestOp } from "./engine.ts";
+import { loadOrCreateKey } from "./identity.ts";
+import { toInt } from "./ints.ts";
+import { ensurePolicy } from "./policy.ts";
+import { Publisher } from "./publisher.ts";
+import { admitJob, tick, touchMember, type AdmitInput, type AdmitOutput, type TickResult } from "./scheduler.ts";
+import { CachingVerifier } from "./verifier.ts";
+import { consistencyCheck, type ConsistencyReport } from "./consistency.ts";
+
+export interface ReceiptStatus {
+  uri: string;
+  status: "pending" | "parked" | "settled" | "rejected" | "ignored";
+  reason: string | null;
+  findings: { code: string; message: string }[];
+  charged: number | null;
+  payout: number | null;
+  fee: number | null;
+  settledAt: string | null;
+  settlementUri: string | null;
+}
+
+export interface AccountView {
+  did: string;
+  balance: number;
+  held: number;
+  available: number;
+  granted: boolean;
+  lastRefreshAt: string | null;
+}
+
+export interface Exchange {
+  readonly did: string;
+  readonly handle: string;
+  /** Base URL of the XRPC API. */
+  readonly url: string;
+  readonly dialect: Dialect;
+  readonly policy: { uri: string; cid: string; value: Record<string, unknown> };
+  /** The settlement signing key's public half (base64 of X‖Y). */
+  readonly publicKey: string;
+  balance(did: string): Promise<number>;
+  account(did: string): Promise<AccountView>;
+  receiptStatus(uri: string): Promise<ReceiptStatus | undefined>;
+  /** Resolves once the receipt is settled, rejected or ignored; throws after timeoutMs. */
+  waitForSettlement(receiptUri: string, timeoutMs?: number): Promise<ReceiptStatus>;
+  /** Resolves when every outbox row has been published to the exchange's repo. */
+  waitForPublished(timeoutMs?: number): Promise<void>;
+  /** Ingest record operations directly (tests, bench); same path as the firehose. */
+  ingest(ops: IngestOp[]): Promise<BatchResult>;
+  admitJob(input: AdmitInput): Promise<AdmitOutput>;
+  /** A member's own balance read (a touch). */
+  touch(did: string): Promise<void>;
+  /** One scheduler step at `nowMs` (default: the injected clock). */
+  tick(nowMs?: number): Promise<TickResult>;
+  consistencyCheck(): Promise<ConsistencyReport>;
+  /** The firehose seq persisted for each source. */
+  cursors(): Promise<Record<string, number>>;
+  close(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
+  const log = config.log ?? ((line: string) => process.stderr.write(`exchange: ${line}\n`));
+  const now = config.now ?? (() => Date.now());
+  const params: PolicyParams = { ...DEFAULT_POLICY, ...config.policy };
+  const key = loadOrCreateKey(config.stateDir);
+  const idResolver = makeIdResolver(config.plcUrl);
+  const agent: AtpAgent = await login(config.pdsUrl, config.handle, config.password);
+  const did = agent.assertDid;
+  const ldb: LedgerDb = await openLedgerDb(config.db ?? `sqlite:${join(config.stateDir, "exchange.db")}`);
+  const closers: (() => Promise<void>)[] = [() => ldb.close()];
+  const closeAll = async () => {
+    for (const c of closers.reverse()) await c().catch((err: unknown) => log(`close: ${String(err)}`));
+  };
+  try {
+    const policy = await ensurePolicy(agent, did, params, now());
+    const ctx: EngineContext = { ldb, did, policy, verifier: new CachingVerifier(), now };
+    log(`policy ${policy.uri}`);
+
+    // Our own repo first: grants, refreshes, patronage and settlements we published are facts a
+    // rebuild must know before it replays anyone's receipts.
+    await backfill(ctx, idResolver, config.pdsUrl, did);
+
+    const publisher = new Publisher({ ldb, agent, key, log }, config.publishIntervalMs ?? 200);
+    publisher.start();
+    closers.push(() => publisher.stop());
+
+    const subs: FirehoseSubscription[] = [];
+    closers.push(async () => {
+      for (const s of subs) await s.close();
+    });
+    const knownRepos = new Set((await ldb.db.selectFrom("repos").select("did").execute()).map((r) => r.did));
+    knownRepos.add(did);
+    let stopping = false;
+    for (const source of config.firehose ?? [config.pdsUrl]) {
+      const row = await ldb.db.selectFrom("cursor").select("seq").where("source", "=", source).executeTakeFirst();
+      const cursor = row ? toInt(row.seq, "cursor") : 0;
+      subs.push(
+        subscribeFirehose({
+          service: source,
+          cursor,
+          idResolver,
+          filterCollections: ["dev.cocore.*"],
+          onError: (err) => log(`firehose ${source}: ${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ""}`),
+          onEvent: async (evt) => {
+            if (!knownRepos.has(evt.did)) {
+              try {
+                await backfill(ctx, idResolver, await resolvePds(idResolver, evt.did).catch(() => source), evt.did);
+                knownRepos.add(evt.did);
+              } catch (err) {
+                log(`backfill ${evt.did}: ${err instanceof Error ? err.message : String(err)} (continuing from the stream)`);
+              }
+            }
+            const ops: IngestOp[] = evt.ops.map((op) => ({
+              action: op.action,
+              uri: op.uri,
+              cid: op.cid,
+              record: op.record as Record<string, unknown> | undefined,
+            }));
+            for (let attempt = 0; ; attempt++) {
+              try {
+                await applyBatch(ctx, ops, { source, seq: evt.seq });
+                return;
+              } catch (err) {
+                if (stopping || attempt >= 4) {
+                  log(`seq ${evt.seq} from ${evt.did} not applied: ${err instanceof Error ? err.message : String(err)}`);
+                  return;
+                }
+                await sleep(50 * 2 ** attempt);
+              }
+            }
+          },
+        }),
+      );
+    }
+    closers.push(async () => {
+      stopping = true;
+    });
+
+    let timer: NodeJS.Timeout | undefined;
+    const interval = config.schedulerIntervalMs ?? 60_000;
+    if (interval > 0) {
+      const loop = () => {
+        tick(ctx, now())
+          .catch((err: unknown) => log(`scheduler: ${err instanceof Error ? err.message : String(err)}`))
+          .finally(() => {
+            if (!stopping) timer = setTimeout(loop, interval);
+          });
+      };
+      timer = setTimeout(loop, interval);
+      closers.push(async () => clearTimeout(timer));
+    }
+
+    const api = await startApi({
+      ctx,
+      idResolver,
+      matchmakers: new Set(config.matchmakers ?? []),
+      now,
+      port: config.port ?? 0,
+      host: config.host ?? "127.0.0.1",
+    });
+    closers.push(() => api.close());
+
+    const receiptStatus = async (uri: string): Promise<ReceiptStatus | undefined> => {
+      const r = await ldb.db.selectFrom("receipts").selectAll().where("uri", "=", uri).executeTakeFirst();
+      if (!r) return undefined;
+      const ob = await ldb.db.selectFrom("outbox").select("published_uri").where("key", "=", `settlement:${uri}`).executeTakeFirst();
+      const n = (v: number | string | bigint | null) => (v === null ? null : toInt(v));
+      return {
+        uri,
+        status: r.status as ReceiptStatus["status"],
+        reason: r.reason,
+        findings: r.findings ? (JSON.parse(r.findings) as ReceiptStatus["findings"]) : [],
+        charged: n(r.charged),
+        payout: n(r.payout),
+        fee: n(r.fee),
+        settledAt: r.settled_at,
+        settlementUri: ob?.published_uri ?? null,
+      };
+    };
+    const account = async (d: string): Promise<AccountView> => {
+      const r = await ldb.db.selectFrom("accounts").selectAll().where("did", "=", d).executeTakeFirst();
+      const balance = r ? toInt(r.balance) : 0;
+      const held = r ? toInt(r.held) : 0;
+      return { did: d, balance, held, available: balance - held, granted: r?.granted_at != null, lastRefreshAt: r?.last_refresh_at ?? null };
+    };
+
+    return {
+      did,
+      handle: config.handle,
+      url: api.url,
+      dialect: ldb.dialect,
+      policy: { uri: policy.uri, cid: policy.cid, value: policy.value },
+      publicKey: key.publicKey,
+      balance: async (d) => (await account(d)).balance,
+      account,
+      receiptStatus,
+      async waitForSettlement(uri, timeoutMs = 15_000) {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          const s = await receiptStatus(uri);
+          if (s && (s.status === "settled" || s.status === "rejected" || s.status === "ignored")) return s;
+          if (Date.now() > deadline) throw new Error(`receipt ${uri} not settled after ${timeoutMs} ms (status: ${s?.status ?? "unseen"}${s?.reason ? `, ${s.reason}` : ""})`);
+          await sleep(50);
+        }
+      },
+      async waitForPublished(timeoutMs = 15_000) {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          await publisher.drain();
+          const left = await ldb.db.selectFrom("outbox").select((eb) => eb.fn.countAll().as("n")).where("published_uri", "is", null).executeTakeFirstOrThrow();
+          if (toInt(left.n) === 0) return;
+          if (Date.now() > deadline) throw new Error(`${String(left.n)} outbox rows still unpublished after ${timeoutMs} ms`);
+          await sleep(50);
+        }
+      },
+      ingest: (ops) => applyBatch(ctx, ops),
+      admitJob: (input) => admitJob(ctx, input, now()),
+      touch: (d) => touchMember(ctx, d, now()),
+      tick: (nowMs) => tick(ctx, nowMs ?? now()),
+      consistencyCheck: () => consistencyCheck(ldb),
+      async cursors() {
+        const rows = await ldb.db.selectFrom("cursor").selectAll().execute();
+        return Object.fromEntries(rows.map((r) => [r.source, toInt(r.seq)]));
+      },
+      close: closeAll,
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/** Imports a repo's current dev.cocore.* records (verified against its signing key). */
+async function backfill(ctx: EngineContext, idResolver: IdResolver, service: string, did: string): Promise<void> {
+  const repo = await exportRepo(service, did, { idResolver, collectionPrefix: "dev.cocore." });
+  const ops: IngestOp[] = repo.records.map((r) => ({ action: "create", uri: r.uri, cid: r.cid, record: r.value as Record<string, unknown> }));
+  for (let i = 0; i < ops.length; i += 2000) await applyBatch(ctx, ops.slice(i, i + 2000));
+  await ctx.ldb.db
+    .insertInto("repos")
+    .values({ did, backfilled_at: new Date(ctx.now()).toISOString() })
+    .onConflict((oc) => oc.column("did").doNothing())
+    .execute();
+}

@@ -1,0 +1,185 @@
+// The clock-driven part of the ledger (the only place the exchange's own clock moves tokens):
+// releasing holds whose job expired unsettled, admissions, balance-read touches, and patronage
+// periods that have ended. Time is injected.
+import { NSID } from "@cocore/protocol";
+import { sql } from "kysely";
+import { mintRecord, retryParked, strongRef, type BatchResult, type EngineContext } from "./engine.ts";
+import { toInt } from "./ints.ts";
+import { admit, distributePeriod, endedPeriodCount, periodBounds } from "./ledger.ts";
+import { RecordCache } from "./records.ts";
+import { UnitOfWork } from "./uow.ts";
+
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export interface TickResult {
+  holdsReleased: number;
+  periodsDistributed: number;
+  settled: string[];
+}
+
+export async function tick(ctx: EngineContext, nowMs: number): Promise<TickResult> {
+  const out: TickResult = { holdsReleased: 0, periodsDistributed: 0, settled: [] };
+  await ctx.ldb.write(async (tx) => {
+    const u = new UnitOfWork(tx, ctx.ldb, ctx.policy.ledger);
+    const expired = await tx.selectFrom("holds").selectAll().where("state", "=", "pending").where("expires_at", "<=", iso(nowMs)).execute();
+    if (expired.length > 0) {
+      await u.loadAccounts(expired.map((h) => h.requester));
+      for (const h of expired) {
+        const a = u.account(h.requester);
+        a.held -= toInt(h.amount, "hold");
+        u.markDirty(h.requester);
+        u.holdUpdates.set(h.key, "released");
+      }
+      out.holdsReleased = expired.length;
+    }
+    const policy = ctx.policy.ledger;
+    const due = endedPeriodCount(policy, nowMs);
+    if (due > 0 && policy.patronage) {
+      const done = new Set((await tx.selectFrom("periods").select("start").where("state", "=", "distributed").execute()).map((p) => p.start));
+      for (let i = 0; i < due; i++) {
+        const period = periodBounds(policy, i);
+        const start = iso(period.start);
+        const end = iso(period.end);
+        if (done.has(start)) continue;
+        const treasury = policy.treasury;
+        await u.loadAccounts([treasury]);
+        const t = await tx
+          .selectFrom("transfers")
+          .select([
+            sql<string>`coalesce(sum(case when to_did = ${treasury} then amount else 0 end), 0)`.as("inflow"),
+            sql<string>`coalesce(sum(case when from_did = ${treasury} then amount else 0 end), 0)`.as("outflow"),
+          ])
+          .where("at", "<", end)
+          .where((eb) => eb.or([eb("to_did", "=", treasury), eb("from_did", "=", treasury)]))
+          .executeTakeFirstOrThrow();
+        const treasuryBefore = toInt(t.inflow, "treasury inflow") - toInt(t.outflow, "treasury outflow");
+        const rows = await tx
+          .selectFrom("receipts")
+          .select(["requester", "provider", "charged", "payout"])
+          .where("status", "=", "settled")
+          .where("kind", "=", "transfer")
+          .where("settled_at", ">=", start)
+          .where("settled_at", "<", end)
+          .execute();
+        const scores = new Map<string, number>();
+        const add = (did: string | null, n: number) => {
+          if (!did || did === treasury || n <= 0) return;
+          scores.set(did, (scores.get(did) ?? 0) + n);
+        };
+        for (const r of rows) {
+          add(r.requester, toInt(r.charged ?? 0, "charged"));
+          add(r.provider, toInt(r.payout ?? 0, "payout"));
+        }
+        await u.loadAccounts([...scores.keys()]);
+        const { result, movements } = distributePeriod({ policy, period, treasuryBefore, scores, available: u.account(treasury).balance });
+        for (const m of movements) u.apply(m);
+        for (const s of result.shares) {
+          if (s.credited < 1) continue;
+          const key = `patronage:${start}:${s.did}`;
+          u.outbox.push({
+            key,
+            collection: NSID.tokenPatronage,
+            atMs: period.end,
+            record: {
+              $type: NSID.tokenPatronage,
+              exchange: ctx.did,
+              recipient: s.did,
+              period: { start, end },
+              patronageScore: s.score,
+              totalPatronage: result.totalScore,
+              tokensCredited: s.credited,
+              treasuryBefore,
+              policy: strongRef(ctx.policy),
+              createdAt: end,
+            },
+          });
+        }
+        await tx
+          .insertInto("periods")
+          .values({ start, end, state: "distributed", pool: result.pool })
+          .onConflict((oc) => oc.column("start").doUpdateSet({ state: "distributed", pool: result.pool }))
+          .execute();
+        out.periodsDistributed += 1;
+      }
+    }
+    const res: BatchResult = { settled: [], rejected: [] };
+    await retryParked(ctx, u, new RecordCache(tx), res);
+    out.settled = res.settled;
+    await u.flush();
+  });
+  return out;
+}
+
+export interface AdmitInput {
+  job: { uri: string; cid: string };
+  requester: string;
+  priceCeiling: { amount: number; currency: string };
+  expiresAt: string;
+}
+
+export interface AdmitOutput {
+  admitted: boolean;
+  code?: string;
+  message?: string;
+  holdKey?: string;
+  balance: number;
+  available: number;
+}
+
+export class AdmissionInputError extends Error {
+  override readonly name = "AdmissionInputError";
+}
+
+/** Floor check and hold for one job; serialized with every other write on the requester. */
+export async function admitJob(ctx: EngineContext, input: AdmitInput, nowMs: number): Promise<AdmitOutput> {
+  const m = /^at:\/\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(input.job.uri);
+  if (!m || m[2] !== NSID.job) throw new AdmissionInputError(`job ${input.job.uri} is not a ${NSID.job} record`);
+  if (m[1] !== input.requester) throw new AdmissionInputError(`job ${input.job.uri} is not in ${input.requester}'s repo`);
+  if (input.priceCeiling.currency !== ctx.policy.ledger.currency) {
+    throw new AdmissionInputError(`priceCeiling currency ${input.priceCeiling.currency} is not ${ctx.policy.ledger.currency}`);
+  }
+  if (!Number.isSafeInteger(input.priceCeiling.amount) || input.priceCeiling.amount < 0) throw new AdmissionInputError("priceCeiling.amount must be a non-negative integer");
+  if (Number.isNaN(Date.parse(input.expiresAt))) throw new AdmissionInputError("expiresAt is not a datetime");
+  const holdKey = `hold:${input.job.uri}`;
+  return ctx.ldb.write(async (tx) => {
+    const u = new UnitOfWork(tx, ctx.ldb, ctx.policy.ledger);
+    await u.loadAccounts([input.requester]);
+    const a = u.account(input.requester);
+    const prior = await tx.selectFrom("holds").selectAll().where("key", "=", holdKey).executeTakeFirst();
+    if (prior) {
+      // Asking again for the same job is answered, not held twice.
+      const admitted = prior.state === "pending";
+      return {
+        admitted,
+        ...(admitted ? { holdKey } : { code: "already_settled", message: `the hold for this job is ${prior.state}` }),
+        balance: a.balance,
+        available: a.balance - a.held,
+      };
+    }
+    // An admitted dispatch is a touch (grant, refresh): counted in the balance it is judged on,
+    // and kept only if the job is admitted.
+    u.touch(input.requester, nowMs, (mv) => mintRecord(ctx, mv));
+    const verdict = admit({ balance: a.balance, held: a.held, ceiling: input.priceCeiling.amount, floor: ctx.policy.ledger.tokenFloor });
+    if (!verdict.ok) {
+      return { admitted: false, code: verdict.code, message: verdict.message, balance: a.balance, available: a.balance - a.held };
+    }
+    u.holdInserts.push({ key: holdKey, job_uri: input.job.uri, requester: input.requester, amount: input.priceCeiling.amount, expires_at: iso(Date.parse(input.expiresAt)) });
+    a.held += input.priceCeiling.amount;
+    u.markDirty(input.requester);
+    await u.flush();
+    return { admitted: true, holdKey, balance: a.balance, available: a.balance - a.held };
+  });
+}
+
+/** A balance read by the member itself: a touch at `nowMs`. */
+export async function touchMember(ctx: EngineContext, did: string, nowMs: number): Promise<void> {
+  await ctx.ldb.write(async (tx) => {
+    const u = new UnitOfWork(tx, ctx.ldb, ctx.policy.ledger);
+    await u.loadAccounts([did]);
+    u.touch(did, nowMs, (m) => mintRecord(ctx, m));
+    const res: BatchResult = { settled: [], rejected: [] };
+    await retryParked(ctx, u, new RecordCache(tx), res);
+    await u.flush();
+  });
+}

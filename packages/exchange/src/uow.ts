@@ -1,0 +1,306 @@
+// A unit of work over one write transaction: rows are loaded in bulk, the pure ledger rules run
+// over the in-memory copies, and every change is written back in a few multi-row statements at
+// flush. This keeps a firehose batch (or a bench batch of thousands of receipts) to a handful of
+// queries, and it is where the ledger's invariants are enforced against the database: a
+// transfer key already present with another payload is an `idempotency-conflict`; the same key
+// with the same payload means the caller's state checks failed, and aborts the transaction.
+import { createHash } from "node:crypto";
+import type { LedgerDb, Tx } from "./db/open.ts";
+import { deterministicTid } from "./tid.ts";
+import { toInt } from "./ints.ts";
+import { LedgerError, touchAccount, type AccountState, type LedgerPolicy, type Movement } from "./ledger.ts";
+
+export interface Account {
+  did: string;
+  balance: number;
+  held: number;
+  grant: { amount: number; at: number } | null;
+  lastRefreshAt: number | null;
+}
+
+export interface TransferRow extends Movement {
+  ref: string | null;
+}
+
+export interface ReceiptRowUpdate {
+  uri: string;
+  cid: string;
+  job_uri: string;
+  requester: string | null;
+  provider: string;
+  status: string;
+  reason: string | null;
+  waiting_for: string | null;
+  findings: string | null;
+  completed_at: string | null;
+  kind: string | null;
+  settled_at: string | null;
+  charged: number | null;
+  payout: number | null;
+  fee: number | null;
+}
+
+export interface OutboxInsert {
+  key: string;
+  collection: string;
+  /** Ledger time (ms) the rkey is derived from. */
+  atMs: number;
+  record: Record<string, unknown>;
+}
+
+const CHUNK = 400;
+
+export function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+export function payloadHash(m: Movement): string {
+  return createHash("sha256").update(JSON.stringify([m.kind, m.from, m.to, m.amount, m.at])).digest("hex").slice(0, 32);
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+export class UnitOfWork {
+  readonly accounts = new Map<string, Account>();
+  private readonly dirty = new Set<string>();
+  readonly transfers: TransferRow[] = [];
+  readonly receipts = new Map<string, ReceiptRowUpdate>();
+  readonly outbox: OutboxInsert[] = [];
+  readonly nonces: { requester: string; nonce: string; auth_uri: string; job_uri: string }[] = [];
+  readonly holdUpdates = new Map<string, string>();
+  readonly holdInserts: { key: string; job_uri: string; requester: string; amount: number; expires_at: string }[] = [];
+  /** DIDs whose balance went up in this unit (parked receipts of theirs may now settle). */
+  readonly credited = new Set<string>();
+
+  constructor(
+    readonly tx: Tx,
+    readonly ldb: LedgerDb,
+    readonly policy: LedgerPolicy,
+  ) {}
+
+  /** Loads (and on PostgreSQL locks) the accounts of `dids` not loaded yet. */
+  async loadAccounts(dids: Iterable<string>): Promise<void> {
+    const missing = [...new Set(dids)].filter((d) => !this.accounts.has(d));
+    if (missing.length === 0) return;
+    await this.ldb.lockAccounts(this.tx, missing);
+    for (const chunk of chunks(missing)) {
+      const rows = await this.tx.selectFrom("accounts").selectAll().where("did", "in", chunk).execute();
+      for (const r of rows) {
+        this.accounts.set(r.did, {
+          did: r.did,
+          balance: toInt(r.balance, "balance"),
+          held: toInt(r.held, "held"),
+          grant: r.granted_at === null ? null : { amount: toInt(r.grant_amount ?? 0, "grant"), at: Date.parse(r.granted_at) },
+          lastRefreshAt: r.last_refresh_at === null ? null : Date.parse(r.last_refresh_at),
+        });
+      }
+    }
+    for (const did of missing) {
+      if (!this.accounts.has(did)) this.accounts.set(did, { did, balance: 0, held: 0, grant: null, lastRefreshAt: null });
+    }
+  }
+
+  account(did: string): Account {
+    const a = this.accounts.get(did);
+    if (!a) throw new Error(`account ${did} was not loaded`);
+    return a;
+  }
+
+  markDirty(did: string): void {
+    this.dirty.add(did);
+  }
+
+  /**
+   * Applies one movement to the loaded balances and queues its transfer row. `allowOverdraw` is
+   * for facts read back from our own repo during a rebuild: a patronage record may arrive before
+   * the fees that funded it.
+   */
+  apply(m: Movement, ref: string | null = null, allowOverdraw = false): void {
+    if (!Number.isSafeInteger(m.amount) || m.amount < 0) throw new LedgerError("invariant", `movement ${m.key} has a bad amount`);
+    const to = this.account(m.to);
+    if (m.from !== null && m.amount > 0) {
+      const from = this.account(m.from);
+      if (from.balance < m.amount && !allowOverdraw) throw new LedgerError("invariant", `movement ${m.key} would overdraw ${m.from}`);
+      from.balance -= m.amount;
+      this.dirty.add(m.from);
+    }
+    to.balance += m.amount;
+    if (!Number.isSafeInteger(to.balance)) throw new LedgerError("overflow", `balance of ${m.to} exceeds 2^53−1`);
+    if (m.amount > 0) this.credited.add(m.to);
+    this.dirty.add(m.to);
+    this.transfers.push({ ...m, ref });
+  }
+
+  /**
+   * A touch of `did` at `atMs` through the ledger's touchAccount: grant or refresh movements are
+   * applied and published (one tokenGrant / tokenRefresh record each).
+   */
+  touch(did: string, atMs: number, makeRecord: (m: Movement) => OutboxInsert): Movement[] {
+    const a = this.account(did);
+    const prior: AccountState = { balance: a.balance, grant: a.grant, lastRefreshAt: a.lastRefreshAt };
+    const { account: next, movements } = touchAccount(prior, did, atMs, this.policy);
+    for (const m of movements) {
+      this.apply(m);
+      this.outbox.push(makeRecord(m));
+    }
+    if (next.grant !== a.grant || next.lastRefreshAt !== a.lastRefreshAt) {
+      a.grant = next.grant;
+      a.lastRefreshAt = next.lastRefreshAt;
+      this.dirty.add(did);
+    }
+    return movements;
+  }
+
+  setReceipt(row: ReceiptRowUpdate): void {
+    this.receipts.set(row.uri, row);
+  }
+
+  async flush(): Promise<void> {
+    const tx = this.tx;
+    // Transfers: the database is the final idempotency check.
+    const seen = new Set<string>();
+    for (const t of this.transfers) {
+      if (seen.has(t.key)) throw new LedgerError("idempotency-conflict", `movement ${t.key} produced twice in one batch`);
+      seen.add(t.key);
+    }
+    for (const chunk of chunks(this.transfers)) {
+      const existing = await tx.selectFrom("transfers").select(["key", "payload_hash"]).where("key", "in", chunk.map((t) => t.key)).execute();
+      if (existing.length > 0) {
+        const byKey = new Map(existing.map((e) => [e.key, e.payload_hash]));
+        for (const t of chunk) {
+          const prior = byKey.get(t.key);
+          if (prior === undefined) continue;
+          if (prior !== payloadHash(t)) throw new LedgerError("idempotency-conflict", `transfer ${t.key} already exists with another payload`);
+          throw new LedgerError("invariant", `transfer ${t.key} would be applied twice`);
+        }
+      }
+      await tx
+        .insertInto("transfers")
+        .values(chunk.map((t) => ({ key: t.key, kind: t.kind, from_did: t.from, to_did: t.to, amount: t.amount, at: t.at, ref: t.ref, payload_hash: payloadHash(t) })))
+        .execute();
+    }
+    const dirty = [...this.dirty].map((d) => this.account(d));
+    for (const chunk of chunks(dirty)) {
+      await tx
+        .insertInto("accounts")
+        .values(
+          chunk.map((a) => ({
+            did: a.did,
+            balance: a.balance,
+            held: a.held,
+            grant_amount: a.grant?.amount ?? null,
+            granted_at: a.grant ? iso(a.grant.at) : null,
+            last_refresh_at: a.lastRefreshAt === null ? null : iso(a.lastRefreshAt),
+          })),
+        )
+        .onConflict((oc) =>
+          oc.column("did").doUpdateSet((eb) => ({
+            balance: eb.ref("excluded.balance"),
+            held: eb.ref("excluded.held"),
+            grant_amount: eb.ref("excluded.grant_amount"),
+            granted_at: eb.ref("excluded.granted_at"),
+            last_refresh_at: eb.ref("excluded.last_refresh_at"),
+          })),
+        )
+        .execute();
+    }
+    for (const chunk of chunks([...this.receipts.values()])) {
+      await tx
+        .insertInto("receipts")
+        .values(chunk.map((r) => ({ ...r, settlement_uri: null })))
+        .onConflict((oc) =>
+          oc.column("uri").doUpdateSet((eb) => ({
+            cid: eb.ref("excluded.cid"),
+            job_uri: eb.ref("excluded.job_uri"),
+            requester: eb.ref("excluded.requester"),
+            provider: eb.ref("excluded.provider"),
+            status: eb.ref("excluded.status"),
+            reason: eb.ref("excluded.reason"),
+            waiting_for: eb.ref("excluded.waiting_for"),
+            findings: eb.ref("excluded.findings"),
+            completed_at: eb.ref("excluded.completed_at"),
+            kind: eb.ref("excluded.kind"),
+            settled_at: eb.ref("excluded.settled_at"),
+            charged: eb.ref("excluded.charged"),
+            payout: eb.ref("excluded.payout"),
+            fee: eb.ref("excluded.fee"),
+          })),
+        )
+        .execute();
+    }
+    for (const chunk of chunks(this.nonces)) {
+      await tx.insertInto("nonces").values(chunk).onConflict((oc) => oc.columns(["requester", "nonce"]).doNothing()).execute();
+    }
+    for (const chunk of chunks(this.holdInserts)) {
+      await tx.insertInto("holds").values(chunk.map((h) => ({ ...h, state: "pending" }))).execute();
+    }
+    for (const [key, state] of this.holdUpdates) {
+      await tx.updateTable("holds").set({ state }).where("key", "=", key).execute();
+    }
+    await this.flushOutbox();
+  }
+
+  private async flushOutbox(): Promise<void> {
+    if (this.outbox.length === 0) return;
+    const tx = this.tx;
+    const keys = this.outbox.map((o) => o.key);
+    const already = new Set<string>();
+    for (const chunk of chunks(keys)) {
+      for (const r of await tx.selectFrom("outbox").select("key").where("key", "in", chunk).execute()) already.add(r.key);
+    }
+    const maxRow = await tx.selectFrom("outbox").select((eb) => eb.fn.max("seq").as("m")).executeTakeFirst();
+    let seq = maxRow?.m === null || maxRow?.m === undefined ? 0 : toInt(maxRow.m, "outbox seq");
+    const fresh = this.outbox.filter((o) => !already.has(o.key));
+    const rows = fresh.map((o) => ({ o, rkey: deterministicTid(o.key, o.atMs) }));
+    // An rkey already taken by another fact (astronomically rare) gets a salted one instead.
+    const taken = new Set<string>();
+    for (const chunk of chunks(rows)) {
+      const hits = await tx
+        .selectFrom("outbox")
+        .select(["collection", "rkey"])
+        .where("rkey", "in", chunk.map((r) => r.rkey))
+        .execute();
+      for (const h of hits) taken.add(`${h.collection}/${h.rkey}`);
+    }
+    for (const r of rows) {
+      let salt = 0;
+      while (taken.has(`${r.o.collection}/${r.rkey}`)) r.rkey = deterministicTid(r.o.key, r.o.atMs, ++salt);
+      taken.add(`${r.o.collection}/${r.rkey}`);
+    }
+    // A record we published before a crash (or before a rebuild) is already in our repo.
+    const published = new Map<string, { uri: string; cid: string }>();
+    for (const chunk of chunks(rows)) {
+      const hits = await tx
+        .selectFrom("records")
+        .select(["uri", "cid", "collection", "rkey"])
+        .where("did", "=", this.policy.exchange)
+        .where("rkey", "in", chunk.map((r) => r.rkey))
+        .where("status", "!=", "deleted")
+        .execute();
+      for (const h of hits) published.set(`${h.collection}/${h.rkey}`, { uri: h.uri, cid: h.cid });
+    }
+    for (const chunk of chunks(rows)) {
+      await tx
+        .insertInto("outbox")
+        .values(
+          chunk.map((r) => {
+            const pub = published.get(`${r.o.collection}/${r.rkey}`);
+            return {
+              key: r.o.key,
+              seq: ++seq,
+              collection: r.o.collection,
+              rkey: r.rkey,
+              record: JSON.stringify(r.o.record),
+              published_uri: pub?.uri ?? null,
+              published_cid: pub?.cid ?? null,
+            };
+          }),
+        )
+        .execute();
+    }
+  }
+}

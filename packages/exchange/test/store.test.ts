@@ -1,0 +1,225 @@
+// The ledger store on its own (no network), on SQLite and PostgreSQL: the same records in any
+// order, with duplicates and replays, in batches of any size, give the same ledger.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { after, describe, test } from "node:test";
+import fc from "fast-check";
+import {
+  base64Encode,
+  generateEncryptionKeyPair,
+  generateSigningKey,
+  inputCommitment,
+  outputCommitment,
+  recordCid,
+  signRecord,
+  type SigningKey,
+} from "@cocore/protocol";
+import { applyBatch, buildPolicyRecord, CachingVerifier, consistencyCheck, DEFAULT_POLICY, openLedgerDb, policyFromRecord, type EngineContext, type IngestOp, type LedgerDb } from "../src/index.ts";
+import { databaseFor, iso, pgSkip, T0, tempDir, type Backend } from "./support.ts";
+
+const EXCHANGE = "did:plc:exchange0000000000000000";
+const did = (n: string) => `did:plc:${n.padEnd(24, "0")}`;
+const tid = () => {
+  const a = "234567abcdefghijklmnopqrstuvwxyz";
+  let s = "3";
+  for (let i = 0; i < 12; i++) s += a[Math.floor(Math.random() * 32)];
+  return s;
+};
+
+function rec(repo: string, collection: string, value: Record<string, unknown>): IngestOp {
+  const full = { $type: collection, ...value };
+  return { action: "create", uri: `at://${repo}/${collection}/${tid()}`, cid: recordCid(full)!, record: full };
+}
+
+const policyValue = buildPolicyRecord(EXCHANGE, DEFAULT_POLICY, iso(T0 - 86_400_000));
+const policy = { uri: `at://${EXCHANGE}/dev.cocore.compute.exchangePolicy/3aaaaaaaaaaaa`, cid: recordCid(policyValue)!, value: policyValue, ledger: policyFromRecord(policyValue) };
+
+interface World {
+  ops: IngestOp[];
+  receipts: { uri: string; expect: "settled" | "rejected" }[];
+}
+
+/** Two providers, three requesters, ordinary, self-loop, pro-bono and forged receipts. */
+function world(): World {
+  const providers = ["prov-a", "prov-b"].map((n) => ({ did: did(n), key: generateSigningKey() as SigningKey }));
+  const requesters = ["req-a", "req-b", "req-c"].map(did);
+  const ops: IngestOp[] = [];
+  const receipts: World["receipts"] = [];
+  const atts = providers.map((p) => {
+    const a = rec(
+      p.did,
+      "dev.cocore.compute.attestation",
+      signRecord(
+        {
+          $type: "dev.cocore.compute.attestation",
+          publicKey: p.key.publicKey,
+          encryptionPubKey: base64Encode(generateEncryptionKeyPair().publicKey),
+          chipName: "x",
+          hardwareModel: "x",
+          serialNumberHash: "a".repeat(64),
+          osVersion: "x",
+          binaryHash: "b".repeat(64),
+          sipEnabled: false,
+          secureBootEnabled: false,
+          secureEnclaveAvailable: false,
+          authenticatedRootEnabled: false,
+          attestedAt: iso(T0 - 86_400_000),
+          expiresAt: iso(T0 + 86_400_000 * 30),
+        },
+        "selfSignature",
+        p.key,
+      ),
+    );
+    ops.push(a);
+    return a;
+  });
+  let n = 0;
+  for (const req of requesters) {
+    for (const [pi, p] of providers.entries()) {
+      for (const kind of ["plain", "plain", "probono", "forged"] as const) {
+        n++;
+        const t = T0 + n * 60_000;
+        const auth = rec(req, "dev.cocore.compute.paymentAuthorization", {
+          exchange: EXCHANGE,
+          ceiling: { amount: 50_000, currency: "TOK" },
+          scope: "singleJob",
+          nonce: randomBytes(16).toString("hex"),
+          expiresAt: iso(t + 86_400_000),
+          createdAt: iso(t),
+        });
+        const commitment = inputCommitment(randomBytes(16));
+        const job = rec(req, "dev.cocore.compute.job", {
+          model: "m",
+          inputCommitment: commitment,
+          maxTokensOut: 1000,
+          priceCeiling: { amount: 50_000, currency: "TOK" },
+          acceptedTrustLevel: "self-attested",
+          acceptedExchanges: [EXCHANGE],
+          paymentAuthorization: { uri: auth.uri, cid: auth.cid },
+          nonce: randomBytes(16).toString("hex"),
+          expiresAt: iso(t + 3_600_000),
+          createdAt: iso(t),
+        });
+        const tokens = kind === "probono" ? { in: 0, out: 0 } : { in: 100 + n, out: 200 + n };
+        let value: Record<string, unknown> = {
+          $type: "dev.cocore.compute.receipt",
+          job: { uri: job.uri, cid: job.cid },
+          requester: req,
+          model: "m",
+          inputCommitment: commitment,
+          outputCommitment: outputCommitment("y"),
+          tokens,
+          startedAt: iso(t + 1000),
+          completedAt: iso(t + 2000),
+          price: { amount: tokens.in + tokens.out, currency: "TOK" },
+          attestation: { uri: atts[pi]!.uri, cid: atts[pi]!.cid },
+          ...(kind === "probono" ? { proBono: true } : {}),
+        };
+        value = signRecord(value, "enclaveSignature", p.key);
+        if (kind === "forged") value = { ...value, tokens: { in: 1, out: 1 }, price: { amount: 2, currency: "TOK" } };
+        const receipt = rec(p.did, "dev.cocore.compute.receipt", value);
+        ops.push(auth, job, receipt);
+        receipts.push({ uri: receipt.uri, expect: kind === "forged" ? "rejected" : "settled" });
+      }
+    }
+  }
+  return { ops, receipts };
+}
+
+async function snapshot(ldb: LedgerDb) {
+  const accounts = (await ldb.db.selectFrom("accounts").select(["did", "balance", "held"]).orderBy("did").execute())
+    .map((a) => `${a.did}=${Number(a.balance)}/${Number(a.held)}`)
+    .filter((s) => !s.endsWith("=0/0"));
+  const receipts = (await ldb.db.selectFrom("receipts").select(["uri", "status", "charged"]).orderBy("uri").execute()).map((r) => `${r.uri}:${r.status}:${r.charged}`);
+  const transfers = (await ldb.db.selectFrom("transfers").select(["key", "amount"]).orderBy("key").execute()).map((t) => `${t.key}=${Number(t.amount)}`);
+  const outbox = (await ldb.db.selectFrom("outbox").select(["key", "rkey"]).orderBy("key").execute()).map((o) => o.key);
+  return { accounts, receipts, transfers, outbox };
+}
+
+for (const backend of ["sqlite", "postgres"] as Backend[]) {
+  describe(`ledger store on ${backend}`, { skip: backend === "postgres" ? pgSkip : false }, () => {
+    const dir = tempDir();
+    const drops: (() => Promise<void>)[] = [];
+    after(async () => {
+      for (const d of drops) await d();
+      dir.remove();
+    });
+    const fresh = async (): Promise<EngineContext> => {
+      const db = await databaseFor(backend, dir.path);
+      const ldb = await openLedgerDb(db.url);
+      drops.push(async () => {
+        await ldb.close();
+        await db.drop();
+      });
+      return { ldb, did: EXCHANGE, policy, verifier: new CachingVerifier(), now: () => T0 };
+    };
+
+    const w = world();
+    let reference: Awaited<ReturnType<typeof snapshot>>;
+
+    test("in order: settles and rejects as expected, balances exact, ledger consistent", async () => {
+      const ctx = await fresh();
+      await applyBatch(ctx, w.ops);
+      const snap = await snapshot(ctx.ldb);
+      for (const r of w.receipts) assert.ok(snap.receipts.some((x) => x.startsWith(`${r.uri}:${r.expect}:`)), `${r.uri} should be ${r.expect}`);
+      const check = await consistencyCheck(ctx.ldb);
+      assert.equal(check.ok, true, check.problems.join("; "));
+      assert.equal(check.totalMinted, 5 * 1_000_000);
+      reference = snap;
+    });
+
+    test("any order, duplicates, replays and batch sizes give the same ledger", async () => {
+      const runs = backend === "postgres" ? 3 : 6;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.nat(), { minLength: w.ops.length, maxLength: w.ops.length }),
+          fc.array(fc.nat({ max: w.ops.length - 1 }), { maxLength: 20 }),
+          fc.integer({ min: 1, max: 40 }),
+          async (order, dupes, batchSize) => {
+            const ctx = await fresh();
+            const shuffled = w.ops.map((op, i) => ({ op, k: order[i]! })).sort((a, b) => a.k - b.k).map((x) => x.op);
+            for (const d of dupes) shuffled.splice(d, 0, w.ops[d]!);
+            for (let i = 0; i < shuffled.length; i += batchSize) await applyBatch(ctx, shuffled.slice(i, i + batchSize));
+            await applyBatch(ctx, w.ops); // a full replay
+            const snap = await snapshot(ctx.ldb);
+            assert.deepEqual(snap.accounts, reference.accounts);
+            assert.deepEqual(snap.receipts, reference.receipts);
+            assert.deepEqual(snap.transfers.map((t) => t.replace(/:\d{4}-.*Z=/, "=")), reference.transfers.map((t) => t.replace(/:\d{4}-.*Z=/, "=")));
+            assert.deepEqual(snap.outbox.length, reference.outbox.length);
+            assert.equal((await consistencyCheck(ctx.ldb)).ok, true);
+          },
+        ),
+        { numRuns: runs, endOnFailure: true },
+      );
+    });
+
+    test("a second receipt for a settled job and a reused authorization nonce are refused", async () => {
+      const ctx = await fresh();
+      await applyBatch(ctx, w.ops);
+      const receiptOp = w.ops.find((o) => o.uri === w.receipts[0]!.uri)!;
+      const copy = { ...receiptOp.record!, startedAt: iso(T0 + 5) };
+      const second = { action: "create" as const, uri: receiptOp.uri.replace(/[^/]+$/, tid()), cid: recordCid(copy)!, record: copy };
+      await applyBatch(ctx, [second]);
+      const row = await ctx.ldb.db.selectFrom("receipts").selectAll().where("uri", "=", second.uri).executeTakeFirstOrThrow();
+      assert.equal(row.status, "rejected");
+      assert.match(row.findings ?? "", /nonce-reused|bad-signature/);
+      assert.equal((await consistencyCheck(ctx.ldb)).ok, true);
+    });
+
+    test("reusing a transfer key with another payload is an idempotency conflict", async () => {
+      const ctx = await fresh();
+      await applyBatch(ctx, w.ops);
+      const t = await ctx.ldb.db.selectFrom("transfers").selectAll().limit(1).executeTakeFirstOrThrow();
+      const { UnitOfWork } = await import("../src/uow.ts");
+      await assert.rejects(
+        ctx.ldb.write(async (tx) => {
+          const u = new UnitOfWork(tx, ctx.ldb, policy.ledger);
+          await u.loadAccounts([t.to_did]);
+          u.apply({ key: t.key, kind: "grant", from: null, to: t.to_did, amount: Number(t.amount) + 1, at: t.at });
+          await u.flush();
+        }),
+        (err: Error & { code?: string }) => err.code === "idempotency-conflict",
+      );
+    });
+  });
+}

@@ -1,0 +1,188 @@
+// Shared test setup: a local PLC+PDS network with an exchange account, members writing real,
+// signed records, and a fresh database per test file on SQLite or PostgreSQL.
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { createRecord, lexToJson, startLocalNetwork, type Account, type LocalNetwork, type RecordRef } from "@cocore/atproto";
+import {
+  base64Encode,
+  generateEncryptionKeyPair,
+  generateSigningKey,
+  inputCommitment,
+  outputCommitment,
+  signRecord,
+  type SigningKey,
+} from "@cocore/protocol";
+import { requirement } from "../../../test-support/requirements.ts";
+
+export const PG_ADMIN_URL = process.env.COCORE_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+
+async function pgReachable(): Promise<boolean> {
+  const c = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 1500 });
+  try {
+    await c.connect();
+    await c.query("select 1");
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+export const pgSkip = requirement("PostgreSQL", await pgReachable(), `cannot connect to ${PG_ADMIN_URL}`);
+
+/** A fresh database for this test file; `drop()` removes it. */
+export async function freshPgDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `cocore_test_${randomBytes(6).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = PG_ADMIN_URL.replace(/\/[^/]*$/, `/${name}`);
+  return {
+    url,
+    async drop() {
+      const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
+
+export function tempDir(prefix = "cocore-exchange-"): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export type Backend = "sqlite" | "postgres";
+
+/** A database URL for the backend (call drop when done). */
+export async function databaseFor(backend: Backend, dir: string): Promise<{ url: string; drop(): Promise<void> }> {
+  if (backend === "postgres") return freshPgDatabase();
+  return { url: `sqlite:${join(dir, `ledger-${randomBytes(4).toString("hex")}.db`)}`, drop: async () => {} };
+}
+
+export interface Member extends Account {
+  /** The provider's attestation key (receipts are signed with it). */
+  key: SigningKey;
+  attestation?: RecordRef;
+}
+
+export async function member(net: LocalNetwork, handle: string): Promise<Member> {
+  const acct = await net.createAccount(`${handle}${randomBytes(3).toString("hex")}`);
+  return { ...acct, key: generateSigningKey() };
+}
+
+async function write(m: Account, collection: string, value: Record<string, unknown>): Promise<RecordRef> {
+  return createRecord(m.agent, collection, lexToJson(value) as Record<string, unknown>);
+}
+
+export const T0 = Date.parse("2026-03-01T00:00:00.000Z");
+export const iso = (ms: number) => new Date(ms).toISOString();
+
+export async function publishAttestation(p: Member, opts: { attestedAt?: number; expiresAt?: number } = {}): Promise<RecordRef> {
+  const enc = generateEncryptionKeyPair();
+  const value = signRecord(
+    {
+      $type: "dev.cocore.compute.attestation",
+      publicKey: p.key.publicKey,
+      encryptionPubKey: base64Encode(enc.publicKey),
+      sigScheme: "p256",
+      encScheme: "x25519",
+      chipName: "Test CPU",
+      hardwareModel: "test machine",
+      serialNumberHash: "a".repeat(64),
+      osVersion: "Debian 12",
+      binaryHash: "b".repeat(64),
+      sipEnabled: false,
+      secureBootEnabled: false,
+      secureEnclaveAvailable: false,
+      authenticatedRootEnabled: false,
+      attestedAt: iso(opts.attestedAt ?? T0 - 86_400_000),
+      expiresAt: iso(opts.expiresAt ?? T0 + 400 * 86_400_000),
+    },
+    "selfSignature",
+    p.key,
+  );
+  p.attestation = await write(p, "dev.cocore.compute.attestation", value);
+  return p.attestation;
+}
+
+export interface JobRefs {
+  job: RecordRef;
+  auth: RecordRef;
+  commitment: string;
+  ceiling: number;
+  expiresAt: string;
+}
+
+export async function publishJob(
+  r: Member,
+  exchangeDid: string,
+  opts: { ceiling?: number; createdAt?: number; expiresAt?: number; scope?: "singleJob" | "session"; nonce?: string; auth?: RecordRef; providers?: string[] } = {},
+): Promise<JobRefs> {
+  const ceiling = opts.ceiling ?? 10_000;
+  const createdAt = opts.createdAt ?? T0;
+  const expiresAt = iso(opts.expiresAt ?? createdAt + 3_600_000);
+  const auth =
+    opts.auth ??
+    (await write(r, "dev.cocore.compute.paymentAuthorization", {
+      $type: "dev.cocore.compute.paymentAuthorization",
+      exchange: exchangeDid,
+      ceiling: { amount: ceiling, currency: "TOK" },
+      scope: opts.scope ?? "singleJob",
+      nonce: opts.nonce ?? randomBytes(16).toString("hex"),
+      expiresAt: iso(createdAt + 86_400_000),
+      createdAt: iso(createdAt),
+    }));
+  const commitment = inputCommitment(randomBytes(48));
+  const job = await write(r, "dev.cocore.compute.job", {
+    $type: "dev.cocore.compute.job",
+    model: "test-model",
+    inputCommitment: commitment,
+    maxTokensOut: 1000,
+    priceCeiling: { amount: ceiling, currency: "TOK" },
+    acceptedTrustLevel: "self-attested",
+    acceptedExchanges: [exchangeDid],
+    ...(opts.providers ? { acceptedProviders: opts.providers } : {}),
+    paymentAuthorization: { uri: auth.uri, cid: auth.cid },
+    nonce: randomBytes(16).toString("hex"),
+    expiresAt,
+    createdAt: iso(createdAt),
+  });
+  return { job, auth, commitment, ceiling, expiresAt };
+}
+
+export async function publishReceipt(
+  p: Member,
+  requester: string,
+  j: JobRefs,
+  opts: { tokensIn?: number; tokensOut?: number; completedAt?: number; proBono?: boolean; tamper?: (r: Record<string, unknown>) => void } = {},
+): Promise<RecordRef> {
+  const tIn = opts.proBono ? 0 : (opts.tokensIn ?? 400);
+  const tOut = opts.proBono ? 0 : (opts.tokensOut ?? 600);
+  const completedAt = opts.completedAt ?? T0 + 60_000;
+  let value: Record<string, unknown> = {
+    $type: "dev.cocore.compute.receipt",
+    job: { uri: j.job.uri, cid: j.job.cid },
+    requester,
+    model: "test-model",
+    inputCommitment: j.commitment,
+    outputCommitment: outputCommitment("an answer"),
+    tokens: { in: tIn, out: tOut },
+    startedAt: iso(completedAt - 1000),
+    completedAt: iso(completedAt),
+    price: { amount: tIn + tOut, currency: "TOK" },
+    attestation: { uri: p.attestation!.uri, cid: p.attestation!.cid },
+    ...(opts.proBono ? { proBono: true } : {}),
+  };
+  value = signRecord(value, "enclaveSignature", p.key);
+  opts.tamper?.(value);
+  return write(p, "dev.cocore.compute.receipt", value);
+}
+
+export { startLocalNetwork, type LocalNetwork };
