@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 // TODO(lead): import from "@cocore/protocol" once its index re-exports ./ledger (the package's
 // exports map does not expose subpaths).
-import { LedgerError, normalizeEvent, policyFromRecord, replay, type LedgerPolicy } from "../../../protocol/src/ledger/index.ts";
+import { LedgerError, normalizeEvent, policyFromRecord, replay, type LedgerPolicy } from "@cocore/protocol";
 import { CliError, parseFlags, printJson, type Command } from "../command.ts";
 
 const HELP = `usage: cocore ledger replay EVENTS.jsonl --policy POLICY.json [--json]

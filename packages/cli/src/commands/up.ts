@@ -1,13 +1,19 @@
 // `cocore up`: the local cooperative. Each part is a service started in order and stopped in
 // reverse; later parts (exchange, matchmaker, agent, gateway, console) join the `services` list.
+import { join } from "node:path";
 import type { Account, LocalNetwork } from "@cocore/atproto";
+import type { Exchange } from "@cocore/exchange";
+import type { Matchmaker } from "@cocore/matchmaker";
 import { CliError, parseFlags, printJson, type Command } from "../command.ts";
 
-const SEED_HANDLES = ["requester.test", "provider.test", "exchange.test"] as const;
+const SEED_HANDLES = ["requester.test", "provider.test", "exchange.test", "matchmaker.test"] as const;
 
 interface UpFlags {
   plcPort: number;
   pdsPort: number;
+  exchangePort: number;
+  matchmakerPort: number;
+  gatewayPort: number;
   verbose: boolean;
 }
 
@@ -17,6 +23,11 @@ export interface UpContext {
   network?: LocalNetwork;
   accounts: Map<string, Account>;
   endpoints: Array<{ name: string; url: string }>;
+  exchange?: Exchange;
+  matchmaker?: Matchmaker;
+  /** The requester's API key for the OpenAI-compatible gateway. */
+  apiKey?: string;
+  model?: string;
   log(message: string): void;
 }
 
@@ -56,7 +67,106 @@ const services: UpService[] = [
       return async () => {};
     },
   },
+  {
+    name: "exchange (SQLite)",
+    async start(ctx) {
+      const network = requireNetwork(ctx);
+      const acct = ctx.accounts.get("exchange.test")!;
+      const { startExchange } = await import("@cocore/exchange");
+      const exchange = await startExchange({
+        pdsUrl: network.pdsUrl,
+        plcUrl: network.plcUrl,
+        handle: acct.handle,
+        password: acct.password,
+        stateDir: join(network.dataDir, "exchange"),
+        port: ctx.flags.exchangePort,
+        host: "127.0.0.1",
+        matchmakers: [ctx.accounts.get("matchmaker.test")!.did],
+        log: ctx.flags.verbose ? (l: string) => ctx.log(`exchange: ${l}`) : () => {},
+      });
+      ctx.exchange = exchange;
+      ctx.endpoints.push({ name: "exchange", url: exchange.url });
+      return () => exchange.close();
+    },
+  },
+  {
+    name: "matchmaker",
+    async start(ctx) {
+      const network = requireNetwork(ctx);
+      const acct = ctx.accounts.get("matchmaker.test")!;
+      const exchange = ctx.exchange!;
+      const { serviceAuthFromKeypair, startMatchmaker } = await import("@cocore/matchmaker");
+      const mm = await startMatchmaker({
+        did: acct.did,
+        serviceAuth: serviceAuthFromKeypair(acct.did, await network.signingKeypair(acct.did)),
+        exchange: { did: exchange.did, url: exchange.url },
+        plcUrl: network.plcUrl,
+        port: ctx.flags.matchmakerPort,
+        log: ctx.flags.verbose ? (l: string) => ctx.log(`matchmaker: ${l}`) : () => {},
+      });
+      ctx.matchmaker = mm;
+      ctx.endpoints.push({ name: "matchmaker", url: mm.url });
+      return () => mm.close();
+    },
+  },
+  {
+    name: "provider agent (bundled model)",
+    async start(ctx) {
+      const network = requireNetwork(ctx);
+      const acct = ctx.accounts.get("provider.test")!;
+      const { startAgent } = await import("@cocore/agent");
+      const agent = await startAgent({
+        pds: network.pdsUrl,
+        handle: acct.handle,
+        password: acct.password,
+        stateDir: join(network.dataDir, "agent"),
+        matchmaker: ctx.matchmaker!.url,
+        exchange: ctx.exchange!.did,
+        plc: network.plcUrl,
+        machineLabel: "cocore up",
+        log: ctx.flags.verbose ? (l: string) => ctx.log(`agent: ${l}`) : () => {},
+      });
+      ctx.model = agent.supportedModels[0];
+      // Stopping the agent publishes serving: false before the PDS goes away.
+      return () => agent.stop();
+    },
+  },
+  {
+    name: "OpenAI-compatible gateway",
+    async start(ctx) {
+      const acct = ctx.accounts.get("requester.test")!;
+      const [{ CocoreClient }, { KeyStore, startGateway }] = await Promise.all([import("@cocore/client"), import("@cocore/gateway")]);
+      const client = new CocoreClient({
+        agent: acct.agent,
+        matchmakerUrl: ctx.matchmaker!.url,
+        exchangeUrl: ctx.exchange!.url,
+        exchangeDid: ctx.exchange!.did,
+        plcUrl: requireNetwork(ctx).plcUrl,
+      });
+      const keys = new KeyStore();
+      ctx.apiKey = keys.create(acct.did, "cocore up").key;
+      const gw = await startGateway({
+        keys,
+        port: ctx.flags.gatewayPort,
+        clientFor: async (did) => {
+          if (did !== acct.did) throw new Error(`no session for ${did}`);
+          return client;
+        },
+        models: () => client.models(),
+        log: (l: string) => ctx.log(`gateway: ${l}`),
+      });
+      ctx.endpoints.push({ name: "openai", url: `${gw.url}/v1` });
+      return () => gw.close();
+    },
+  },
 ];
+
+function curlExample(ctx: UpContext): string | undefined {
+  const api = ctx.endpoints.find((e) => e.name === "openai");
+  if (!api || !ctx.apiKey) return undefined;
+  const body = JSON.stringify({ model: ctx.model ?? "fortunes-char", stream: true, max_tokens: 64, messages: [{ role: "user", content: "Tell me a fortune." }] });
+  return `curl -N ${api.url}/chat/completions -H 'Authorization: Bearer ${ctx.apiKey}' -H 'Content-Type: application/json' -d '${body}'`;
+}
 
 function requireNetwork(ctx: UpContext): LocalNetwork {
   if (!ctx.network) throw new Error("the local network must start first");
@@ -99,7 +209,7 @@ function waitForSignal(): Promise<NodeJS.Signals> {
 }
 
 export const command: Command = {
-  summary: "run the local cooperative (PLC + PDS and seeded accounts) until Ctrl-C",
+  summary: "run the local cooperative (PLC + PDS, exchange, matchmaker, agent, OpenAI-compatible API) until Ctrl-C",
   help: `usage: cocore up [--plc-port N] [--pds-port N] [--verbose] [--json]
 
 Starts an in-process PLC directory and PDS with fresh temporary data, creates the accounts
@@ -108,6 +218,7 @@ SIGINT/SIGTERM. Stopping deletes all data, so the next \`up\` starts clean.
 
   --plc-port N   PLC directory port (default 2582; 0 picks a free port)
   --pds-port N   PDS port (default 2583; 0 picks a free port)
+  --exchange-port N, --matchmaker-port N, --api-port N   (defaults 2584, 2585, 2586)
   --verbose      show the PDS and PLC server logs
   --json         print the endpoints and accounts as one JSON document on stdout`,
   async run(args) {
@@ -116,6 +227,9 @@ SIGINT/SIGTERM. Stopping deletes all data, so the next \`up\` starts clean.
       {
         "plc-port": { type: "string" },
         "pds-port": { type: "string" },
+        "exchange-port": { type: "string" },
+        "matchmaker-port": { type: "string" },
+        "api-port": { type: "string" },
         verbose: { type: "boolean" },
         json: { type: "boolean" },
       },
@@ -124,6 +238,9 @@ SIGINT/SIGTERM. Stopping deletes all data, so the next \`up\` starts clean.
     const flags: UpFlags = {
       plcPort: port(values["plc-port"], 2582, "--plc-port"),
       pdsPort: port(values["pds-port"], 2583, "--pds-port"),
+      exchangePort: port(values["exchange-port"], 2584, "--exchange-port"),
+      matchmakerPort: port(values["matchmaker-port"], 2585, "--matchmaker-port"),
+      gatewayPort: port(values["api-port"], 2586, "--api-port"),
       verbose: values.verbose === true,
     };
     const log = (m: string) => process.stderr.write(`cocore up: ${m}\n`);
@@ -151,12 +268,23 @@ SIGINT/SIGTERM. Stopping deletes all data, so the next \`up\` starts clean.
     if (!interrupted) {
       const accounts = [...ctx.accounts.values()].map(({ did, handle, password }) => ({ handle, did, password }));
       if (values.json) {
-        printJson({ endpoints: Object.fromEntries(ctx.endpoints.map((e) => [e.name, e.url])), accounts });
+        printJson({ endpoints: Object.fromEntries(ctx.endpoints.map((e) => [e.name, e.url])), accounts, apiKey: ctx.apiKey, model: ctx.model, curl: curlExample(ctx) });
       } else {
         const lines = ["", "endpoints:"];
         for (const e of ctx.endpoints) lines.push(`  ${e.name.padEnd(10)} ${e.url}`);
         lines.push("", "accounts:");
         for (const a of accounts) lines.push(`  ${a.handle.padEnd(16)} ${a.did}  password: ${a.password}`);
+        const req = ctx.accounts.get("requester.test");
+        const net = ctx.network;
+        if (ctx.apiKey) lines.push("", "OpenAI-compatible API (as requester.test):", `  ${curlExample(ctx)}`);
+        if (req && net && ctx.matchmaker && ctx.exchange) {
+          lines.push(
+            "",
+            "or from the CLI:",
+            `  ./cocore login ${req.handle} --pds ${net.pdsUrl} --plc ${net.plcUrl} --matchmaker ${ctx.matchmaker.url} --exchange ${ctx.exchange.url} --password '${req.password}'`,
+            `  ./cocore run "Tell me a fortune."`,
+          );
+        }
         lines.push("", "Ctrl-C to stop (all data is deleted).");
         process.stdout.write(lines.join("\n") + "\n");
       }

@@ -50,7 +50,7 @@ function openSqlite(path: string): LedgerDb {
   raw.pragma("synchronous = NORMAL");
   raw.pragma("busy_timeout = 10000");
   raw.pragma("foreign_keys = OFF");
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }), log: (e) => { const k = e.query.sql.slice(0, 60); const g = (globalThis as any).__qstats ??= new Map(); const v = g.get(k) ?? [0, 0]; v[0]++; v[1] += e.queryDurationMillis; g.set(k, v); } });
   return {
     dialect: "sqlite",
     db,

@@ -1,0 +1,28 @@
+import { __generate } from "./settle.ts";
+import { recordCid, validateRecord, signingPayload, verifyRecordSignature, toJsonRecord, fromJsonRecord, verifyReceipt } from "@cocore/protocol";
+const { ops } = __generate(3000);
+const att = ops.slice(0, 8);
+const rest = ops.slice(8);
+const receipts = rest.filter((_, i) => i % 3 === 2), jobs = rest.filter((_, i) => i % 3 === 1), auths = rest.filter((_, i) => i % 3 === 0);
+function t(name: string, n: number, f: () => void) { f(); const s = performance.now(); f(); const us = (performance.now() - s) * 1000 / n; console.log(name.padEnd(30), us.toFixed(2), "µs"); }
+const N = receipts.length;
+t("validate receipt", N, () => { for (const r of receipts) validateRecord("dev.cocore.compute.receipt", r.record!); });
+t("validate job", N, () => { for (const r of jobs) validateRecord("dev.cocore.compute.job", r.record!); });
+t("validate auth", N, () => { for (const r of auths) validateRecord("dev.cocore.compute.paymentAuthorization", r.record!); });
+t("cid receipt", N, () => { for (const r of receipts) recordCid(r.record!); });
+t("cid job", N, () => { for (const r of jobs) recordCid(r.record!); });
+t("payload receipt", N, () => { for (const r of receipts) signingPayload(r.record!, "enclaveSignature"); });
+t("toJson+stringify receipt", N, () => { for (const r of receipts) JSON.stringify(toJsonRecord(r.record!)); });
+t("toJson+stringify job", N, () => { for (const r of jobs) JSON.stringify(toJsonRecord(r.record!)); });
+t("parse receipt", N, () => { const js = receipts.map(r => JSON.stringify(toJsonRecord(r.record!))); const s=performance.now(); for (const j of js) fromJsonRecord(JSON.parse(j)); });
+t("structuredClone receipt", N, () => { for (const r of receipts) structuredClone(r.record); });
+const keyOf = new Map(att.map(a => [a.uri, (a.record as any).publicKey]));
+t("verify receipt sig", N, () => { for (const r of receipts) verifyRecordSignature(r.record!, "enclaveSignature", keyOf.get((r.record as any).attestation.uri)); });
+import { verify as nv } from "node:crypto";
+import { publicKeyObject, signatureBytes } from "@cocore/protocol";
+const pre = receipts.map(r => ({ p: signingPayload(r.record!, "enclaveSignature"), s: signatureBytes((r.record as any).enclaveSignature)!, k: publicKeyObject(keyOf.get((r.record as any).attestation.uri))! }));
+t("raw verify", N, () => { for (const x of pre) nv("sha256", x.p, x.k, x.s); });
+t("raw verify2", N, () => { for (const x of pre) nv("sha256", x.p, x.k, x.s); });
+const { p256VerifyPerSec } = await import("./settle.ts");
+console.log("p256/s", p256VerifyPerSec());
+const { subtle } = globalThis.crypto;

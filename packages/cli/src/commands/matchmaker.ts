@@ -1,0 +1,77 @@
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { login } from "@cocore/atproto";
+import { serviceAuthFromAgent, startMatchmaker } from "@cocore/matchmaker";
+import { exportSigningKey, generateSigningKey, importSigningKey, type P256PrivateJwk } from "@cocore/protocol";
+import { writeFileSync, chmodSync } from "node:fs";
+import { CliError, parseFlags, type Command } from "../command.ts";
+import { configDir, explainLoginError } from "../requester.ts";
+
+export const command: Command = {
+  summary: "run a matchmaker (`cocore matchmaker serve`)",
+  help: `usage: cocore matchmaker serve --pds URL --handle H [--password PW] --exchange-did DID --exchange-url URL
+                               [--plc URL] [--port N] [--host H] [--state-dir DIR]
+
+Agents connect on GET /v1/agent (WebSocket); requesters dispatch with POST /v1/dispatch.
+The matchmaker's account must be one of the exchange's configured matchmakers (admitJob is
+refused otherwise). The password comes from --password or COCORE_MATCHMAKER_PASSWORD.
+The brokerage countersignature key is kept in STATE_DIR/brokerage-key.jwk.json (0600).`,
+  async run(args) {
+    const [verb, ...rest] = args;
+    if (verb !== "serve") throw new CliError("usage: cocore matchmaker serve [options] (see --help)");
+    const { values } = parseFlags(rest, {
+      pds: { type: "string" },
+      handle: { type: "string" },
+      password: { type: "string" },
+      "exchange-did": { type: "string" },
+      "exchange-url": { type: "string" },
+      plc: { type: "string" },
+      port: { type: "string" },
+      host: { type: "string" },
+      "state-dir": { type: "string" },
+    }, false);
+    const need = (k: keyof typeof values) => {
+      const v = values[k];
+      if (typeof v !== "string" || !v) throw new CliError(`--${k} is required`);
+      return v;
+    };
+    const pds = need("pds");
+    const handle = need("handle");
+    const password = values.password ?? process.env.COCORE_MATCHMAKER_PASSWORD;
+    if (!password) throw new CliError("--password (or COCORE_MATCHMAKER_PASSWORD) is required");
+    let agent;
+    try {
+      agent = await login(pds, handle, password);
+    } catch (err) {
+      explainLoginError(err, handle, pds);
+    }
+    const stateDir = values["state-dir"] ?? join(configDir(), "matchmaker");
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    const keyPath = join(stateDir, "brokerage-key.jwk.json");
+    let key;
+    if (existsSync(keyPath)) key = importSigningKey(JSON.parse(readFileSync(keyPath, "utf8")) as P256PrivateJwk);
+    else {
+      key = generateSigningKey();
+      writeFileSync(keyPath, JSON.stringify(exportSigningKey(key)), { mode: 0o600 });
+      chmodSync(keyPath, 0o600);
+    }
+    const port = values.port === undefined ? 8082 : Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError("--port must be a port number");
+    const mm = await startMatchmaker({
+      did: agent.assertDid,
+      serviceAuth: serviceAuthFromAgent(agent),
+      exchange: { did: need("exchange-did"), url: need("exchange-url") },
+      brokerageKey: key,
+      plcUrl: values.plc,
+      port,
+      host: values.host ?? "127.0.0.1",
+    });
+    console.log(`matchmaker ${agent.assertDid} listening on ${mm.url} (agents: ${mm.url.replace(/^http/, "ws")}/v1/agent)`);
+    await new Promise<void>((resolve) => {
+      process.once("SIGINT", () => resolve());
+      process.once("SIGTERM", () => resolve());
+    });
+    await mm.close();
+    return 0;
+  },
+};

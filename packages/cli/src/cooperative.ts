@@ -1,0 +1,164 @@
+// The whole local cooperative in one process: PLC + PDS, exchange (SQLite), matchmaker, one
+// provider agent and (optionally) the OpenAI-compatible gateway. Used by `cocore up`,
+// `cocore demo`, the end-to-end tests and the dispatch benchmark.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startLocalNetwork, type Account, type LocalNetwork } from "@cocore/atproto";
+import { CocoreClient } from "@cocore/client";
+import { startExchange, type Exchange, type PolicyParams } from "@cocore/exchange";
+import { serviceAuthFromKeypair, startMatchmaker, type Matchmaker } from "@cocore/matchmaker";
+import { startAgent, type RunningAgent } from "@cocore/agent";
+import { KeyStore, startGateway, type Gateway } from "@cocore/gateway";
+
+export interface CooperativeOptions {
+  /** Parent of the temp state (default: OS temp dir); everything under it is removed by close(). */
+  dataDir?: string;
+  plcPort?: number;
+  pdsPort?: number;
+  exchangePort?: number;
+  matchmakerPort?: number;
+  policy?: Partial<PolicyParams>;
+  /** Agent engine (default llama with the bundled model). */
+  engine?: "llama" | "stub";
+  model?: string;
+  modelId?: string;
+  /** Requester handles to create (without ".test"); default ["requester"]. */
+  requesters?: string[];
+  providerHandle?: string;
+  matchmakerTimeouts?: Parameters<typeof startMatchmaker>[0]["timeouts"];
+  heartbeatIntervalMs?: number;
+  /** Start the OpenAI-compatible gateway with an API key per requester. */
+  gateway?: boolean;
+  gatewayPort?: number;
+  quiet?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface Cooperative {
+  network: LocalNetwork;
+  exchange: Exchange;
+  matchmaker: Matchmaker;
+  agent: RunningAgent;
+  gateway?: Gateway;
+  /** API key per requester DID (when the gateway runs). */
+  apiKeys: Map<string, string>;
+  accounts: { exchange: Account; matchmaker: Account; provider: Account; requesters: Account[] };
+  /** The model id the agent serves. */
+  model: string;
+  stateDir: string;
+  /** An SDK client logged in as `account`. */
+  clientFor(account: Account): CocoreClient;
+  close(): Promise<void>;
+}
+
+export async function startCooperative(opts: CooperativeOptions = {}): Promise<Cooperative> {
+  const quiet = opts.quiet ?? true;
+  const log = opts.log ?? (quiet ? () => {} : (l: string) => process.stderr.write(`${l}\n`));
+  const stateDir = await mkdtemp(join(opts.dataDir ?? tmpdir(), "cocore-coop-"));
+  const stops: Array<() => Promise<void>> = [async () => rm(stateDir, { recursive: true, force: true })];
+  const close = async () => {
+    for (const stop of stops.splice(0).reverse()) await stop().catch((e: unknown) => log(`close: ${e instanceof Error ? e.message : String(e)}`));
+  };
+  try {
+    const network = await startLocalNetwork({ plcPort: opts.plcPort, pdsPort: opts.pdsPort, dataDir: stateDir, quiet });
+    stops.push(() => network.close());
+    const exchangeAcct = await network.createAccount("exchange");
+    const matchmakerAcct = await network.createAccount("matchmaker");
+    const providerAcct = await network.createAccount(opts.providerHandle ?? "provider");
+    const requesters: Account[] = [];
+    for (const h of opts.requesters ?? ["requester"]) requesters.push(await network.createAccount(h));
+
+    const exchange = await startExchange({
+      pdsUrl: network.pdsUrl,
+      plcUrl: network.plcUrl,
+      handle: exchangeAcct.handle,
+      password: exchangeAcct.password,
+      stateDir: join(stateDir, "exchange"),
+      port: opts.exchangePort ?? 0,
+      host: "127.0.0.1",
+      matchmakers: [matchmakerAcct.did],
+      policy: opts.policy,
+      log: (l) => log(`exchange: ${l}`),
+    });
+    stops.push(() => exchange.close());
+
+    const matchmaker = await startMatchmaker({
+      did: matchmakerAcct.did,
+      serviceAuth: serviceAuthFromKeypair(matchmakerAcct.did, await network.signingKeypair(matchmakerAcct.did)),
+      exchange: { did: exchange.did, url: exchange.url },
+      plcUrl: network.plcUrl,
+      port: opts.matchmakerPort ?? 0,
+      heartbeatIntervalMs: opts.heartbeatIntervalMs,
+      timeouts: opts.matchmakerTimeouts,
+      log: (l) => log(`matchmaker: ${l}`),
+    });
+    stops.push(() => matchmaker.close());
+
+    const modelId = opts.engine === "stub" ? "stub" : (opts.modelId ?? "fortunes-char");
+    const agent = await startAgent({
+      pds: network.pdsUrl,
+      handle: providerAcct.handle,
+      password: providerAcct.password,
+      stateDir: join(stateDir, "agent"),
+      engine: opts.engine ?? "llama",
+      model: opts.model,
+      modelId: opts.engine === "stub" ? undefined : modelId,
+      matchmaker: matchmaker.url,
+      exchange: exchange.did,
+      plc: network.plcUrl,
+      machineLabel: "local agent",
+      log: (l) => log(`agent: ${l}`),
+    });
+    stops.push(() => agent.stop());
+    await waitUntil(() => matchmaker.registry.live(Date.now()).some((m) => m.provider === providerAcct.did && m.models.includes(modelId)), 60_000, "the agent to register with the matchmaker");
+
+    const clientFor = (account: Account) =>
+      new CocoreClient({ agent: account.agent, matchmakerUrl: matchmaker.url, exchangeUrl: exchange.url, exchangeDid: exchange.did, plcUrl: network.plcUrl });
+    const apiKeys = new Map<string, string>();
+    let gateway: Gateway | undefined;
+    if (opts.gateway) {
+      const keys = new KeyStore();
+      const clients = new Map(requesters.map((a) => [a.did, clientFor(a)]));
+      for (const a of requesters) apiKeys.set(a.did, keys.create(a.did, a.handle).key);
+      gateway = await startGateway({
+        keys,
+        port: opts.gatewayPort ?? 0,
+        clientFor: async (did) => {
+          const c = clients.get(did);
+          if (!c) throw new Error(`no session for ${did}`);
+          return c;
+        },
+        models: () => clients.values().next().value!.models(),
+        log: (l) => log(`gateway: ${l}`),
+      });
+      const g = gateway;
+      stops.push(() => g.close());
+    }
+
+    return {
+      network,
+      exchange,
+      matchmaker,
+      agent,
+      gateway,
+      apiKeys,
+      accounts: { exchange: exchangeAcct, matchmaker: matchmakerAcct, provider: providerAcct, requesters },
+      model: modelId,
+      stateDir,
+      clientFor,
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+export async function waitUntil(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${Math.round(ms / 1000)} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,465 @@
+// The requester SDK: offer → seal → publish paymentAuthorization + job (one commit) → dispatch →
+// stream → receipt (verified offline) → settlement.
+import { randomBytes } from "node:crypto";
+import {
+
+  applyWrites,
+  createRecord,
+  getRecord,
+  getServiceAuthToken,
+  listRecords,
+  makeIdResolver,
+  resolvePds,
+  type Agent,
+  type IdResolver,
+  type RecordEntry,
+} from "@cocore/atproto";
+import {
+  base64Decode,
+  base64Encode,
+  fromJsonRecord,
+  inputCommitment,
+  normalizeBundle,
+  NSID,
+  outputCommitment,
+  recordCid,
+  seal,
+  tokenRatePrice,
+  verifyReceipt,
+  type VerifyResult,
+} from "@cocore/protocol";
+import type { DispatchEvent, DispatchRequest, MatchmakerIdentity, ProviderOffer } from "@cocore/matchmaker/wire";
+import { ClientError } from "./errors.ts";
+import { readNdjson } from "./ndjson.ts";
+import { nextTid } from "./tid.ts";
+
+export interface ClientOptions {
+  /** A logged-in session of the requester. */
+  agent: Agent;
+  matchmakerUrl: string;
+  /** The exchange's XRPC base URL. */
+  exchangeUrl: string;
+  /** Default: the exchange the matchmaker admits through (GET /v1/identity). */
+  exchangeDid?: string;
+  /** Resolves other members' PDSes (provider receipts, exchange records). Default: the agent's own PDS serves every repo. */
+  plcUrl?: string;
+  userAgent?: string;
+}
+
+export interface JobInput {
+  messages?: Array<{ role: "system" | "user" | "assistant"; content: string }>;
+  prompt?: string;
+  maxTokens?: number;
+  temperatureMilli?: number;
+  topPMilli?: number;
+  seed?: number;
+}
+
+export interface SubmitOptions {
+  model: string;
+  maxTokens?: number;
+  acceptedTrustLevel?: string;
+  acceptedProviders?: string[];
+  /** Most the job may cost; default: maxTokens plus a bound on the prompt's tokens, at the policy's rate. */
+  priceCeiling?: number;
+  expiresInMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface Ref {
+  uri: string;
+  cid: string;
+}
+
+export type StreamEvent =
+  | { type: "submitted"; job: Ref; paymentAuthorization: Ref; offer: ProviderOffer; submitMs: number }
+  | { type: "dispatched"; provider: string; machineId: string; attempt: number }
+  | { type: "chunk"; text: string }
+  | { type: "done"; result: JobResult };
+
+export interface JobResult {
+  job: Ref;
+  jobRecord: Record<string, unknown>;
+  paymentAuthorization: Ref & { value: Record<string, unknown> };
+  provider: string;
+  machineId: string;
+  text: string;
+  tokens: { in: number; out: number };
+  price: { amount: number; currency: string };
+  finishReason: "stop" | "length" | "cancelled";
+  receipt: Ref & { written: boolean };
+  /** The provider's outputCommitment equals the SHA-256 of the text we received. */
+  outputMatches: boolean;
+  /** From the dispatch request to the first chunk. */
+  ttftMs: number;
+}
+
+export interface Policy {
+  uri: string;
+  cid: string;
+  value: Record<string, unknown>;
+}
+
+export interface Verdict extends VerifyResult {
+  receipt: RecordEntry;
+  attestation: RecordEntry;
+}
+
+export interface Settlement {
+  uri: string;
+  cid: string;
+  receipt: string;
+  amountCharged: number;
+  providerPayout: number;
+  exchangeFee: number;
+  settledAt: string;
+}
+
+const DEFAULT_MAX_TOKENS = 256;
+const DEFAULT_EXPIRY_MS = 5 * 60_000;
+// Chat templates add a bounded number of tokens around the messages.
+const TEMPLATE_TOKENS = 256;
+
+export class CocoreClient {
+  readonly did: string;
+  private identityP?: Promise<MatchmakerIdentity>;
+  private policyP?: Promise<Policy>;
+  private termsChecked = false;
+  private readonly idResolver?: IdResolver;
+  private readonly pdsCache = new Map<string, string>();
+
+  constructor(private readonly opts: ClientOptions) {
+    this.did = opts.agent.assertDid;
+    if (opts.plcUrl) this.idResolver = makeIdResolver(opts.plcUrl);
+  }
+
+  /** The requester's logged-in session. */
+  get agent(): Agent {
+    return this.opts.agent;
+  }
+
+  /** A DID for a handle (or the DID itself). */
+  async resolveDid(handleOrDid: string): Promise<string> {
+    if (handleOrDid.startsWith("did:")) return handleOrDid;
+    try {
+      return (await this.opts.agent.com.atproto.identity.resolveHandle({ handle: handleOrDid })).data.did;
+    } catch (err) {
+      throw new ClientError("unknown_handle", `Unknown handle '${handleOrDid}'.`, {}, { cause: err });
+    }
+  }
+
+  // ---------------------------------------------------------------- discovery
+
+  identity(): Promise<MatchmakerIdentity> {
+    this.identityP ??= this.getJson<MatchmakerIdentity>(`${this.opts.matchmakerUrl}/v1/identity`, "the matchmaker").catch((e) => {
+      this.identityP = undefined;
+      throw e;
+    });
+    return this.identityP;
+  }
+
+  /** The exchange's DID: as configured, else as its own policy names it, else the matchmaker's exchange. */
+  async exchangeDid(): Promise<string> {
+    if (this.opts.exchangeDid) return this.opts.exchangeDid;
+    const fromPolicy = await this.policy().then((p) => p.value.exchange, () => undefined);
+    return typeof fromPolicy === "string" ? fromPolicy : (await this.identity()).exchange;
+  }
+
+  async providers(model?: string): Promise<ProviderOffer[]> {
+    const q = model ? `?model=${encodeURIComponent(model)}` : "";
+    return (await this.getJson<{ providers: ProviderOffer[] }>(`${this.opts.matchmakerUrl}/v1/providers${q}`, "the matchmaker")).providers;
+  }
+
+  async models(): Promise<Array<{ id: string; providers: number }>> {
+    return (await this.getJson<{ models: Array<{ id: string; providers: number }> }>(`${this.opts.matchmakerUrl}/v1/models`, "the matchmaker")).models;
+  }
+
+  async offer(model: string, o: { acceptedTrustLevel?: string; acceptedProviders?: string[] } = {}): Promise<ProviderOffer> {
+    const q = new URLSearchParams({ model, trust: o.acceptedTrustLevel ?? "self-attested" });
+    for (const p of o.acceptedProviders ?? []) q.append("provider", p);
+    return (await this.getJson<{ offer: ProviderOffer }>(`${this.opts.matchmakerUrl}/v1/offer?${q}`, "the matchmaker")).offer;
+  }
+
+  policy(): Promise<Policy> {
+    this.policyP ??= this.getJson<{ uri: string; cid: string; policy: Record<string, unknown> }>(
+      `${this.opts.exchangeUrl}/xrpc/${NSID.getPolicy}`,
+      "the exchange",
+    ).then(
+      (r) => ({ uri: r.uri, cid: r.cid, value: r.policy }),
+      (e) => {
+        this.policyP = undefined;
+        throw e;
+      },
+    );
+    return this.policyP;
+  }
+
+  /** Writes a termsAcceptance when the active policy's termsVersion differs from the latest one we accepted. */
+  async ensureTerms(): Promise<Ref | undefined> {
+    if (this.termsChecked) return undefined;
+    const policy = await this.policy();
+    const version = policy.value.termsVersion;
+    const termsUri = policy.value.termsUri;
+    const exchange = await this.exchangeDid();
+    if (typeof version !== "string" || typeof termsUri !== "string") {
+      this.termsChecked = true;
+      return undefined;
+    }
+    const mine = await listRecords(this.opts.agent, this.did, NSID.termsAcceptance);
+    const latest = mine.filter((r) => r.value.exchange === exchange).sort((a, b) => String(b.value.acceptedAt).localeCompare(String(a.value.acceptedAt)))[0];
+    let ref: Ref | undefined;
+    if (latest?.value.termsVersion !== version) {
+      ref = await createRecord(this.opts.agent, NSID.termsAcceptance, {
+        $type: NSID.termsAcceptance,
+        exchange,
+        policy: { uri: policy.uri, cid: policy.cid },
+        termsVersion: version,
+        termsUri,
+        userAgent: this.opts.userAgent ?? "cocore-client/0.1.0",
+        acceptedAt: new Date().toISOString(),
+      });
+    }
+    this.termsChecked = true;
+    return ref;
+  }
+
+  // ---------------------------------------------------------------- running a job
+
+  /** Runs one job and streams its events; the last event is `done` (failures throw ClientError). */
+  async *stream(input: string | JobInput, o: SubmitOptions): AsyncGenerator<StreamEvent> {
+    const t0 = performance.now();
+    const jobInput: JobInput = typeof input === "string" ? { prompt: input } : { ...input };
+    const maxTokens = o.maxTokens ?? jobInput.maxTokens ?? DEFAULT_MAX_TOKENS;
+    jobInput.maxTokens = maxTokens;
+    const [exchange, policy, offer] = await Promise.all([
+      this.exchangeDid(),
+      this.policy(),
+      this.offer(o.model, { acceptedTrustLevel: o.acceptedTrustLevel, acceptedProviders: o.acceptedProviders }).catch((e) => {
+        throw e instanceof ClientError ? e : new ClientError("matchmaker_unreachable", String(e));
+      }),
+    ]);
+    await this.ensureTerms();
+    const plaintext = new TextEncoder().encode(JSON.stringify(jobInput));
+    const { sealed, senderPublicKey } = seal(plaintext, base64Decode(offer.encryptionPubKey));
+    const rate = policy.value.tokenRate as { inputPricePerMTok: number; outputPricePerMTok: number; currency: string } | undefined;
+    const currency = rate?.currency ?? "TOK";
+    const ceiling =
+      o.priceCeiling ??
+      tokenRatePrice(rate ?? { inputPricePerMTok: 1_000_000, outputPricePerMTok: 1_000_000 }, { in: plaintext.length + TEMPLATE_TOKENS, out: maxTokens });
+    const now = Date.now();
+    const expiresAt = new Date(now + (o.expiresInMs ?? DEFAULT_EXPIRY_MS)).toISOString();
+    const createdAt = new Date(now).toISOString();
+    const authValue: Record<string, unknown> = {
+      $type: NSID.paymentAuthorization,
+      exchange,
+      ceiling: { amount: ceiling, currency },
+      scope: "singleJob",
+      nonce: randomBytes(16).toString("hex"),
+      expiresAt,
+      createdAt,
+    };
+    const authRkey = nextTid();
+    const auth = { uri: `at://${this.did}/${NSID.paymentAuthorization}/${authRkey}`, cid: recordCid(fromJsonRecord(authValue))! };
+    const jobValue: Record<string, unknown> = {
+      $type: NSID.job,
+      model: o.model,
+      inputCommitment: inputCommitment(sealed),
+      maxTokensOut: maxTokens,
+      priceCeiling: { amount: ceiling, currency },
+      acceptedTrustLevel: o.acceptedTrustLevel ?? "self-attested",
+      acceptedExchanges: [exchange],
+      paymentAuthorization: auth,
+      nonce: randomBytes(16).toString("hex"),
+      expiresAt,
+      createdAt,
+    };
+    if (o.acceptedProviders && o.acceptedProviders.length > 0) jobValue.acceptedProviders = o.acceptedProviders;
+    const jobRkey = nextTid();
+    const job = { uri: `at://${this.did}/${NSID.job}/${jobRkey}`, cid: recordCid(fromJsonRecord(jobValue))! };
+    // Both records in one commit: a job never exists without the authorization it points at.
+    const written = await applyWrites(this.opts.agent, [
+      { action: "create", collection: NSID.paymentAuthorization, rkey: authRkey, value: authValue },
+      { action: "create", collection: NSID.job, rkey: jobRkey, value: jobValue },
+    ]);
+    if (written[0]?.cid !== auth.cid || written[1]?.cid !== job.cid) {
+      throw new ClientError("record_mismatch", "The PDS stored the job records under different CIDs than computed; refusing to dispatch.");
+    }
+    yield { type: "submitted", job, paymentAuthorization: auth, offer, submitMs: performance.now() - t0 };
+
+    const req: DispatchRequest = {
+      job,
+      jobRecord: jobValue,
+      sealedInput: base64Encode(sealed),
+      senderPublicKey: base64Encode(senderPublicKey),
+      encryptionPubKey: offer.encryptionPubKey,
+      machineId: offer.machineId,
+    };
+    const tDispatch = performance.now();
+    let res: Response;
+    try {
+      res = await fetch(`${this.opts.matchmakerUrl}/v1/dispatch`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(req),
+        signal: o.signal,
+      });
+    } catch (err) {
+      throw new ClientError("matchmaker_unreachable", `Cannot reach the matchmaker at ${this.opts.matchmakerUrl}.`, {}, { cause: err });
+    }
+    if (res.status !== 200 || !res.body) {
+      const e = await refusal(res);
+      e.details.job = job.uri;
+      throw e;
+    }
+    let text = "";
+    let ttftMs = -1;
+    let provider = offer.provider;
+    let machineId = offer.machineId;
+    for await (const e of readNdjson<DispatchEvent>(res.body)) {
+      switch (e.type) {
+        case "dispatched":
+          provider = e.provider;
+          machineId = e.machineId;
+          yield { type: "dispatched", provider, machineId, attempt: e.attempt };
+          break;
+        case "chunk":
+          if (ttftMs < 0) ttftMs = performance.now() - tDispatch;
+          text += e.text;
+          yield { type: "chunk", text: e.text };
+          break;
+        case "error":
+          throw new ClientError(e.code, e.message, { job: job.uri });
+        case "done":
+          yield {
+            type: "done",
+            result: {
+              job, jobRecord: jobValue, paymentAuthorization: { ...auth, value: authValue }, provider: e.provider, machineId: e.machineId, text,
+              tokens: e.tokens, price: e.price, finishReason: e.finishReason, receipt: e.receipt,
+              outputMatches: e.outputCommitment === outputCommitment(text), ttftMs: ttftMs < 0 ? performance.now() - tDispatch : ttftMs,
+            },
+          };
+          return;
+      }
+    }
+    throw new ClientError("provider_lost", "The matchmaker's stream ended without a result.", { job: job.uri });
+  }
+
+  /** Runs one job to completion; `onChunk` sees the answer as it streams. */
+  async run(input: string | JobInput, o: SubmitOptions & { onChunk?: (text: string) => void }): Promise<JobResult> {
+    for await (const e of this.stream(input, o)) {
+      if (e.type === "chunk") o.onChunk?.(e.text);
+      if (e.type === "done") return e.result;
+    }
+    throw new ClientError("provider_lost", "The job ended without a result.");
+  }
+
+  // ---------------------------------------------------------------- after the job
+
+  /** Fetches the receipt (waiting for a queued write) and its attestation, and verifies them offline. */
+  async verify(result: JobResult, o: { timeoutMs?: number } = {}): Promise<Verdict> {
+    const receipt = await this.waitForRecord(result.receipt.uri, o.timeoutMs ?? 30_000);
+    const attRef = receipt.value.attestation as Ref;
+    const attestation = await this.fetchRecord(attRef.uri);
+    if (!attestation) throw new ClientError("attestation_missing", `The receipt's attestation ${attRef.uri} is not on its PDS.`);
+    const policy = await this.policy();
+    const bundle = normalizeBundle({
+      receipt,
+      job: { uri: result.job.uri, cid: result.job.cid, value: result.jobRecord },
+      attestation,
+      paymentAuthorization: result.paymentAuthorization,
+      policy,
+    });
+    const verdict = verifyReceipt(bundle, { exchange: await this.exchangeDid() });
+    return { ...verdict, receipt, attestation };
+  }
+
+  /** Polls the exchange until it has settled the receipt. */
+  async waitForSettlement(receiptUri: string, o: { timeoutMs?: number; intervalMs?: number } = {}): Promise<Settlement> {
+    const deadline = Date.now() + (o.timeoutMs ?? 60_000);
+    for (;;) {
+      const found = (await this.settlements(this.did)).find((s) => s.receipt === receiptUri);
+      if (found) return found;
+      if (Date.now() > deadline) throw new ClientError("settlement_timeout", `The exchange has not settled ${receiptUri} yet; check again with \`cocore balance\`.`);
+      await new Promise((r) => setTimeout(r, o.intervalMs ?? 250));
+    }
+  }
+
+  async settlements(did?: string, limit = 50): Promise<Settlement[]> {
+    const q = new URLSearchParams({ limit: String(limit) });
+    if (did) q.set("did", did);
+    return (await this.getJson<{ settlements: Settlement[] }>(`${this.opts.exchangeUrl}/xrpc/${NSID.listSettlements}?${q}`, "the exchange")).settlements;
+  }
+
+  /** The member's balance; reading one's own balance counts as activity (refresh rule). */
+  async balance(did: string = this.did): Promise<Record<string, unknown> & { balance: number; available: number }> {
+    return this.authedGet(NSID.getBalance, { did });
+  }
+
+  async history(did: string = this.did, limit = 20): Promise<Record<string, unknown>> {
+    return this.authedGet(NSID.listHistory, { did, limit: String(limit) });
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  private async authedGet<T>(lxm: string, params: Record<string, string>): Promise<T> {
+    const token = await getServiceAuthToken(this.opts.agent, await this.exchangeDid(), lxm);
+    return this.getJson<T>(`${this.opts.exchangeUrl}/xrpc/${lxm}?${new URLSearchParams(params)}`, "the exchange", { authorization: `Bearer ${token}` });
+  }
+
+  private async getJson<T>(url: string, what: string, headers: Record<string, string> = {}): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(url, { headers, signal: AbortSignal.timeout(15_000) });
+    } catch (err) {
+      const code = what === "the exchange" ? "exchange_unreachable" : "matchmaker_unreachable";
+      throw new ClientError(code, `Cannot reach ${what} at ${new URL(url).origin}.`, {}, { cause: err });
+    }
+    if (!res.ok) throw await refusal(res);
+    return (await res.json()) as T;
+  }
+
+  private async pdsFor(did: string): Promise<string | Agent> {
+    if (did === this.did || !this.idResolver) return this.opts.agent;
+    let url = this.pdsCache.get(did);
+    if (!url) {
+      url = await resolvePds(this.idResolver, did);
+      this.pdsCache.set(did, url);
+    }
+    return url;
+  }
+
+  async fetchRecord(uri: string): Promise<RecordEntry | null> {
+    const [, , did, collection, rkey] = uri.split("/");
+    if (!did || !collection || !rkey) throw new ClientError("invalid_uri", `${uri} is not a record URI.`);
+    const src = await this.pdsFor(did);
+    return getRecord(typeof src === "string" ? src : src, did, collection, rkey);
+  }
+
+  private async waitForRecord(uri: string, timeoutMs: number): Promise<RecordEntry> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const rec = await this.fetchRecord(uri);
+      if (rec) return rec;
+      if (Date.now() > deadline) throw new ClientError("receipt_missing", `The receipt ${uri} has not appeared on the provider's PDS.`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+async function refusal(res: Response): Promise<ClientError> {
+  let body: Record<string, unknown> = {};
+  try {
+    body = (await res.json()) as Record<string, unknown>;
+  } catch {
+    // not JSON
+  }
+  const err = body.error;
+  if (err && typeof err === "object") {
+    const { code, message, ...rest } = err as Record<string, unknown>;
+    return new ClientError(String(code ?? `http_${res.status}`), String(message ?? `HTTP ${res.status}`), rest);
+  }
+  // XRPC errors: { error: "Name", message }
+  if (typeof err === "string") return new ClientError(err.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase(), String(body.message ?? err), body);
+  return new ClientError(`http_${res.status}`, `HTTP ${res.status} from ${new URL(res.url).origin}.`);
+}
+

@@ -1,0 +1,250 @@
+// Provider agents' WebSocket connections (GET /v1/agent), speaking the agent's wire protocol
+// (packages/agent/src/matchmaker-protocol.ts). A connection becomes a routable machine only after
+// its signed `register` checks out; jobs on a connection that drops are told so at once.
+import { randomUUID } from "node:crypto";
+import { getRecord, resolvePds, type IdResolver } from "@cocore/atproto";
+import { canonicalBytes, fromJsonRecord, verify, verifyRecordSignature } from "@cocore/protocol";
+import type { WebSocket } from "ws";
+import {
+  AGENT_PROTOCOL_VERSION,
+  decodeMessage,
+  encodeMessage,
+  type AgentToMatchmaker,
+  type ChunkMessage,
+  type DoneMessage,
+  type ErrorMessage,
+  type MatchmakerToAgent,
+  type RegisterMessage,
+} from "@cocore/agent/matchmaker-protocol";
+import type { MachineInfo, Registry } from "./registry.ts";
+
+export interface JobListener {
+  onAccepted(): void;
+  onChunk(msg: ChunkMessage): void;
+  onDone(msg: DoneMessage): void;
+  onError(msg: ErrorMessage): void;
+  /** The connection closed before a terminal message. */
+  onLost(reason: string): void;
+}
+
+interface Connection {
+  id: string;
+  ws: WebSocket;
+  machineId?: string;
+  jobs: Map<string, JobListener>;
+  closing: boolean;
+}
+
+export interface AgentHubOptions {
+  registry: Registry;
+  heartbeatIntervalMs: number;
+  /** Check the register signature against the attestation in the provider's repo. */
+  verifyRegistrations: boolean;
+  idResolver?: IdResolver;
+  /** Registrations signed further in the past (or future) than this are refused. */
+  maxClockSkewMs: number;
+  log: (msg: string) => void;
+  now: () => number;
+}
+
+export class AgentHub {
+  private readonly connections = new Map<string, Connection>();
+  private readonly byMachine = new Map<string, Connection>();
+
+  constructor(private readonly opts: AgentHubOptions) {}
+
+  accept(ws: WebSocket): void {
+    const conn: Connection = { id: randomUUID(), ws, jobs: new Map(), closing: false };
+    this.connections.set(conn.id, conn);
+    const registerTimer = setTimeout(() => {
+      if (!conn.machineId) this.reject(conn, "register_timeout", "No register message arrived within 15 s.");
+    }, 15_000);
+    registerTimer.unref();
+    ws.on("message", (data, isBinary) => {
+      if (isBinary) return;
+      const msg = decodeMessage<AgentToMatchmaker>(data.toString());
+      if (msg) this.onMessage(conn, msg).catch((err) => this.opts.log(`agent message failed: ${err instanceof Error ? err.message : String(err)}`));
+    });
+    ws.on("pong", () => {
+      if (conn.machineId) this.opts.registry.touch(conn.machineId, this.opts.now());
+    });
+    ws.on("close", () => {
+      clearTimeout(registerTimer);
+      this.dropConnection(conn, "the provider's connection closed");
+    });
+    ws.on("error", () => ws.terminate());
+  }
+
+  /** Pings every connection (liveness in both directions) and drops machines gone silent. */
+  tick(): void {
+    for (const conn of this.connections.values()) if (conn.ws.readyState === conn.ws.OPEN) conn.ws.ping();
+    for (const m of this.opts.registry.sweep(this.opts.now())) {
+      const conn = this.byMachine.get(m.machineId);
+      if (conn) {
+        this.opts.log(`machine ${m.machineId} went silent; dropping it`);
+        conn.ws.terminate();
+      }
+    }
+  }
+
+  /** Sends a job to a machine; the listener hears everything about it until a terminal event. */
+  sendJob(machineId: string, msg: Extract<MatchmakerToAgent, { type: "job" }>, listener: JobListener): boolean {
+    const conn = this.byMachine.get(machineId);
+    if (!conn || conn.closing || conn.ws.readyState !== conn.ws.OPEN) return false;
+    conn.jobs.set(msg.job.uri, listener);
+    conn.ws.send(encodeMessage(msg));
+    return true;
+  }
+
+  cancel(machineId: string, jobUri: string, reason: string): void {
+    const conn = this.byMachine.get(machineId);
+    if (!conn) return;
+    if (conn.jobs.delete(jobUri) && conn.ws.readyState === conn.ws.OPEN) conn.ws.send(encodeMessage({ type: "cancel", jobUri, reason }));
+  }
+
+  /** Forget a job's listener (it ended) without telling the agent anything. */
+  release(machineId: string, jobUri: string): void {
+    this.byMachine.get(machineId)?.jobs.delete(jobUri);
+  }
+
+  closeAll(): void {
+    for (const conn of this.connections.values()) conn.ws.terminate();
+  }
+
+  private async onMessage(conn: Connection, msg: AgentToMatchmaker): Promise<void> {
+    const now = this.opts.now();
+    switch (msg.type) {
+      case "register":
+        return this.onRegister(conn, msg);
+      case "heartbeat":
+        if (!conn.machineId) return;
+        this.opts.registry.touch(conn.machineId, now, {
+          models: Array.isArray(msg.models) ? msg.models.filter((m) => typeof m === "string") : undefined,
+          provisioning: msg.engineState === "loading",
+          faulted: msg.engineState === "fault",
+        });
+        if (msg.attestation) {
+          const m = this.opts.registry.get(conn.machineId);
+          if (m) m.attestation = msg.attestation;
+        }
+        return;
+      case "bye":
+        // Finish what is running, take nothing new: out of routing now.
+        conn.closing = true;
+        if (conn.machineId) this.opts.registry.remove(conn.machineId, conn.id);
+        return;
+      case "accepted":
+        if (conn.machineId) this.opts.registry.touch(conn.machineId, now);
+        conn.jobs.get(msg.jobUri)?.onAccepted();
+        return;
+      case "chunk":
+        conn.jobs.get(msg.jobUri)?.onChunk(msg);
+        return;
+      case "done": {
+        const l = conn.jobs.get(msg.jobUri);
+        conn.jobs.delete(msg.jobUri);
+        l?.onDone(msg);
+        return;
+      }
+      case "error": {
+        const l = conn.jobs.get(msg.jobUri);
+        conn.jobs.delete(msg.jobUri);
+        l?.onError(msg);
+        return;
+      }
+    }
+  }
+
+  private async onRegister(conn: Connection, msg: RegisterMessage): Promise<void> {
+    if (conn.machineId) return;
+    if (msg.protocolVersion !== AGENT_PROTOCOL_VERSION) {
+      return this.reject(conn, "protocol_version", `This matchmaker speaks agent protocol ${AGENT_PROTOCOL_VERSION}, not ${String(msg.protocolVersion)}.`);
+    }
+    const problem = await this.checkRegistration(msg);
+    if (problem) return this.reject(conn, problem.code, problem.message);
+    if (conn.ws.readyState !== conn.ws.OPEN) return;
+    const info: MachineInfo = {
+      machineId: msg.machineId,
+      provider: msg.providerDid,
+      models: msg.models,
+      trustLevel: msg.trustLevel,
+      encryptionPubKey: msg.encryptionPubKey,
+      attestationPubKey: msg.attestationPubKey,
+      acceptedExchanges: msg.acceptedExchanges ?? [],
+      provisioning: msg.engineState === "loading",
+      faulted: msg.engineState === "fault",
+      capacity: Number.isInteger(msg.capacity) && msg.capacity > 0 ? msg.capacity : 1,
+      version: msg.version,
+      attestation: msg.attestation,
+      providerRecord: msg.providerRecord,
+    };
+    // A machine reconnecting replaces its old connection; jobs on the old one are lost with it.
+    const old = this.byMachine.get(msg.machineId);
+    conn.machineId = msg.machineId;
+    this.byMachine.set(msg.machineId, conn);
+    this.opts.registry.upsert(info, conn.id, this.opts.now());
+    if (old && old !== conn) old.ws.terminate();
+    conn.ws.send(encodeMessage({ type: "registered", machineId: msg.machineId, heartbeatIntervalMs: this.opts.heartbeatIntervalMs }));
+    this.opts.log(`machine ${msg.machineId} of ${msg.providerDid} registered (${msg.models.join(", ")}; ${msg.engineState})`);
+  }
+
+  private async checkRegistration(msg: RegisterMessage): Promise<{ code: string; message: string } | undefined> {
+    const strings = [msg.providerDid, msg.machineId, msg.encryptionPubKey, msg.attestationPubKey, msg.trustLevel, msg.at, msg.sig];
+    if (strings.some((s) => typeof s !== "string") || !Array.isArray(msg.models) || !msg.attestation || typeof msg.attestation.uri !== "string") {
+      return { code: "invalid_register", message: "The register message is missing required fields." };
+    }
+    const at = Date.parse(msg.at);
+    if (!Number.isFinite(at) || Math.abs(this.opts.now() - at) > this.opts.maxClockSkewMs) {
+      return { code: "stale_register", message: "The register message's time is too far from the matchmaker's clock." };
+    }
+    const { sig, ...unsigned } = msg;
+    let sigOk = false;
+    try {
+      sigOk = verify(msg.attestationPubKey, canonicalBytes(unsigned), Buffer.from(sig, "base64"));
+    } catch {
+      sigOk = false;
+    }
+    if (!sigOk) return { code: "bad_signature", message: "The register message is not signed by the machine's attestation key." };
+    if (!this.opts.verifyRegistrations) return undefined;
+    const parts = /^at:\/\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(msg.attestation.uri);
+    if (!parts || parts[1] !== msg.providerDid || parts[2] !== "dev.cocore.compute.attestation") {
+      return { code: "bad_attestation", message: "The attestation must be a dev.cocore.compute.attestation record in the provider's own repo." };
+    }
+    if (!this.opts.idResolver) return { code: "bad_attestation", message: "The matchmaker cannot resolve provider identities." };
+    try {
+      const pds = await resolvePds(this.opts.idResolver, msg.providerDid);
+      const rec = await getRecord(pds, msg.providerDid, parts[2], parts[3]!);
+      if (!rec) return { code: "bad_attestation", message: `The attestation ${msg.attestation.uri} does not exist.` };
+      const v = rec.value as Record<string, unknown>;
+      if (v.publicKey !== msg.attestationPubKey || v.encryptionPubKey !== msg.encryptionPubKey) {
+        return { code: "bad_attestation", message: "The attestation's keys differ from the ones the machine registered with." };
+      }
+      if (typeof v.expiresAt !== "string" || Date.parse(v.expiresAt) <= this.opts.now()) {
+        return { code: "attestation_expired", message: "The machine's attestation has expired; the agent must publish a fresh one." };
+      }
+      if (!verifyRecordSignature(fromJsonRecord(v) as Record<string, unknown>, "selfSignature", msg.attestationPubKey)) {
+        return { code: "bad_attestation", message: "The attestation's selfSignature does not verify." };
+      }
+    } catch (err) {
+      return { code: "attestation_unreachable", message: `Could not fetch the attestation: ${err instanceof Error ? err.message : String(err)}` };
+    }
+    return undefined;
+  }
+
+  private reject(conn: Connection, code: string, message: string): void {
+    this.opts.log(`agent registration refused: ${code}: ${message}`);
+    if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(encodeMessage({ type: "rejected", code, message }));
+    conn.ws.close(4000 + 3, code.slice(0, 100));
+  }
+
+  private dropConnection(conn: Connection, reason: string): void {
+    this.connections.delete(conn.id);
+    if (conn.machineId && this.byMachine.get(conn.machineId) === conn) {
+      this.byMachine.delete(conn.machineId);
+      this.opts.registry.remove(conn.machineId, conn.id);
+    }
+    const jobs = [...conn.jobs.values()];
+    conn.jobs.clear();
+    for (const l of jobs) l.onLost(reason);
+  }
+}

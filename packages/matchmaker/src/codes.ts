@@ -1,0 +1,53 @@
+// Every way a dispatch can fail, as a stable machine-readable code plus a sentence a person can act
+// on. Requesters see these instead of a job that silently waits in a queue.
+
+export const REFUSAL_CODES = {
+  invalid_request: 400,
+  invalid_job: 400,
+  commitment_mismatch: 400,
+  job_expired: 400,
+  exchange_not_accepted: 400,
+  job_already_dispatched: 409,
+  no_providers_for_model: 503,
+  no_providers_for_trust: 503,
+  no_accepted_providers: 503,
+  no_providers_for_exchange: 503,
+  providers_busy: 503,
+  provider_unavailable: 503,
+  below_floor: 402,
+  insufficient_balance: 402,
+  terms_not_accepted: 403,
+  admission_refused: 403,
+  exchange_unavailable: 502,
+  provider_lost: 502,
+  provider_error: 502,
+  provider_timeout: 504,
+  internal_error: 500,
+} as const;
+
+export type RefusalCode = keyof typeof REFUSAL_CODES;
+
+export function isRefusalCode(code: string): code is RefusalCode {
+  return Object.hasOwn(REFUSAL_CODES, code);
+}
+
+/** A dispatch failure: `code` is the contract, `message` the human sentence. */
+export class DispatchError extends Error {
+  override readonly name = "DispatchError";
+  constructor(
+    readonly code: string,
+    message: string,
+    /** Extra facts for the requester (e.g. nextRefreshAt for below_floor). */
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+
+  get status(): number {
+    return isRefusalCode(this.code) ? REFUSAL_CODES[this.code] : 502;
+  }
+
+  toJSON(): { code: string; message: string } & Record<string, unknown> {
+    return { ...this.details, code: this.code, message: this.message };
+  }
+}

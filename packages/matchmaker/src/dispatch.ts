@@ -1,0 +1,291 @@
+// One dispatch, from request to terminal event: local checks, admission at the exchange, routing,
+// relaying the sealed input out and the streamed output back, at most one re-dispatch when the
+// machine drops before its first token, and releasing the hold whenever no receipt will follow.
+import { base64Decode, fromJsonRecord, inputCommitment, NSID, recordCid, validateRecord, type SigningKey } from "@cocore/protocol";
+import type { DoneMessage, JobMessage } from "@cocore/agent/matchmaker-protocol";
+import type { AgentHub } from "./agents.ts";
+import { DispatchError } from "./codes.ts";
+import { countersign } from "./countersign.ts";
+import type { Admission, ExchangeClient } from "./exchange-client.ts";
+import type { MachineEntry, Registry } from "./registry.ts";
+import type { DispatchEvent, DispatchRequest } from "./wire.ts";
+
+export interface DispatchTimeouts {
+  /** From sending the job until the agent's accepted/error. */
+  acceptMs: number;
+  /** From acceptance until the first chunk (the agent may queue behind other jobs). */
+  firstChunkMs: number;
+  /** Longest silence between chunks. */
+  idleMs: number;
+  /** How long to wait for the sealed-to machine to come back after it dropped. */
+  reconnectGraceMs: number;
+}
+
+export interface DispatcherDeps {
+  did: string;
+  brokerageKey: SigningKey;
+  registry: Registry;
+  hub: AgentHub;
+  exchange: ExchangeClient;
+  timeouts: DispatchTimeouts;
+  /** Optional extra check that the job record really is in the requester's repo. */
+  confirmJob?: (job: { uri: string; cid: string }) => Promise<boolean>;
+  log: (msg: string) => void;
+  now: () => number;
+}
+
+/** Where events go. `start` is called once, before the first event; errors before it become HTTP errors. */
+export interface DispatchSink {
+  start(): void;
+  event(e: DispatchEvent): void;
+  /** Aborted when the requester goes away. */
+  signal: AbortSignal;
+}
+
+interface CheckedJob {
+  req: DispatchRequest;
+  requester: string;
+  model: string;
+  acceptedTrustLevel: string;
+  acceptedProviders?: string[];
+  priceCeiling: { amount: number; currency: string };
+  expiresAt: string;
+  expiresAtMs: number;
+}
+
+const JOB_URI = /^at:\/\/(did:[a-z]+:[a-zA-Z0-9._:%-]+)\/dev\.cocore\.compute\.job\/([a-zA-Z0-9.~_:-]{1,512})$/;
+
+export class Dispatcher {
+  private readonly inFlight = new Set<string>();
+  private readonly finished = new Map<string, number>();
+
+  constructor(private readonly d: DispatcherDeps) {}
+
+  /** The checks that need nothing but the request itself. */
+  check(req: DispatchRequest): CheckedJob {
+    if (!req || typeof req !== "object" || !req.job || typeof req.job.uri !== "string" || typeof req.job.cid !== "string") {
+      throw new DispatchError("invalid_request", "The dispatch request needs job {uri, cid}, jobRecord, sealedInput, senderPublicKey and encryptionPubKey.");
+    }
+    for (const f of ["sealedInput", "senderPublicKey", "encryptionPubKey"] as const) {
+      if (typeof req[f] !== "string") throw new DispatchError("invalid_request", `The dispatch request is missing ${f}.`);
+    }
+    const m = JOB_URI.exec(req.job.uri);
+    if (!m) throw new DispatchError("invalid_job", `${req.job.uri} is not a dev.cocore.compute.job record URI.`);
+    const requester = m[1]!;
+    const lex = fromJsonRecord(req.jobRecord) as Record<string, unknown>;
+    const valid = validateRecord(NSID.job, lex);
+    if (!valid.ok) throw new DispatchError("invalid_job", `The job record is not valid: ${valid.message}`);
+    if (recordCid({ ...lex, $type: lex.$type ?? NSID.job }) !== req.job.cid) {
+      throw new DispatchError("invalid_job", "The job record does not match the CID of its strong reference.");
+    }
+    const job = req.jobRecord as {
+      model: string; inputCommitment: string; priceCeiling: { amount: number; currency: string };
+      acceptedTrustLevel: string; acceptedExchanges?: string[]; acceptedProviders?: string[]; expiresAt: string;
+    };
+    const expiresAtMs = Date.parse(job.expiresAt);
+    if (!(expiresAtMs > this.d.now())) throw new DispatchError("job_expired", `The job expired at ${job.expiresAt}; write a new one.`);
+    const exchange = this.d.exchange.did;
+    if (job.acceptedExchanges && job.acceptedExchanges.length > 0 && !job.acceptedExchanges.includes(exchange)) {
+      throw new DispatchError("exchange_not_accepted", `The job does not accept this matchmaker's exchange ${exchange}.`);
+    }
+    let sealed: Uint8Array;
+    try {
+      sealed = base64Decode(req.sealedInput);
+    } catch {
+      throw new DispatchError("invalid_request", "sealedInput is not base64.");
+    }
+    if (inputCommitment(sealed) !== job.inputCommitment) {
+      throw new DispatchError("commitment_mismatch", "The sealed input does not hash to the job's inputCommitment.");
+    }
+    return {
+      req, requester, model: job.model, acceptedTrustLevel: job.acceptedTrustLevel, acceptedProviders: job.acceptedProviders,
+      priceCeiling: job.priceCeiling, expiresAt: job.expiresAt, expiresAtMs,
+    };
+  }
+
+  private route(job: CheckedJob, exclude?: ReadonlySet<string>): MachineEntry {
+    const candidates = this.d.registry.candidates(
+      {
+        model: job.model,
+        acceptedTrustLevel: job.acceptedTrustLevel,
+        acceptedProviders: job.acceptedProviders,
+        exchange: this.d.exchange.did,
+        encryptionPubKey: job.req.encryptionPubKey,
+        excludeConnections: exclude,
+      },
+      this.d.now(),
+    );
+    return candidates.find((c) => c.machineId === job.req.machineId) ?? candidates[0]!;
+  }
+
+  async run(req: DispatchRequest, sink: DispatchSink): Promise<void> {
+    const job = this.check(req);
+    const uri = req.job.uri;
+    if (this.inFlight.has(uri) || this.finished.has(uri)) {
+      throw new DispatchError("job_already_dispatched", "This job was already dispatched; a job runs once. Write a new job record to ask again.");
+    }
+    // Fail fast on routing before asking the exchange for a hold.
+    this.route(job);
+    this.inFlight.add(uri);
+    let admission: Admission | undefined;
+    let started = false;
+    let receiptComing = false;
+    try {
+      const [adm, confirmed] = await Promise.all([
+        this.d.exchange.admit({ job: req.job, requester: job.requester, priceCeiling: job.priceCeiling, expiresAt: job.expiresAt }),
+        this.d.confirmJob ? this.d.confirmJob(req.job).catch(() => false) : Promise.resolve(true),
+      ]);
+      admission = adm;
+      if (!confirmed) throw new DispatchError("invalid_job", "The job record is not in the requester's repository (or its PDS is unreachable).");
+      const tried = new Set<string>();
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        const machine = attempt === 1 ? this.route(job) : await this.awaitReplacement(job, tried, sink.signal);
+        tried.add(machine.connectionId);
+        const outcome = await this.attempt(job, machine, attempt, admission, sink, () => {
+          if (!started) {
+            started = true;
+            sink.start();
+          }
+        });
+        if (outcome.kind === "done") {
+          receiptComing = true;
+          return;
+        }
+        if (outcome.kind === "cancelled") {
+          receiptComing = true; // the agent still writes a receipt for what it produced
+          return;
+        }
+        if (outcome.kind === "lost-before-output" && attempt === 1) {
+          this.d.log(`job ${uri}: machine ${machine.machineId} dropped before its first token; re-dispatching once`);
+          if (started) sink.event({ type: "redispatched", reason: outcome.error.message, attempt: attempt + 1 });
+          continue;
+        }
+        throw outcome.error;
+      }
+    } catch (err) {
+      const e = err instanceof DispatchError ? err : new DispatchError("internal_error", `The matchmaker failed: ${err instanceof Error ? err.message : String(err)}`);
+      if (admission && !receiptComing) await this.d.exchange.release(admission.holdKey, req.job, e.code);
+      if (!started) throw e;
+      sink.event({ type: "error", code: e.code, message: e.message });
+    } finally {
+      this.inFlight.delete(uri);
+      this.finished.set(uri, this.d.now());
+      if (this.finished.size > 10_000) for (const k of [...this.finished.keys()].slice(0, 5_000)) this.finished.delete(k);
+    }
+  }
+
+  /** After a drop, the job can only go to a machine holding the same key: usually the same machine, reconnected. */
+  private async awaitReplacement(job: CheckedJob, tried: Set<string>, signal: AbortSignal): Promise<MachineEntry> {
+    const deadline = this.d.now() + this.d.timeouts.reconnectGraceMs;
+    for (;;) {
+      try {
+        // A machine that reconnected has a new connection, so it is not excluded.
+        return this.route(job, tried);
+      } catch (err) {
+        if (this.d.now() >= deadline || signal.aborted) {
+          throw new DispatchError("provider_lost", "The provider dropped before producing any output and did not come back; nothing was charged.", {
+            cause: err instanceof DispatchError ? err.code : undefined,
+          });
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  private attempt(
+    job: CheckedJob,
+    machine: MachineEntry,
+    attempt: number,
+    admission: Admission,
+    sink: DispatchSink,
+    start: () => void,
+  ): Promise<
+    | { kind: "done"; msg: DoneMessage }
+    | { kind: "cancelled" }
+    | { kind: "lost-before-output"; error: DispatchError }
+    | { kind: "failed"; error: DispatchError }
+  > {
+    const uri = job.req.job.uri;
+    const t = this.d.timeouts;
+    const msg: JobMessage = {
+      type: "job",
+      job: job.req.job,
+      jobRecord: job.req.jobRecord,
+      sealedInput: job.req.sealedInput,
+      senderPublicKey: job.req.senderPublicKey,
+      requester: job.requester,
+      exchange: this.d.exchange.did,
+      brokerageCountersignature: countersign(this.d.brokerageKey, this.d.did, machine.providerRecord ?? machine.machineId, job.req.job, (job.req.jobRecord as { inputCommitment: string }).inputCommitment),
+    };
+    machine.active += 1;
+    return new Promise((resolve) => {
+      let accepted = false;
+      let chunks = 0;
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = setTimeout(() => fail("provider_timeout", "The job reached its expiresAt before the provider finished."), Math.max(0, job.expiresAtMs - this.d.now()));
+      const arm = (ms: number, code: string, message: string) => {
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(() => fail(code, message), ms);
+      };
+      const finish = (r: Parameters<typeof resolve>[0]) => {
+        if (settled) return;
+        settled = true;
+        if (timer) clearTimeout(timer);
+        clearTimeout(deadline);
+        sink.signal.removeEventListener("abort", onAbort);
+        machine.active = Math.max(0, machine.active - 1);
+        resolve(r);
+      };
+      const fail = (code: string, message: string) => {
+        this.d.hub.cancel(machine.machineId, uri, code);
+        this.d.registry.recordFailure(machine.machineId, this.d.now());
+        finish({ kind: "failed", error: new DispatchError(code, message) });
+      };
+      const onAbort = () => {
+        this.d.hub.cancel(machine.machineId, uri, "requester_gone");
+        finish({ kind: "cancelled" });
+      };
+      sink.signal.addEventListener("abort", onAbort);
+      arm(t.acceptMs, "provider_timeout", `The provider did not take the job within ${Math.round(t.acceptMs / 1000)} s.`);
+      const sent = this.d.hub.sendJob(machine.machineId, msg, {
+        onAccepted: () => {
+          accepted = true;
+          start();
+          sink.event({ type: "dispatched", machineId: machine.machineId, provider: machine.provider, attempt, holdKey: admission.holdKey });
+          arm(t.firstChunkMs, "provider_timeout", `The provider produced no output within ${Math.round(t.firstChunkMs / 1000)} s.`);
+        },
+        onChunk: (c) => {
+          if (!accepted) return;
+          chunks += 1;
+          sink.event({ type: "chunk", seq: c.seq, text: c.text });
+          arm(t.idleMs, "provider_timeout", `The provider went silent for ${Math.round(t.idleMs / 1000)} s mid-answer.`);
+        },
+        onDone: (d) => {
+          this.d.registry.recordSuccess(machine.machineId);
+          start();
+          sink.event({
+            type: "done", receipt: d.receipt, provider: machine.provider, machineId: machine.machineId, tokens: d.tokens, price: d.price,
+            proBono: d.proBono, outputCommitment: d.outputCommitment, finishReason: d.finishReason, startedAt: d.startedAt, completedAt: d.completedAt,
+          });
+          finish({ kind: "done", msg: d });
+        },
+        onError: (e) => {
+          // The agent's refusals are about the job, not the machine's health, except engine failures.
+          if (e.code === "engine_error") this.d.registry.recordFailure(machine.machineId, this.d.now());
+          finish({ kind: "failed", error: new DispatchError(e.code, e.message) });
+        },
+        onLost: (reason) => {
+          this.d.registry.recordFailure(machine.machineId, this.d.now());
+          const error = new DispatchError("provider_lost", chunks === 0
+            ? `The provider disconnected before producing output (${reason}); nothing was charged.`
+            : `The provider disconnected mid-answer (${reason}); the hold was released and nothing is charged unless a receipt arrives.`);
+          finish(chunks === 0 ? { kind: "lost-before-output", error } : { kind: "failed", error });
+        },
+      });
+      if (!sent) {
+        finish({ kind: "lost-before-output", error: new DispatchError("provider_lost", "The chosen provider disconnected just before the job was sent.") });
+      }
+    });
+  }
+}

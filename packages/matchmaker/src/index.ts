@@ -1,0 +1,7 @@
+// @cocore/matchmaker: provider registry, routing, admission and relay.
+export { DispatchError, isRefusalCode, REFUSAL_CODES, type RefusalCode } from "./codes.ts";
+export { countersign, verifyCountersignature, type Countersignature } from "./countersign.ts";
+export { ExchangeClient, serviceAuthFromAgent, serviceAuthFromKeypair, ADMIT_JOB, RELEASE_HOLD, type ServiceAuth } from "./exchange-client.ts";
+export { meetsTrust, Registry, trustRank, type MachineEntry, type MachineInfo, type RouteRequest } from "./registry.ts";
+export { startMatchmaker, type Matchmaker, type MatchmakerConfig } from "./server.ts";
+export type { DispatchEvent, DispatchRequest, ErrorBody, MatchmakerIdentity, ProviderOffer, StrongRef } from "./wire.ts";

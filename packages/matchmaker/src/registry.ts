@@ -1,0 +1,193 @@
+// The live machine registry and the routing decision. Time is passed in so the rules can be
+// tested without a clock.
+import { DispatchError } from "./codes.ts";
+
+export interface MachineInfo {
+  /** Stable machine identity: the attestation public key (base64 P-256 X‖Y). */
+  machineId: string;
+  /** The provider DID that gets paid. */
+  provider: string;
+  models: string[];
+  trustLevel: string;
+  /** Base64 X25519 key prompts for this machine are sealed to. */
+  encryptionPubKey: string;
+  /** Base64 raw P-256 point of the machine's attestation key. */
+  attestationPubKey: string;
+  /** Exchanges whose settlement the provider accepts; empty means any. */
+  acceptedExchanges: string[];
+  provisioning: boolean;
+  faulted: boolean;
+  /** Concurrent jobs the machine takes. */
+  capacity: number;
+  version?: string;
+  machineLabel?: string;
+  attestation?: { uri: string; cid: string };
+  /** at:// URI of the machine's provider record. */
+  providerRecord?: string;
+}
+
+export interface MachineEntry extends MachineInfo {
+  connectionId: string;
+  connectedAt: number;
+  lastSeen: number;
+  active: number;
+  /** Failures since the last success; a machine that keeps failing is left out of routing. */
+  consecutiveFailures: number;
+  excludedUntil: number;
+}
+
+export interface RouteRequest {
+  model: string;
+  acceptedTrustLevel: string;
+  acceptedProviders?: string[];
+  exchange: string;
+  /** When the prompt is already sealed to a machine, only machines with this key can open it. */
+  encryptionPubKey?: string;
+  /** Connections already tried for this job (a machine that reconnected may be tried again). */
+  excludeConnections?: ReadonlySet<string>;
+}
+
+export interface RegistryOptions {
+  /** A machine silent for this long is dropped. */
+  staleAfterMs: number;
+  /** Failures in a row that take a machine out of routing, and for how long. */
+  failureThreshold: number;
+  failurePenaltyMs: number;
+  /** Jobs a machine may have waiting beyond its capacity (the agent queues them in order). */
+  maxQueuePerMachine: number;
+}
+
+const TRUST_RANK: Record<string, number> = { "self-attested": 0, "hardware-attested": 1 };
+
+/** Unknown levels rank below everything a requester can ask for (fail closed). */
+export function trustRank(level: string): number {
+  return TRUST_RANK[level] ?? -1;
+}
+
+export function meetsTrust(machineLevel: string, accepted: string): boolean {
+  const want = TRUST_RANK[accepted];
+  if (want === undefined) return false;
+  return trustRank(machineLevel) >= want;
+}
+
+export class Registry {
+  private readonly machines = new Map<string, MachineEntry>();
+
+  constructor(private readonly opts: RegistryOptions) {}
+
+  /** Registers (or re-registers) a machine; a newer connection replaces an older one. */
+  upsert(info: MachineInfo, connectionId: string, now: number): MachineEntry {
+    const prev = this.machines.get(info.machineId);
+    const entry: MachineEntry = {
+      ...info,
+      connectionId,
+      connectedAt: prev?.connectionId === connectionId ? prev.connectedAt : now,
+      lastSeen: now,
+      active: prev?.connectionId === connectionId ? prev.active : 0,
+      consecutiveFailures: prev?.consecutiveFailures ?? 0,
+      excludedUntil: prev?.excludedUntil ?? 0,
+    };
+    this.machines.set(info.machineId, entry);
+    return entry;
+  }
+
+  get(machineId: string): MachineEntry | undefined {
+    return this.machines.get(machineId);
+  }
+
+  /** Removes a machine only if it is still bound to this connection (a reconnect may have replaced it). */
+  remove(machineId: string, connectionId?: string): boolean {
+    const m = this.machines.get(machineId);
+    if (!m || (connectionId !== undefined && m.connectionId !== connectionId)) return false;
+    return this.machines.delete(machineId);
+  }
+
+  touch(machineId: string, now: number, update: Partial<Pick<MachineInfo, "provisioning" | "faulted" | "models">> = {}): void {
+    const m = this.machines.get(machineId);
+    if (!m) return;
+    m.lastSeen = now;
+    if (update.provisioning !== undefined) m.provisioning = update.provisioning;
+    if (update.faulted !== undefined) m.faulted = update.faulted;
+    if (update.models !== undefined) m.models = update.models;
+  }
+
+  /** Drops machines that stopped heartbeating; returns them so their connections can be closed. */
+  sweep(now: number): MachineEntry[] {
+    const dropped: MachineEntry[] = [];
+    for (const m of this.machines.values()) {
+      if (now - m.lastSeen > this.opts.staleAfterMs) {
+        this.machines.delete(m.machineId);
+        dropped.push(m);
+      }
+    }
+    return dropped;
+  }
+
+  recordSuccess(machineId: string): void {
+    const m = this.machines.get(machineId);
+    if (m) m.consecutiveFailures = 0;
+  }
+
+  recordFailure(machineId: string, now: number): void {
+    const m = this.machines.get(machineId);
+    if (!m) return;
+    m.consecutiveFailures += 1;
+    if (m.consecutiveFailures >= this.opts.failureThreshold) m.excludedUntil = now + this.opts.failurePenaltyMs;
+  }
+
+  /** Machines fit to be offered work at all (live, ready, not in a failure penalty). */
+  live(now: number): MachineEntry[] {
+    return [...this.machines.values()].filter(
+      (m) => now - m.lastSeen <= this.opts.staleAfterMs && !m.provisioning && !m.faulted && m.excludedUntil <= now,
+    );
+  }
+
+  all(): MachineEntry[] {
+    return [...this.machines.values()];
+  }
+
+  /**
+   * Candidates for a job, best first: least loaded (by share of capacity in use), then freshest
+   * heartbeat. Throws a DispatchError naming the first filter that left nothing, so the requester
+   * learns *why* (no machine has the model, vs. none is trusted enough, vs. all busy).
+   */
+  candidates(req: RouteRequest, now: number): MachineEntry[] {
+    const live = this.live(now);
+    let pool = live.filter((m) => m.models.includes(req.model));
+    if (pool.length === 0) throw new DispatchError("no_providers_for_model", `No live provider serves the model "${req.model}" right now.`);
+    pool = pool.filter((m) => meetsTrust(m.trustLevel, req.acceptedTrustLevel));
+    if (pool.length === 0) {
+      throw new DispatchError(
+        "no_providers_for_trust",
+        `Providers serve "${req.model}", but none at trust level "${req.acceptedTrustLevel}" or stronger.`,
+      );
+    }
+    if (req.acceptedProviders && req.acceptedProviders.length > 0) {
+      const allowed = new Set(req.acceptedProviders);
+      pool = pool.filter((m) => allowed.has(m.provider));
+      if (pool.length === 0) throw new DispatchError("no_accepted_providers", "None of the providers this job accepts is live for the model.");
+    }
+    pool = pool.filter((m) => m.acceptedExchanges.length === 0 || m.acceptedExchanges.includes(req.exchange));
+    if (pool.length === 0) {
+      throw new DispatchError("no_providers_for_exchange", `No live provider for "${req.model}" accepts settlement through exchange ${req.exchange}.`);
+    }
+    if (req.encryptionPubKey !== undefined) {
+      pool = pool.filter((m) => m.encryptionPubKey === req.encryptionPubKey);
+      if (pool.length === 0) {
+        throw new DispatchError(
+          "provider_unavailable",
+          "The provider the prompt was sealed to is not connected (or no longer fits the job); ask for a new offer and seal again.",
+        );
+      }
+    }
+    if (req.excludeConnections) {
+      pool = pool.filter((m) => !req.excludeConnections!.has(m.connectionId));
+      if (pool.length === 0) throw new DispatchError("provider_lost", "The provider serving this job was lost and no other machine can open its sealed prompt.");
+    }
+    const free = pool.filter((m) => m.active < m.capacity + this.opts.maxQueuePerMachine);
+    if (free.length === 0) {
+      throw new DispatchError("providers_busy", `Every fitting provider for "${req.model}" is at capacity; try again shortly.`);
+    }
+    return free.sort((a, b) => a.active / a.capacity - b.active / b.capacity || b.lastSeen - a.lastSeen || a.machineId.localeCompare(b.machineId));
+  }
+}

@@ -1,0 +1,256 @@
+// The matchmaker service: agents on a WebSocket, requesters over HTTP (see wire.ts).
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { getRecord, makeIdResolver, resolvePds, type IdResolver } from "@cocore/atproto";
+import { generateSigningKey, type SigningKey } from "@cocore/protocol";
+import { WebSocketServer } from "ws";
+import { AGENT_WS_PATH, DEFAULT_HEARTBEAT_INTERVAL_MS } from "@cocore/agent/matchmaker-protocol";
+import { AgentHub } from "./agents.ts";
+import { DispatchError } from "./codes.ts";
+import { Dispatcher, type DispatchTimeouts } from "./dispatch.ts";
+import { ExchangeClient, type ServiceAuth } from "./exchange-client.ts";
+import { Registry, type MachineEntry } from "./registry.ts";
+import type { DispatchEvent, DispatchRequest, MatchmakerIdentity, ProviderOffer } from "./wire.ts";
+
+export interface MatchmakerConfig {
+  /** The matchmaker's own DID: it calls the exchange as this identity and signs countersignatures as it. */
+  did: string;
+  /** Mints service JWTs as `did` (serviceAuthFromKeypair / serviceAuthFromAgent). */
+  serviceAuth: ServiceAuth;
+  exchange: { did: string; url: string };
+  /** Signs brokerageCountersignatures; a fresh key per process when not given. */
+  brokerageKey?: SigningKey;
+  port?: number;
+  host?: string;
+  /** Resolves provider and requester DIDs (attestation checks, job confirmation). */
+  plcUrl?: string;
+  idResolver?: IdResolver;
+  /** Check agent registrations against their attestation record (default: when a resolver is given). */
+  verifyRegistrations?: boolean;
+  /** Confirm each job record exists in the requester's repo, in parallel with admission (default: when a resolver is given). */
+  confirmJobs?: boolean;
+  heartbeatIntervalMs?: number;
+  /** Jobs a machine may have queued beyond its capacity before it counts as busy (default 16). */
+  maxQueuePerMachine?: number;
+  /** Silence after which a machine is dropped (default 3 heartbeat intervals). */
+  staleAfterMs?: number;
+  timeouts?: Partial<DispatchTimeouts>;
+  log?: (msg: string) => void;
+}
+
+export interface Matchmaker {
+  url: string;
+  did: string;
+  brokerageKey: string;
+  registry: Registry;
+  close(): Promise<void>;
+}
+
+const MAX_BODY = 4 * 1024 * 1024;
+
+export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchmaker> {
+  const log = config.log ?? ((m: string) => process.stderr.write(`matchmaker: ${m}\n`));
+  const now = () => Date.now();
+  const heartbeatIntervalMs = config.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
+  const idResolver = config.idResolver ?? (config.plcUrl ? makeIdResolver(config.plcUrl) : undefined);
+  const brokerageKey = config.brokerageKey ?? generateSigningKey();
+  const registry = new Registry({ staleAfterMs: config.staleAfterMs ?? 3 * heartbeatIntervalMs, failureThreshold: 3, failurePenaltyMs: 60_000, maxQueuePerMachine: config.maxQueuePerMachine ?? 16 });
+  const hub = new AgentHub({
+    registry,
+    heartbeatIntervalMs,
+    verifyRegistrations: config.verifyRegistrations ?? idResolver !== undefined,
+    idResolver,
+    maxClockSkewMs: 5 * 60_000,
+    log,
+    now,
+  });
+  const exchange = new ExchangeClient({ did: config.exchange.did, url: config.exchange.url, auth: config.serviceAuth });
+  const confirmJob =
+    (config.confirmJobs ?? idResolver !== undefined) && idResolver
+      ? async (job: { uri: string; cid: string }) => {
+          const [, , did, collection, rkey] = job.uri.split("/");
+          const rec = await getRecord(await resolvePds(idResolver, did!), did!, collection!, rkey!);
+          return rec?.cid === job.cid;
+        }
+      : undefined;
+  const dispatcher = new Dispatcher({
+    did: config.did,
+    brokerageKey,
+    registry,
+    hub,
+    exchange,
+    confirmJob,
+    log,
+    now,
+    timeouts: { acceptMs: 15_000, firstChunkMs: 120_000, idleMs: 60_000, reconnectGraceMs: 5_000, ...config.timeouts },
+  });
+  const identity: MatchmakerIdentity = { did: config.did, exchange: config.exchange.did, brokerageKey: brokerageKey.publicKey };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err) => {
+      log(`request failed: ${err instanceof Error ? err.stack : String(err)}`);
+      if (!res.headersSent) sendError(res, new DispatchError("internal_error", "The matchmaker failed on this request."));
+      else res.end();
+    });
+  });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 8 * 1024 * 1024 });
+  server.on("upgrade", (req, socket, head) => {
+    const path = new URL(req.url ?? "/", "http://x").pathname;
+    if (path !== AGENT_WS_PATH) {
+      socket.end("HTTP/1.1 404 Not Found\r\n\r\n");
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => hub.accept(ws));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://x");
+    const route = `${req.method} ${url.pathname}`;
+    switch (route) {
+      case "GET /v1/health":
+        return sendJson(res, 200, { ok: true, machines: registry.live(now()).length });
+      case "GET /v1/identity":
+        return sendJson(res, 200, identity);
+      case "GET /v1/providers": {
+        const model = url.searchParams.get("model");
+        const list = registry.live(now()).filter((m) => !model || m.models.includes(model));
+        return sendJson(res, 200, { providers: list.map(offer) });
+      }
+      case "GET /v1/models": {
+        const models = new Map<string, Set<string>>();
+        for (const m of registry.live(now())) for (const id of m.models) (models.get(id) ?? models.set(id, new Set()).get(id)!).add(m.provider);
+        return sendJson(res, 200, { models: [...models].sort().map(([id, p]) => ({ id, providers: p.size })) });
+      }
+      case "GET /v1/offer": {
+        const model = url.searchParams.get("model");
+        if (!model) return sendError(res, new DispatchError("invalid_request", "GET /v1/offer needs ?model=."));
+        try {
+          const [best] = registry.candidates(
+            {
+              model,
+              acceptedTrustLevel: url.searchParams.get("trust") ?? "self-attested",
+              acceptedProviders: url.searchParams.getAll("provider"),
+              exchange: config.exchange.did,
+            },
+            now(),
+          );
+          return sendJson(res, 200, { offer: offer(best!), exchange: config.exchange.did, matchmaker: config.did });
+        } catch (err) {
+          if (err instanceof DispatchError) return sendError(res, err);
+          throw err;
+        }
+      }
+      case "POST /v1/dispatch":
+        return dispatch(req, res);
+      default:
+        return sendJson(res, 404, { error: { code: "not_found", message: `No route ${route}.` } });
+    }
+  }
+
+  async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let body: DispatchRequest;
+    try {
+      body = JSON.parse(await readBody(req)) as DispatchRequest;
+    } catch (err) {
+      return sendError(res, err instanceof DispatchError ? err : new DispatchError("invalid_request", "The dispatch body is not JSON."));
+    }
+    const abort = new AbortController();
+    res.on("close", () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    req.socket.setNoDelay(true);
+    try {
+      await dispatcher.run(body, {
+        signal: abort.signal,
+        start: () => res.writeHead(200, { "content-type": "application/x-ndjson", "cache-control": "no-store" }),
+        event: (e: DispatchEvent) => {
+          if (!res.writableEnded) res.write(JSON.stringify(e) + "\n");
+        },
+      });
+      res.end();
+    } catch (err) {
+      if (!(err instanceof DispatchError)) throw err;
+      sendError(res, err);
+    }
+  }
+
+  const ticker = setInterval(() => hub.tick(), Math.max(250, Math.min(heartbeatIntervalMs, 5_000)));
+  ticker.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.port ?? 0, config.host ?? "127.0.0.1", () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.address.includes(":") ? `[${addr.address}]` : addr.address;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host === "127.0.0.1" ? "localhost" : host}:${addr.port}`,
+    did: config.did,
+    brokerageKey: brokerageKey.publicKey,
+    registry,
+    close() {
+      closing ??= (async () => {
+        clearInterval(ticker);
+        hub.closeAll();
+        wss.close();
+        server.closeAllConnections();
+        await new Promise<void>((r) => server.close(() => r()));
+      })();
+      return closing;
+    },
+  };
+
+  function offer(m: MachineEntry): ProviderOffer {
+    return {
+      machineId: m.machineId,
+      provider: m.provider,
+      providerRecord: m.providerRecord,
+      machineLabel: m.machineLabel,
+      models: m.models,
+      trustLevel: m.trustLevel,
+      encryptionPubKey: m.encryptionPubKey,
+      attestationPubKey: m.attestationPubKey,
+      attestation: m.attestation,
+      acceptedExchanges: m.acceptedExchanges,
+      capacity: m.capacity,
+      active: m.active,
+      version: m.version,
+      lastSeenMsAgo: Math.max(0, now() - m.lastSeen),
+    };
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const timer = setTimeout(() => reject(new DispatchError("invalid_request", "The request body did not arrive within 30 s.")), 30_000);
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        clearTimeout(timer);
+        reject(new DispatchError("invalid_request", "The request body is larger than 4 MiB."));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on("end", () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString("utf8"));
+    });
+    req.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, err: DispatchError): void {
+  sendJson(res, err.status, { error: err.toJSON() });
+}

@@ -1,0 +1,231 @@
+// Test doubles for the matchmaker's neighbours: an exchange answering admitJob/releaseHold and a
+// provider agent speaking the real wire protocol, each scriptable per job.
+import { randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import {
+  base64Encode,
+  canonicalBytes,
+  fromJsonRecord,
+  generateEncryptionKeyPair,
+  generateSigningKey,
+  inputCommitment,
+  recordCid,
+  seal,
+  sign,
+  type EncryptionKeyPair,
+  type SigningKey,
+} from "@cocore/protocol";
+import WebSocket from "ws";
+import type { JobMessage } from "../../agent/src/matchmaker-protocol.ts";
+import type { DispatchEvent, DispatchRequest } from "../src/wire.ts";
+
+export interface FakeExchange {
+  url: string;
+  did: string;
+  admits: Array<Record<string, unknown>>;
+  releases: Array<Record<string, unknown>>;
+  /** Decide each admission; default admits. */
+  decide: (input: Record<string, unknown>) => { status: number; body: Record<string, unknown> };
+  close(): Promise<void>;
+}
+
+export async function fakeExchange(did = "did:plc:exchange0000000000000000"): Promise<FakeExchange> {
+  const fx: FakeExchange = {
+    url: "",
+    did,
+    admits: [],
+    releases: [],
+    decide: () => ({ status: 200, body: { admitted: true, holdKey: `hold-${randomBytes(4).toString("hex")}`, balance: 1_000_000, available: 999_000 } }),
+    close: async () => {},
+  };
+  const server: Server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      const input = JSON.parse(body || "{}") as Record<string, unknown>;
+      if (!String(req.headers.authorization ?? "").startsWith("Bearer ")) {
+        res.writeHead(401, { "content-type": "application/json" }).end(JSON.stringify({ error: "AuthRequired", message: "no token" }));
+        return;
+      }
+      if (req.url === "/xrpc/dev.cocore.exchange.admitJob") {
+        fx.admits.push(input);
+        const { status, body: out } = fx.decide(input);
+        res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(out));
+      } else if (req.url === "/xrpc/dev.cocore.exchange.releaseHold") {
+        fx.releases.push(input);
+        res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      } else res.writeHead(404).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  fx.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  fx.close = () => new Promise((r) => server.close(() => r()));
+  return fx;
+}
+
+export type AgentBehaviour = "serve" | "drop-before-output" | "drop-mid-output" | "refuse" | "silent";
+
+export interface FakeAgent {
+  machineId: string;
+  provider: string;
+  encryption: EncryptionKeyPair;
+  jobs: JobMessage[];
+  behaviour: AgentBehaviour;
+  ws: WebSocket;
+  registered: Promise<void>;
+  close(): void;
+}
+
+export interface FakeAgentOptions {
+  provider?: string;
+  machineId?: string;
+  models?: string[];
+  trustLevel?: string;
+  acceptedExchanges?: string[];
+  encryption?: EncryptionKeyPair;
+  behaviour?: AgentBehaviour;
+  engineState?: "ready" | "loading" | "fault";
+  /** The machine key and its published attestation (for a matchmaker that verifies registrations). */
+  signingKey?: SigningKey;
+  attestation?: { uri: string; cid: string };
+}
+
+export function fakeAgent(matchmakerUrl: string, opts: FakeAgentOptions = {}): FakeAgent {
+  const key = opts.signingKey ?? generateSigningKey();
+  const encryption = opts.encryption ?? generateEncryptionKeyPair();
+  const provider = opts.provider ?? "did:plc:provider000000000000000";
+  const machineId = opts.machineId ?? randomBytes(6).toString("hex");
+  const ws = new WebSocket(matchmakerUrl.replace(/^http/, "ws") + "/v1/agent");
+  const agent: FakeAgent = {
+    machineId,
+    provider,
+    encryption,
+    jobs: [],
+    behaviour: opts.behaviour ?? "serve",
+    ws,
+    registered: new Promise((resolve, reject) => {
+      ws.on("message", (data) => {
+        const msg = JSON.parse(data.toString()) as { type: string; code?: string };
+        if (msg.type === "registered") resolve();
+        if (msg.type === "rejected") reject(new Error(`rejected: ${msg.code}`));
+      });
+      ws.on("error", reject);
+    }),
+    close: () => ws.terminate(),
+  };
+  ws.on("open", () => {
+    const unsigned = {
+      type: "register",
+      protocolVersion: 1,
+      providerDid: provider,
+      machineId,
+      providerRecord: `at://${provider}/dev.cocore.compute.provider/${machineId}`,
+      models: opts.models ?? ["fortunes-char"],
+      trustLevel: opts.trustLevel ?? "self-attested",
+      engineState: opts.engineState ?? "ready",
+      version: "test",
+      encryptionPubKey: base64Encode(encryption.publicKey),
+      attestationPubKey: key.publicKey,
+      attestation: opts.attestation ?? { uri: `at://${provider}/dev.cocore.compute.attestation/3aaaaaaaaaaaa`, cid: "bafyreitest" },
+      attestationExpiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+      acceptedExchanges: opts.acceptedExchanges ?? [],
+      capacity: 2,
+      at: new Date().toISOString(),
+    };
+    ws.send(JSON.stringify({ ...unsigned, sig: base64Encode(sign(key, canonicalBytes(unsigned))) }));
+  });
+  ws.on("message", (data) => {
+    const msg = JSON.parse(data.toString()) as { type: string };
+    if (msg.type !== "job") return;
+    const job = msg as JobMessage;
+    agent.jobs.push(job);
+    const jobUri = job.job.uri;
+    const send = (m: Record<string, unknown>) => ws.send(JSON.stringify(m));
+    switch (agent.behaviour) {
+      case "silent":
+        return;
+      case "refuse":
+        return send({ type: "error", jobUri, code: "decrypt_failed", message: "cannot open" });
+      case "drop-before-output":
+        send({ type: "accepted", jobUri });
+        return void setTimeout(() => ws.terminate(), 10);
+      case "drop-mid-output":
+        send({ type: "accepted", jobUri });
+        send({ type: "chunk", jobUri, seq: 0, text: "Hel" });
+        return void setTimeout(() => ws.terminate(), 10);
+      case "serve": {
+        send({ type: "accepted", jobUri });
+        send({ type: "chunk", jobUri, seq: 0, text: "Hel" });
+        send({ type: "chunk", jobUri, seq: 1, text: "lo" });
+        const at = new Date().toISOString();
+        send({
+          type: "done", jobUri, receipt: { uri: `at://${provider}/dev.cocore.compute.receipt/3bbbbbbbbbbbb`, cid: "bafyreireceipt", written: true },
+          tokens: { in: 5, out: 2 }, price: { amount: 7, currency: "TOK" }, proBono: false, outputCommitment: "0".repeat(64),
+          finishReason: "stop", startedAt: at, completedAt: at,
+        });
+      }
+    }
+  });
+  return agent;
+}
+
+export interface JobOptions {
+  requester?: string;
+  model?: string;
+  acceptedTrustLevel?: string;
+  acceptedExchanges?: string[];
+  acceptedProviders?: string[];
+  expiresInMs?: number;
+  priceCeiling?: number;
+}
+
+/** A dispatch request sealed to `to`, with a job record whose CID matches its strong-ref. */
+export function makeDispatch(to: Uint8Array, opts: JobOptions = {}): DispatchRequest {
+  const requester = opts.requester ?? "did:plc:requester00000000000000";
+  const { sealed, senderPublicKey } = seal(new TextEncoder().encode(JSON.stringify({ prompt: "hi" })), to);
+  const now = Date.now();
+  const jobRecord: Record<string, unknown> = {
+    $type: "dev.cocore.compute.job",
+    model: opts.model ?? "fortunes-char",
+    inputCommitment: inputCommitment(sealed),
+    maxTokensOut: 16,
+    priceCeiling: { amount: opts.priceCeiling ?? 1000, currency: "TOK" },
+    acceptedTrustLevel: opts.acceptedTrustLevel ?? "self-attested",
+    paymentAuthorization: { uri: `at://${requester}/dev.cocore.compute.paymentAuthorization/3cccccccccccc`, cid: recordCid({ fake: "authorization" })! },
+    nonce: randomBytes(16).toString("hex"),
+    expiresAt: new Date(now + (opts.expiresInMs ?? 60_000)).toISOString(),
+    createdAt: new Date(now).toISOString(),
+  };
+  if (opts.acceptedExchanges) jobRecord.acceptedExchanges = opts.acceptedExchanges;
+  if (opts.acceptedProviders) jobRecord.acceptedProviders = opts.acceptedProviders;
+  const rkey = `3${randomBytes(6).toString("hex")}`.slice(0, 13);
+  return {
+    job: { uri: `at://${requester}/dev.cocore.compute.job/${rkey}`, cid: recordCid(fromJsonRecord(jobRecord))! },
+    jobRecord,
+    sealedInput: base64Encode(sealed),
+    senderPublicKey: base64Encode(senderPublicKey),
+    encryptionPubKey: base64Encode(to),
+  };
+}
+
+export interface DispatchResult {
+  status: number;
+  events: DispatchEvent[];
+  error?: { code: string; message: string };
+}
+
+export async function postDispatch(matchmakerUrl: string, req: DispatchRequest): Promise<DispatchResult> {
+  const res = await fetch(`${matchmakerUrl}/v1/dispatch`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(req) });
+  const text = await res.text();
+  if (res.status !== 200) return { status: res.status, events: [], error: (JSON.parse(text) as { error: { code: string; message: string } }).error };
+  return { status: 200, events: text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as DispatchEvent) };
+}
+
+export async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
