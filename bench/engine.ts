@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { WebSocketServer, type WebSocket } from "ws";
 import { createRecord, getRecord, lexToJson, startLocalNetwork } from "@cocore/atproto";
-import { base64Decode, base64Encode, inputCommitment, seal } from "@cocore/protocol";
+import { base64Decode, base64Encode, generateEncryptionKeyPair, inputCommitment, seal } from "@cocore/protocol";
 import { defaultThreads, startAgent, type JobMessage } from "@cocore/agent";
 import { benchEngineRaw } from "./engine-raw.ts";
 
@@ -94,7 +94,9 @@ export async function benchEngine(opts: EngineBenchOptions = {}): Promise<Engine
     const encKey = base64Decode(base64Encode(agent.state.encryption.publicKey));
 
     const makeJob = async (): Promise<JobMessage> => {
-      const sealed = seal(Buffer.from(JSON.stringify({ prompt, maxTokens: tokensPerRun })), encKey);
+      // The agent seals its output to a reply key the requester puts inside the input.
+      const replyPublicKey = base64Encode(generateEncryptionKeyPair().publicKey);
+      const sealed = seal(Buffer.from(JSON.stringify({ prompt, maxTokens: tokensPerRun, replyPublicKey })), encKey);
       const now = Date.now();
       const pa = await createRecord(requester.agent, "dev.cocore.compute.paymentAuthorization", {
         exchange,

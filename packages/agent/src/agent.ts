@@ -174,6 +174,13 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
 
   // ---------------------------------------------------------------- jobs
   const active = new Map<string, AbortController>();
+  // Jobs dispatched with admission pending: resolved true by `admitted`, false by a cancel, the
+  // connection's loss or the job's deadline (then no receipt is written).
+  const admissions = new Map<string, (admitted: boolean) => void>();
+  const settleAdmission = (jobUri: string, admitted: boolean) => {
+    admissions.get(jobUri)?.(admitted);
+    admissions.delete(jobUri);
+  };
   const seen = new Set<string>();
   let jobChain: Promise<void> = Promise.resolve();
   const ctx: JobContext = {
@@ -207,15 +214,29 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     const abort = new AbortController();
     active.set(jobUri, abort);
     let seq = 0;
+    let admitted: Promise<boolean> | undefined;
+    if (msg.admission === "pending") {
+      const until = Date.parse(String(msg.jobRecord?.expiresAt)) - Date.now();
+      admitted = new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => settleAdmission(jobUri, false), Number.isFinite(until) ? Math.max(0, until) : 0);
+        timer.unref();
+        admissions.set(jobUri, (ok) => {
+          clearTimeout(timer);
+          resolve(ok);
+        });
+      });
+    }
     const run = jobChain.then(async () => {
       try {
-        const done = await runJob(ctx, msg, { accepted: () => send({ type: "accepted", jobUri }), chunk: (text) => send({ type: "chunk", jobUri, seq: seq++, text }) }, abort.signal);
+        const sink = { accepted: () => send({ type: "accepted", jobUri }), chunk: (sealed: string) => send({ type: "chunk", jobUri, seq: seq++, sealed }) };
+        const done = await runJob(ctx, msg, sink, abort.signal, admitted);
         send(done);
         if (!done.receipt.written) log(`receipt ${done.receipt.uri} queued (PDS write failed); will retry`);
       } catch (err) {
         send(errorMessage(jobUri, err));
       } finally {
         active.delete(jobUri);
+        settleAdmission(jobUri, false);
       }
     });
     jobChain = run;
@@ -259,7 +280,15 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         attestationExpiresAt: attestation.expiresAt,
       }),
       onJob: (msg) => void handleJob(msg, (m) => mm.send(m as never)),
-      onCancel: (jobUri) => active.get(jobUri)?.abort(),
+      onAdmitted: (jobUri) => settleAdmission(jobUri, true),
+      onCancel: (jobUri) => {
+        // Still pending here means never admitted (the matchmaker admits before any plain cancel).
+        settleAdmission(jobUri, false);
+        active.get(jobUri)?.abort();
+      },
+      onDisconnected: () => {
+        for (const jobUri of [...admissions.keys()]) settleAdmission(jobUri, false);
+      },
       onConnected: () => {
         log(`registered with matchmaker ${opts.matchmaker}`);
         if (provisioning || advisorFault) {

@@ -8,6 +8,7 @@ import {
   inputCommitment,
   open,
   recordCid,
+  replyKey,
   tokenRatePrice,
   validateRecord,
   type SigningKey,
@@ -18,6 +19,7 @@ import { PromptTooLongError, type ModelRunner, type RunResult } from "./model-ru
 import type { TokenRate } from "./policy.ts";
 import { RECEIPT_COLLECTION, type ReceiptQueue } from "./receipt-queue.ts";
 import { buildReceipt, isProBono } from "./receipts.ts";
+import { ReplyStream } from "./reply-stream.ts";
 import { nextTid } from "./tid.ts";
 
 export class JobRefusal extends Error {
@@ -49,7 +51,8 @@ export interface JobContext {
 
 export interface JobSink {
   accepted(): void;
-  chunk(text: string): void;
+  /** One sealed reply frame, base64 (matchmaker-protocol.ts, "Output sealing"). */
+  chunk(sealed: string): void;
 }
 
 const TRUST_RANK: Record<string, number> = { "self-attested": 0, "hardware-attested": 1 };
@@ -122,6 +125,8 @@ interface Checked {
   rate: TokenRate;
   ceiling: number;
   deadline: number;
+  /** crypto_box key from this machine's X25519 key to the requester's replyPublicKey. */
+  reply: Uint8Array;
 }
 
 /** Every refusal check, in the order a requester would want to hear about them. */
@@ -156,19 +161,36 @@ export async function checkJob(ctx: JobContext, msg: JobMessage): Promise<Checke
   const plaintext = open(sealed, decodeB64(msg.senderPublicKey, "senderPublicKey"), ctx.encryptionSecretKey);
   if (!plaintext) refuse("decrypt_failed", "the sealed input does not open with this machine's encryption key");
   const input = parseJobInput(plaintext);
+  // Without a reply key the output could only travel in the clear past the matchmaker: refuse.
+  let replyPublicKey: Uint8Array | undefined;
+  try {
+    replyPublicKey = typeof input.replyPublicKey === "string" ? base64Decode(input.replyPublicKey) : undefined;
+  } catch {
+    replyPublicKey = undefined;
+  }
+  if (replyPublicKey?.length !== 32) refuse("reply_key_missing", "the input carries no replyPublicKey (32-byte X25519, base64) to seal the output to");
+  const reply = replyKey(replyPublicKey, ctx.encryptionSecretKey);
 
   const rate = await ctx.rate(msg.exchange);
   const ceiling = job.priceCeiling as { amount: number; currency: string };
   if (ceiling.currency !== rate.currency) refuse("currency_mismatch", `priceCeiling is in ${ceiling.currency}; the exchange prices in ${rate.currency}`);
-  return { job, runner, input, rate, ceiling: ceiling.amount, deadline: expiresAt - DEADLINE_MARGIN_MS };
+  return { job, runner, input, rate, ceiling: ceiling.amount, deadline: expiresAt - DEADLINE_MARGIN_MS, reply };
 }
 
 /**
  * Runs a checked job and writes its receipt. Refusals throw JobRefusal before `sink.accepted()`;
- * after acceptance the result is always a DoneMessage (engine failures after acceptance throw
- * JobRefusal('engine_error') and write no receipt only when not a single token was produced).
+ * after acceptance the result is a DoneMessage, or JobRefusal('engine_error') when the engine
+ * failed, or JobRefusal('not_admitted') when `admitted` resolves false — then no receipt is
+ * written. `admitted` is the exchange's admission as relayed by the matchmaker (a job dispatched
+ * with `admission: "pending"`); generation may run before it settles, the receipt waits for it.
  */
-export async function runJob(ctx: JobContext, msg: JobMessage, sink: JobSink, cancel: AbortSignal): Promise<DoneMessage> {
+export async function runJob(
+  ctx: JobContext,
+  msg: JobMessage,
+  sink: JobSink,
+  cancel: AbortSignal,
+  admitted: Promise<boolean> = Promise.resolve(true),
+): Promise<DoneMessage> {
   const c = await checkJob(ctx, msg);
   const job = c.job;
   const limit = Math.min(Number(job.maxTokensOut), c.input.maxTokens ?? Number(job.maxTokensOut));
@@ -194,6 +216,8 @@ export async function runJob(ctx: JobContext, msg: JobMessage, sink: JobSink, ca
   const stop = new AbortController();
   const onCancel = () => stop.abort();
   cancel.addEventListener("abort", onCancel);
+  if (cancel.aborted) stop.abort(); // cancelled while queued behind another job
+  const reply = new ReplyStream(c.reply, (sealed) => sink.chunk(sealed));
   const timer = setTimeout(() => stop.abort(), Math.max(0, deadline - ctx.now().getTime()));
   const temperatureMilli = c.input.temperatureMilli ?? 0;
   const topPMilli = c.input.topPMilli ?? 1000;
@@ -208,7 +232,7 @@ export async function runJob(ctx: JobContext, msg: JobMessage, sink: JobSink, ca
       topPMilli,
       seed: c.input.seed,
       signal: stop.signal,
-      onText: (t) => sink.chunk(t),
+      onText: (t) => reply.push(t),
     });
   } catch (err) {
     if (err instanceof PromptTooLongError) refuse("context_overflow", err.message);
@@ -217,7 +241,9 @@ export async function runJob(ctx: JobContext, msg: JobMessage, sink: JobSink, ca
     clearTimeout(timer);
     cancel.removeEventListener("abort", onCancel);
   }
+  const cipherCommitment = reply.end();
   const completedAt = ctx.now().toISOString();
+  if (!(await admitted)) refuse("not_admitted", "the exchange did not admit the job (or the matchmaker never confirmed it); no receipt was written");
 
   const built = buildReceipt({
     job: msg.job,
@@ -225,6 +251,7 @@ export async function runJob(ctx: JobContext, msg: JobMessage, sink: JobSink, ca
     model: String(job.model),
     inputCommitment: String(job.inputCommitment),
     output: result.text,
+    outputCipherCommitment: cipherCommitment,
     tokens: result.tokens,
     startedAt,
     completedAt,
@@ -252,6 +279,7 @@ export async function runJob(ctx: JobContext, msg: JobMessage, sink: JobSink, ca
     price: built.price,
     proBono,
     outputCommitment: String(built.value.outputCommitment),
+    outputCipherCommitment: cipherCommitment,
     finishReason: result.finishReason,
     startedAt,
     completedAt,

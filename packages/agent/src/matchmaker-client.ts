@@ -38,6 +38,10 @@ export interface MatchmakerClientOptions {
   status(): Omit<HeartbeatMessage, "type" | "at">;
   onJob(msg: JobMessage): void;
   onCancel(jobUri: string): void;
+  /** The exchange admitted a job dispatched with admission pending. */
+  onAdmitted?(jobUri: string): void;
+  /** The session ended (jobs still awaiting admission will never get it). */
+  onDisconnected?(): void;
   onConnected(): void;
   onFault(fault: { code: string; message: string }): void;
   faultAfterFailures?: number;
@@ -150,6 +154,9 @@ export class MatchmakerClient {
         case "job":
           if (this.registered) this.opts.onJob(msg);
           break;
+        case "admitted":
+          this.opts.onAdmitted?.(msg.jobUri);
+          break;
         case "cancel":
           this.opts.onCancel(msg.jobUri);
           break;
@@ -162,6 +169,7 @@ export class MatchmakerClient {
       clearInterval(this.heartbeatTimer);
       const wasRegistered = this.registered;
       this.registered = false;
+      if (wasRegistered) this.opts.onDisconnected?.();
       if (this.stopped) return;
       // A session that registered and later dropped starts the count afresh.
       if (!wasRegistered) this.noteFailure(opened ? "connection closed before registration" : `cannot connect to ${url}`);

@@ -13,20 +13,45 @@
 //   mm     → rejected            refused (then the matchmaker closes the socket)
 //   agent  → heartbeat           every `heartbeatIntervalMs` and immediately whenever models or
 //                                engine state change (a heartbeat is the agent's status update)
-//   mm     → job                 one dispatched job
+//   mm     → job                 one dispatched job; `admission: "pending"` when the exchange has
+//                                not admitted it yet (the matchmaker asks in parallel to save a
+//                                round trip)
 //   agent  → accepted | error    the job passed (or failed) the agent's checks — always one of the
 //                                two, before any chunk; `error` ends the job
-//   agent  → chunk*              streamed output, in order (`seq` from 0)
+//   agent  → chunk*              streamed output, in order (`seq` from 0), each piece sealed to the
+//                                requester (see "Output sealing" below); the matchmaker only relays
+//   mm     → admitted            the exchange admitted a pending job: its receipt may be written
 //   agent  → done | error        exactly one terminal message per accepted job
 //   mm     → cancel              the requester went away; the agent stops generating, still writes
-//                                a receipt for the tokens it produced and ends with `done`
+//                                a receipt for the tokens it produced and ends with `done`.
+//                                `discard: true` (the job was never admitted): stop and write NO
+//                                receipt, end with `error` `not_admitted`
 //   agent  → bye                 graceful shutdown: no new jobs, in-flight ones are finishing
 // WebSocket ping/pong frames are used for liveness in both directions (the `ws` library answers
 // pings automatically); an agent that sees no pong for 3 heartbeat intervals reconnects.
+//
+// Pending admission: the agent may check the job and generate while admission is pending (the
+// matchmaker holds the output back), but it writes the receipt only after `admitted`. If the job
+// ends otherwise — a `cancel`, the connection lost, or the job's deadline — it writes no receipt
+// and ends with `error` `not_admitted`: a job the exchange never admitted is never charged.
+//
+// Output sealing: the matchmaker never sees plaintext, in either direction. The requester puts a
+// fresh X25519 public key (`JobInput.replyPublicKey`) inside the sealed input; the agent seals
+// every output piece with NaCl crypto_box from the machine's X25519 key (the one the input was
+// sealed to, = attestation encryptionPubKey) to that reply key: `nonce(24) || box`, a fresh random
+// nonce per piece, base64 in `chunk.sealed` (@cocore/protocol sealReply/openReply; the X25519
+// agreement is computed once per job). The receipt's and `done`'s `outputCipherCommitment` is the
+// lowercase SHA-256 hex of every sealed frame's raw bytes concatenated in `seq` order (no
+// separators), so the requester can check that what it was relayed is what the provider signed
+// for. An input without replyPublicKey is refused (`reply_key_missing`): there is no plaintext
+// fallback. Pieces are coalesced: the first is sent at once, later ones at most every
+// OUTPUT_FLUSH_MS, so the per-message cost does not scale with the token rate.
 
-export const AGENT_PROTOCOL_VERSION = 1;
+export const AGENT_PROTOCOL_VERSION = 2;
 export const AGENT_WS_PATH = "/v1/agent";
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 10_000;
+/** Longest an output piece waits to be coalesced with the next ones (the first is never held). */
+export const OUTPUT_FLUSH_MS = 8;
 
 export interface StrongRef {
   uri: string;
@@ -112,8 +137,11 @@ export interface ChunkMessage {
   jobUri: string;
   /** 0, 1, 2, … per job. */
   seq: number;
-  /** Plaintext output piece (UTF-8; a multi-byte character is never split across chunks). */
-  text: string;
+  /**
+   * Base64 of one sealed reply frame `nonce(24) || box` whose plaintext is the next output piece
+   * (UTF-8; a multi-byte character is never split across chunks). See "Output sealing".
+   */
+  sealed: string;
 }
 
 export interface DoneMessage {
@@ -129,6 +157,8 @@ export interface DoneMessage {
   price: Money;
   proBono: boolean;
   outputCommitment: string;
+  /** SHA-256 hex of the sealed frames concatenated in seq order (= the receipt's). */
+  outputCipherCommitment: string;
   /** Why generation stopped: end of text, the token limit, or a `cancel`. */
   finishReason: "stop" | "length" | "cancelled";
   startedAt: string;
@@ -148,12 +178,14 @@ export const JOB_ERROR_CODES = [
   "commitment_mismatch", // sha256(sealedInput) ≠ job.inputCommitment
   "decrypt_failed", // the sealed input does not open with this machine's key
   "input_invalid", // the opened input is not a prompt this agent understands
+  "reply_key_missing", // the opened input has no valid replyPublicKey to seal the output to
   "currency_mismatch", // the job's priceCeiling is not in the exchange's currency
   "ceiling_too_low", // even the prompt alone would cost more than priceCeiling
   "context_overflow", // the prompt does not fit the model's context
   "engine_error", // the engine failed while generating
   "shutting_down", // the agent is stopping and takes no new jobs
   "duplicate_job", // this job is already running or finished here
+  "not_admitted", // a pending job ended without the matchmaker's `admitted`; no receipt was written
 ] as const;
 export type JobErrorCode = (typeof JOB_ERROR_CODES)[number];
 
@@ -216,15 +248,24 @@ export interface JobMessage {
    * so the agent copies it into the receipt it writes — outside the signed bytes, as §4 says.
    */
   brokerageCountersignature?: BrokerageCountersignature;
+  /** "pending": run, but write the receipt only after `admitted` (absent: already admitted). */
+  admission?: "pending";
+}
+
+export interface AdmittedMessage {
+  type: "admitted";
+  jobUri: string;
 }
 
 export interface CancelMessage {
   type: "cancel";
   jobUri: string;
   reason?: string;
+  /** The job was never admitted: stop and write no receipt. */
+  discard?: boolean;
 }
 
-export type MatchmakerToAgent = RegisteredMessage | RejectedMessage | JobMessage | CancelMessage;
+export type MatchmakerToAgent = RegisteredMessage | RejectedMessage | JobMessage | AdmittedMessage | CancelMessage;
 
 // ------------------------------------------------------------------ sealed input (requester → agent)
 
@@ -237,9 +278,11 @@ export interface ChatMessage {
  * The plaintext inside `sealedInput`, UTF-8 JSON. Either `messages` (chat; the model's chat
  * template applies) or `prompt` (raw completion). Sampling settings are inside the seal so the
  * requester's inputCommitment covers them; all integers, as in receipt params. A plaintext that
- * is not a JSON object is taken as a raw `prompt`.
+ * is not a JSON object is taken as a raw `prompt` (and then refused: it has no replyPublicKey).
  */
 export interface JobInput {
+  /** Base64 32-byte X25519 public key, fresh per job, that every output piece is sealed to. Required. */
+  replyPublicKey?: string;
   messages?: ChatMessage[];
   prompt?: string;
   /** Output token limit; capped by the job's maxTokensOut (and by what priceCeiling allows). */

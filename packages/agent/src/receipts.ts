@@ -18,6 +18,8 @@ export interface ReceiptInput {
   model: string;
   inputCommitment: string;
   output: string;
+  /** SHA-256 hex of the sealed reply frames as delivered (matchmaker-protocol.ts, "Output sealing"). */
+  outputCipherCommitment?: string;
   /** Exact counts metered by the engine. */
   tokens: TokenCounts;
   startedAt: string;
@@ -56,6 +58,7 @@ export function buildReceipt(input: ReceiptInput): BuiltReceipt {
     model: input.model,
     inputCommitment: input.inputCommitment,
     outputCommitment: outputCommitment(input.output),
+    ...(input.outputCipherCommitment !== undefined && { outputCipherCommitment: input.outputCipherCommitment }),
     tokens,
     startedAt: input.startedAt,
     completedAt: input.completedAt,

@@ -9,9 +9,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { createRecord, getRecord, putRecord, startLocalNetwork, type Account, type LocalNetwork, type RecordEntry } from "@cocore/atproto";
-import { outputCommitment, tokenRatePrice, verifyReceipt } from "@cocore/protocol";
+import { base64Decode, outputCipherCommitment, outputCommitment, tokenRatePrice, verifyReceipt } from "@cocore/protocol";
 import { bundledModelPath, LlamaEngine, PROVIDER_COLLECTION, startAgent, type RunningAgent } from "@cocore/agent";
-import { makeJob, POLICY_NSID, policyValue, startFakeMatchmaker, tempDir, waitFor, type FakeMatchmaker } from "./support.ts";
+import { makeJob, openChunk, POLICY_NSID, policyValue, startFakeMatchmaker, tempDir, waitFor, type FakeMatchmaker } from "./support.ts";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const RATE = { inputPricePerMTok: 1_000_000, outputPricePerMTok: 2_000_000, currency: "TOK" };
@@ -56,20 +56,25 @@ describe("serving a job", () => {
 
   const encKey = () => Buffer.from(agent.state.encryption.publicKey).toString("base64");
 
-  async function dispatch(msg: Parameters<FakeMatchmaker["send"]>[0] & { job: { uri: string } }) {
-    mm.send(msg);
-    const uri = msg.job.uri;
+  async function dispatch(fx: { msg: Parameters<FakeMatchmaker["send"]>[0] & { job: { uri: string } }; reply: Uint8Array }) {
+    mm.send(fx.msg);
+    const uri = fx.msg.job.uri;
     const end = await mm.next((m) => m.jobUri === uri && (m.type === "done" || m.type === "error"), 120_000);
     const ofJob = mm.messages.filter((m) => m.jobUri === uri);
-    return { end, ofJob, chunks: ofJob.filter((m) => m.type === "chunk").map((m) => m.text as string) };
+    const sealed = ofJob.filter((m) => m.type === "chunk");
+    return { end, ofJob, sealed, chunks: sealed.map((m) => openChunk(fx.reply, m)) };
   }
 
   it("serves the bundled model and writes a receipt that verifies offline", async () => {
     assert.deepEqual(agent.supportedModels, ["fortunes-char"]);
     const prompt = "The meaning of life is";
     const fx = await makeJob({ agent: requester.agent, did: requester.did }, { exchange: exchange.did, encryptionPubKey: encKey(), input: { prompt }, maxTokensOut: 24, acceptedProviders: [provider.did] });
-    const { end, ofJob, chunks } = await dispatch(fx.msg);
+    const { end, ofJob, chunks, sealed } = await dispatch(fx);
     assert.equal(end.type, "done", JSON.stringify(end));
+    // Output travels sealed to the requester's reply key; nothing in the clear.
+    assert.ok(sealed.every((m) => m.text === undefined && typeof m.sealed === "string"));
+    const cipher = outputCipherCommitment(sealed.map((m) => base64Decode(String(m.sealed))));
+    assert.equal(end.outputCipherCommitment, cipher);
     assert.equal(ofJob[0]!.type, "accepted");
     assert.deepEqual(
       ofJob.filter((m) => m.type === "chunk").map((m) => m.seq),
@@ -99,6 +104,7 @@ describe("serving a job", () => {
     assert.equal(receipt.cid, receiptRef.cid, "the cid announced in `done` is the record's");
     const attRef = receipt.value.attestation as { uri: string; cid: string };
     const attestation = (await getRecord(net.pdsUrl, provider.did, "dev.cocore.compute.attestation", attRef.uri.split("/").pop()!))!;
+    assert.equal(receipt.value.outputCipherCommitment, cipher, "the receipt commits to the sealed frames as sent");
     const params = receipt.value.params as Record<string, number>;
     assert.deepEqual(params, { maxTokens: 24, temperatureMilli: 0, topPMilli: 1000 });
     const bundle = { receipt, job: fx.job, attestation, paymentAuthorization: fx.paymentAuthorization, policy };
@@ -124,15 +130,42 @@ describe("serving a job", () => {
       ["job_expired", { ...base, expiresAt: new Date(Date.now() - 1000).toISOString() }],
       ["provider_not_accepted", { ...base, acceptedProviders: [exchange.did] }],
       ["ceiling_too_low", { ...base, ceiling: 2 }],
+      ["reply_key_missing", { ...base, noReplyKey: true }],
+      ["reply_key_missing", { ...base, input: "a raw prompt has nowhere to put a reply key" }],
     ];
     const before = await listReceipts();
     for (const [code, opts] of cases) {
       const fx = await makeJob(r, opts);
-      const { end, ofJob } = await dispatch(fx.msg);
+      const { end, ofJob } = await dispatch(fx);
       assert.equal(end.type, "error", `${code}: ${JSON.stringify(end)}`);
       assert.equal(end.code, code, String(end.message));
       assert.ok(!ofJob.some((m) => m.type === "chunk" || m.type === "accepted"), `${code}: nothing streamed`);
     }
+    assert.equal(await listReceipts(), before);
+  });
+
+  it("admission pending: generates at once, writes the receipt only after `admitted`", async () => {
+    const fx = await makeJob({ agent: requester.agent, did: requester.did }, { exchange: exchange.did, encryptionPubKey: encKey(), input: { prompt: "A" }, maxTokensOut: 6 });
+    const before = await listReceipts();
+    mm.send({ ...fx.msg, admission: "pending" });
+    const uri = fx.msg.job.uri;
+    await mm.next((m) => m.jobUri === uri && m.type === "chunk", 60_000);
+    mm.send({ type: "admitted", jobUri: uri });
+    const end = await mm.next((m) => m.jobUri === uri && (m.type === "done" || m.type === "error"), 60_000);
+    assert.equal(end.type, "done", JSON.stringify(end));
+    assert.equal(await listReceipts(), before + 1);
+  });
+
+  it("admission refused (cancel with discard): stops, writes no receipt, ends with not_admitted", async () => {
+    const fx = await makeJob({ agent: requester.agent, did: requester.did }, { exchange: exchange.did, encryptionPubKey: encKey(), input: { prompt: "A" }, maxTokensOut: 200 });
+    const before = await listReceipts();
+    mm.send({ ...fx.msg, admission: "pending" });
+    const uri = fx.msg.job.uri;
+    await mm.next((m) => m.jobUri === uri && (m.type === "accepted" || m.type === "error"), 60_000);
+    mm.send({ type: "cancel", jobUri: uri, reason: "below_floor", discard: true });
+    const end = await mm.next((m) => m.jobUri === uri && (m.type === "done" || m.type === "error"), 60_000);
+    assert.equal(end.type, "error", JSON.stringify(end));
+    assert.equal(end.code, "not_admitted");
     assert.equal(await listReceipts(), before);
   });
 
@@ -141,7 +174,7 @@ describe("serving a job", () => {
     await putRecord(provider.agent, PROVIDER_COLLECTION, agent.rkey, { ...cur.value, proBono: { mode: "direct", dids: [requester.did] } }, { swapRecord: cur.cid });
     await agent.syncWithRecord();
     const fx = await makeJob({ agent: requester.agent, did: requester.did }, { exchange: exchange.did, encryptionPubKey: encKey(), input: { prompt: "A" }, maxTokensOut: 8 });
-    const { end, chunks } = await dispatch(fx.msg);
+    const { end, chunks } = await dispatch(fx);
     assert.equal(end.type, "done", JSON.stringify(end));
     assert.equal(end.proBono, true);
     assert.ok(chunks.join("").length > 0, "the work was done");

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { WebSocketServer, type WebSocket } from "ws";
 import { randomBytes } from "node:crypto";
 import { createRecord, getRecord, lexToJson, listRecords, type Agent, type RecordEntry } from "@cocore/atproto";
-import { base64Decode, base64Encode, inputCommitment, seal } from "@cocore/protocol";
+import { base64Decode, base64Encode, generateEncryptionKeyPair, inputCommitment, openReply, replyKey, seal } from "@cocore/protocol";
 import { PROVIDER_COLLECTION } from "@cocore/agent";
 import type { EngineLoader, JobInput, JobMessage, LoadedModel } from "@cocore/agent";
 
@@ -185,6 +185,8 @@ export function policyValue(exchange: string, rate = { inputPricePerMTok: 1_000_
 
 export interface JobFixture {
   msg: JobMessage;
+  /** The requester's crypto_box key for opening the sealed output (reply key ↔ machine key). */
+  reply: Uint8Array;
   job: RecordEntry;
   paymentAuthorization: RecordEntry;
 }
@@ -203,9 +205,14 @@ export async function makeJob(
     expiresAt?: string;
     /** Seal this instead (commitment still over the original): a tampered input. */
     tamper?: boolean;
+    /** Leave replyPublicKey out of an object input (a job the agent must refuse). */
+    noReplyKey?: boolean;
   },
 ): Promise<JobFixture> {
-  const plaintext = Buffer.from(typeof opts.input === "string" ? opts.input : JSON.stringify(opts.input), "utf8");
+  const replyPair = generateEncryptionKeyPair();
+  const input = typeof opts.input === "string" || opts.noReplyKey ? opts.input : { ...opts.input, replyPublicKey: base64Encode(replyPair.publicKey) };
+  const reply = replyKey(base64Decode(opts.encryptionPubKey), replyPair.secretKey);
+  const plaintext = Buffer.from(typeof input === "string" ? input : JSON.stringify(input), "utf8");
   const sealed = seal(plaintext, base64Decode(opts.encryptionPubKey));
   const now = Date.now();
   const paRef = await createRecord(requester.agent, "dev.cocore.compute.paymentAuthorization", {
@@ -247,5 +254,12 @@ export async function makeJob(
     requester: requester.did,
     exchange: opts.exchange,
   };
-  return { msg, job, paymentAuthorization };
+  return { msg, job, paymentAuthorization, reply };
+}
+
+/** Opens one `chunk` message's sealed frame with a fixture's reply key. */
+export function openChunk(reply: Uint8Array, m: Record<string, unknown>): string {
+  const piece = openReply(base64Decode(String(m.sealed)), reply);
+  if (!piece) throw new Error(`chunk ${String(m.seq)} does not open with the reply key`);
+  return Buffer.from(piece).toString("utf8");
 }

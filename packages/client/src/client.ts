@@ -2,7 +2,6 @@
 // stream → receipt (verified offline) → settlement.
 import { randomBytes } from "node:crypto";
 import {
-
   applyWrites,
   createRecord,
   getRecord,
@@ -18,11 +17,15 @@ import {
   base64Decode,
   base64Encode,
   fromJsonRecord,
+  generateEncryptionKeyPair,
   inputCommitment,
   normalizeBundle,
   NSID,
+  OutputCipherHash,
   outputCommitment,
+  openReply,
   recordCid,
+  replyKey,
   seal,
   tokenRatePrice,
   verifyReceipt,
@@ -90,7 +93,18 @@ export interface JobResult {
   receipt: Ref & { written: boolean };
   /** The provider's outputCommitment equals the SHA-256 of the text we received. */
   outputMatches: boolean;
-  /** From the dispatch request to the first chunk. */
+  /**
+   * SHA-256 hex of the sealed reply frames we were relayed, raw bytes concatenated in seq order
+   * (agent/src/matchmaker-protocol.ts, "Output sealing"); `verify` checks the receipt states it.
+   */
+  outputCipherCommitment: string;
+  /** The provider's `done` stated the same outputCipherCommitment. */
+  cipherMatches: boolean;
+  /**
+   * Time to first token: from sending the dispatch request to the first decrypted output piece.
+   * Sealing and writing the job records to the PDS come before and are the `submitted` event's
+   * submitMs.
+   */
   ttftMs: number;
 }
 
@@ -239,8 +253,14 @@ export class CocoreClient {
       }),
     ]);
     await this.ensureTerms();
-    const plaintext = new TextEncoder().encode(JSON.stringify(jobInput));
-    const { sealed, senderPublicKey } = seal(plaintext, base64Decode(offer.encryptionPubKey));
+    // A fresh reply key per job, inside the seal: the provider seals the output to it, so the
+    // matchmaker relays nothing it can read, and no one else can swap in their own key.
+    const replyPair = generateEncryptionKeyPair();
+    const machineKey = base64Decode(offer.encryptionPubKey);
+    const replyBox = replyKey(machineKey, replyPair.secretKey);
+    replyPair.secretKey.fill(0);
+    const plaintext = new TextEncoder().encode(JSON.stringify({ ...jobInput, replyPublicKey: base64Encode(replyPair.publicKey) }));
+    const { sealed, senderPublicKey } = seal(plaintext, machineKey);
     const rate = policy.value.tokenRate as { inputPricePerMTok: number; outputPricePerMTok: number; currency: string } | undefined;
     const currency = rate?.currency ?? "TOK";
     const ceiling =
@@ -313,6 +333,8 @@ export class CocoreClient {
     }
     let text = "";
     let ttftMs = -1;
+    const cipher = new OutputCipherHash();
+    const utf8 = new TextDecoder("utf-8", { fatal: true });
     let provider = offer.provider;
     let machineId = offer.machineId;
     for await (const e of readNdjson<DispatchEvent>(res.body)) {
@@ -322,23 +344,37 @@ export class CocoreClient {
           machineId = e.machineId;
           yield { type: "dispatched", provider, machineId, attempt: e.attempt };
           break;
-        case "chunk":
+        case "chunk": {
+          const frame = base64Decode(e.sealed);
+          cipher.update(frame);
+          const piece = openReply(frame, replyBox);
+          let t: string;
+          try {
+            if (!piece) throw new Error("does not open");
+            t = utf8.decode(piece);
+          } catch {
+            throw new ClientError("reply_invalid", "An output piece did not open with this job's reply key; the stream was tampered with or not from the provider.", { job: job.uri, seq: e.seq });
+          }
           if (ttftMs < 0) ttftMs = performance.now() - tDispatch;
-          text += e.text;
-          yield { type: "chunk", text: e.text };
+          text += t;
+          yield { type: "chunk", text: t };
           break;
+        }
         case "error":
           throw new ClientError(e.code, e.message, { job: job.uri });
-        case "done":
+        case "done": {
+          const cipherHex = cipher.digest();
           yield {
             type: "done",
             result: {
               job, jobRecord: jobValue, paymentAuthorization: { ...auth, value: authValue }, provider: e.provider, machineId: e.machineId, text,
               tokens: e.tokens, price: e.price, finishReason: e.finishReason, receipt: e.receipt,
-              outputMatches: e.outputCommitment === outputCommitment(text), ttftMs: ttftMs < 0 ? performance.now() - tDispatch : ttftMs,
+              outputMatches: e.outputCommitment === outputCommitment(text), outputCipherCommitment: cipherHex,
+              cipherMatches: e.outputCipherCommitment === cipherHex, ttftMs: ttftMs < 0 ? performance.now() - tDispatch : ttftMs,
             },
           };
           return;
+        }
       }
     }
     throw new ClientError("provider_lost", "The matchmaker's stream ended without a result.", { job: job.uri });
@@ -370,7 +406,16 @@ export class CocoreClient {
       policy,
     });
     const verdict = verifyReceipt(bundle, { exchange: await this.exchangeDid() });
-    return { ...verdict, receipt, attestation };
+    // The receipt must also be about what we were delivered: the plaintext we decrypted and the
+    // sealed frames exactly as the matchmaker relayed them.
+    const findings = [...verdict.findings];
+    if (receipt.value.outputCommitment !== outputCommitment(result.text)) {
+      findings.push({ code: "commitment-mismatch", message: "The receipt's outputCommitment is not the SHA-256 of the output this requester received." });
+    }
+    if (receipt.value.outputCipherCommitment !== result.outputCipherCommitment) {
+      findings.push({ code: "commitment-mismatch", message: "The receipt's outputCipherCommitment is not the SHA-256 of the sealed reply frames this requester received." });
+    }
+    return { ok: verdict.ok && findings.length === verdict.findings.length, findings, receipt, attestation };
   }
 
   /** Polls the exchange until it has settled the receipt. */

@@ -36,11 +36,17 @@ describe("job dispatch end to end", { skip: existsSync(MODEL_FILE) ? false : `bu
     assert.ok(result.text.length > 0, "the model produced text");
     assert.equal(streamed, result.text);
     assert.equal(result.outputMatches, true, "outputCommitment matches what we received");
+    // The output crossed the matchmaker sealed; the provider committed to the frames as relayed.
+    assert.match(result.outputCipherCommitment, /^[0-9a-f]{64}$/);
+    assert.equal(result.cipherMatches, true, "done's outputCipherCommitment is over the frames we received");
     assert.ok(result.tokens.out > 0 && result.tokens.out <= 24);
     assert.equal(result.price.amount, result.tokens.in + result.tokens.out, "TOK rate: price = in + out");
     const verdict = await alice.verify(result);
     assert.deepEqual(verdict.findings, []);
     assert.equal(verdict.ok, true);
+    assert.equal(verdict.receipt.value.outputCipherCommitment, result.outputCipherCommitment, "the signed receipt commits to the sealed reply we got");
+    const tampered = await alice.verify({ ...result, outputCipherCommitment: "0".repeat(64) });
+    assert.equal(tampered.ok, false, "a different sealed reply does not verify");
     const cs = verdict.receipt.value.brokerageCountersignature as Record<string, unknown> | undefined;
     if (cs) assert.equal(verifyCountersignature(verdict.receipt.value, coop.matchmaker.brokerageKey), true, "countersignature verifies");
     const settlement = await alice.waitForSettlement(result.receipt.uri, { timeoutMs: 30_000 });

@@ -96,10 +96,19 @@ export class AgentHub {
     return true;
   }
 
-  cancel(machineId: string, jobUri: string, reason: string): void {
+  /** `discard`: the job was never admitted, so the agent must write no receipt for it. */
+  cancel(machineId: string, jobUri: string, reason: string, discard = false): void {
     const conn = this.byMachine.get(machineId);
     if (!conn) return;
-    if (conn.jobs.delete(jobUri) && conn.ws.readyState === conn.ws.OPEN) conn.ws.send(encodeMessage({ type: "cancel", jobUri, reason }));
+    if (conn.jobs.delete(jobUri) && conn.ws.readyState === conn.ws.OPEN) {
+      conn.ws.send(encodeMessage({ type: "cancel", jobUri, reason, ...(discard && { discard: true }) }));
+    }
+  }
+
+  /** Tells the agent that a job sent with admission pending was admitted (its receipt may be written). */
+  admit(machineId: string, jobUri: string): void {
+    const conn = this.byMachine.get(machineId);
+    if (conn?.jobs.has(jobUri) && conn.ws.readyState === conn.ws.OPEN) conn.ws.send(encodeMessage({ type: "admitted", jobUri }));
   }
 
   /** Forget a job's listener (it ended) without telling the agent anything. */

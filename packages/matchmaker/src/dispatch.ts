@@ -1,6 +1,8 @@
-// One dispatch, from request to terminal event: local checks, admission at the exchange, routing,
-// relaying the sealed input out and the streamed output back, at most one re-dispatch when the
-// machine drops before its first token, and releasing the hold whenever no receipt will follow.
+// One dispatch, from request to terminal event: local checks, routing, admission at the exchange
+// (in parallel with the first attempt; output is held back until it succeeds), relaying the sealed
+// input out and the sealed output back (the matchmaker never sees plaintext), at most one
+// re-dispatch when the machine drops before its first token, and releasing the hold whenever no
+// receipt will follow.
 import { base64Decode, fromJsonRecord, inputCommitment, NSID, recordCid, validateRecord, type SigningKey } from "@cocore/protocol";
 import type { DoneMessage, JobMessage } from "@cocore/agent/matchmaker-protocol";
 import type { AgentHub } from "./agents.ts";
@@ -125,36 +127,52 @@ export class Dispatcher {
       throw new DispatchError("job_already_dispatched", "This job was already dispatched; a job runs once. Write a new job record to ask again.");
     }
     // Fail fast on routing before asking the exchange for a hold.
-    this.route(job);
+    const first = this.route(job);
     this.inFlight.add(uri);
-    let admission: Admission | undefined;
+    // Admission (the exchange's floor check and hold, plus the job record's presence on the
+    // requester's PDS) runs in parallel with the first attempt instead of before it: the agent
+    // checks the job and starts generating meanwhile, but the output is held back here and the
+    // agent writes no receipt until we confirm admission. A refusal cancels it with nothing charged.
+    const gate = new AdmissionGate(
+      Promise.all([
+        this.d.exchange.admit({ job: req.job, requester: job.requester, priceCeiling: job.priceCeiling, expiresAt: job.expiresAt }),
+        this.d.confirmJob ? this.d.confirmJob(req.job).catch(() => false) : Promise.resolve(true),
+      ]).then(async ([adm, confirmed]) => {
+        if (!confirmed) {
+          await this.d.exchange.release(adm.holdKey, req.job, "invalid_job");
+          throw new DispatchError("invalid_job", "The job record is not in the requester's repository (or its PDS is unreachable).");
+        }
+        return adm;
+      }),
+    );
     let started = false;
     let receiptComing = false;
     try {
-      const [adm, confirmed] = await Promise.all([
-        this.d.exchange.admit({ job: req.job, requester: job.requester, priceCeiling: job.priceCeiling, expiresAt: job.expiresAt }),
-        this.d.confirmJob ? this.d.confirmJob(req.job).catch(() => false) : Promise.resolve(true),
-      ]);
-      admission = adm;
-      if (!confirmed) throw new DispatchError("invalid_job", "The job record is not in the requester's repository (or its PDS is unreachable).");
       const tried = new Set<string>();
       for (let attempt = 1; attempt <= 2; attempt++) {
-        const machine = attempt === 1 ? this.route(job) : await this.awaitReplacement(job, tried, sink.signal);
+        const machine = attempt === 1 ? first : await this.awaitReplacement(job, tried, sink.signal);
         tried.add(machine.connectionId);
-        const outcome = await this.attempt(job, machine, attempt, admission, sink, () => {
+        const outcome = await this.attempt(job, machine, attempt, gate, sink, () => {
           if (!started) {
             started = true;
             sink.start();
           }
         });
+        // Whatever happened on the machine, a refused admission is the answer the requester needs.
+        await gate.wait;
+        if (gate.error) throw gate.error;
         if (outcome.kind === "done") {
           receiptComing = true;
           return;
         }
         if (outcome.kind === "cancelled") {
-          receiptComing = true; // the agent still writes a receipt for what it produced
+          // The agent still writes a receipt for what it produced — unless it was told to discard
+          // the job because admission had not been confirmed when the requester left.
+          receiptComing = outcome.receipt;
+          if (!receiptComing) throw new DispatchError("requester_gone", "The requester went away before admission completed.");
           return;
         }
+        if (outcome.kind === "refused") throw new DispatchError("internal_error", "The job was cancelled on the provider.");
         if (outcome.kind === "lost-before-output" && attempt === 1) {
           this.d.log(`job ${uri}: machine ${machine.machineId} dropped before its first token; re-dispatching once`);
           if (started) sink.event({ type: "redispatched", reason: outcome.error.message, attempt: attempt + 1 });
@@ -163,10 +181,12 @@ export class Dispatcher {
         throw outcome.error;
       }
     } catch (err) {
-      const e = err instanceof DispatchError ? err : new DispatchError("internal_error", `The matchmaker failed: ${err instanceof Error ? err.message : String(err)}`);
-      if (admission && !receiptComing) await this.d.exchange.release(admission.holdKey, req.job, e.code);
+      let e = err instanceof DispatchError ? err : new DispatchError("internal_error", `The matchmaker failed: ${err instanceof Error ? err.message : String(err)}`);
+      await gate.wait;
+      if (gate.error) e = gate.error;
+      if (gate.admission && !receiptComing) await this.d.exchange.release(gate.admission.holdKey, req.job, e.code);
       if (!started) throw e;
-      sink.event({ type: "error", code: e.code, message: e.message });
+      if (!sink.signal.aborted) sink.event({ type: "error", code: e.code, message: e.message });
     } finally {
       this.inFlight.delete(uri);
       this.finished.set(uri, this.d.now());
@@ -196,17 +216,21 @@ export class Dispatcher {
     job: CheckedJob,
     machine: MachineEntry,
     attempt: number,
-    admission: Admission,
+    gate: AdmissionGate,
     sink: DispatchSink,
     start: () => void,
   ): Promise<
     | { kind: "done"; msg: DoneMessage }
-    | { kind: "cancelled" }
+    | { kind: "cancelled"; receipt: boolean }
+    | { kind: "refused" }
     | { kind: "lost-before-output"; error: DispatchError }
     | { kind: "failed"; error: DispatchError }
   > {
     const uri = job.req.job.uri;
     const t = this.d.timeouts;
+    // Until admission is confirmed nothing reaches the requester: events wait here, built lazily
+    // so that they carry what admission returned (the hold key).
+    let open = gate.admission !== undefined;
     const msg: JobMessage = {
       type: "job",
       job: job.req.job,
@@ -216,6 +240,7 @@ export class Dispatcher {
       requester: job.requester,
       exchange: this.d.exchange.did,
       brokerageCountersignature: countersign(this.d.brokerageKey, this.d.did, machine.providerRecord ?? machine.machineId, job.req.job, (job.req.jobRecord as { inputCommitment: string }).inputCommitment),
+      ...(open ? {} : { admission: "pending" as const }),
     };
     machine.active += 1;
     return new Promise((resolve) => {
@@ -223,6 +248,12 @@ export class Dispatcher {
       let chunks = 0;
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
+      const held: Array<() => DispatchEvent> = [];
+      let heldDone: DoneMessage | undefined;
+      const emit = (e: () => DispatchEvent) => {
+        if (open) sink.event(e());
+        else held.push(e);
+      };
       const deadline = setTimeout(() => fail("provider_timeout", "The job reached its expiresAt before the provider finished."), Math.max(0, job.expiresAtMs - this.d.now()));
       const arm = (ms: number, code: string, message: string) => {
         if (timer) clearTimeout(timer);
@@ -238,37 +269,66 @@ export class Dispatcher {
         resolve(r);
       };
       const fail = (code: string, message: string) => {
-        this.d.hub.cancel(machine.machineId, uri, code);
+        this.d.hub.cancel(machine.machineId, uri, code, !open);
         this.d.registry.recordFailure(machine.machineId, this.d.now());
         finish({ kind: "failed", error: new DispatchError(code, message) });
       };
       const onAbort = () => {
-        this.d.hub.cancel(machine.machineId, uri, "requester_gone");
-        finish({ kind: "cancelled" });
+        this.d.hub.cancel(machine.machineId, uri, "requester_gone", !open);
+        finish({ kind: "cancelled", receipt: open });
       };
+      const complete = (d: DoneMessage) => {
+        this.d.registry.recordSuccess(machine.machineId);
+        start();
+        sink.event({
+          type: "done", receipt: d.receipt, provider: machine.provider, machineId: machine.machineId, tokens: d.tokens, price: d.price,
+          proBono: d.proBono, outputCommitment: d.outputCommitment, outputCipherCommitment: d.outputCipherCommitment,
+          finishReason: d.finishReason, startedAt: d.startedAt, completedAt: d.completedAt,
+        });
+        finish({ kind: "done", msg: d });
+      };
+      if (!open) {
+        void gate.wait.then(() => {
+          if (settled) return;
+          if (!gate.admission) {
+            // Refused: the agent stops and writes no receipt; nothing it produced is relayed.
+            this.d.hub.cancel(machine.machineId, uri, gate.error?.code ?? "not_admitted", true);
+            finish({ kind: "refused" });
+            return;
+          }
+          this.d.hub.admit(machine.machineId, uri);
+          open = true;
+          if (accepted) start();
+          for (const e of held.splice(0)) sink.event(e());
+          if (heldDone) complete(heldDone);
+        });
+      }
       sink.signal.addEventListener("abort", onAbort);
       arm(t.acceptMs, "provider_timeout", `The provider did not take the job within ${Math.round(t.acceptMs / 1000)} s.`);
       const sent = this.d.hub.sendJob(machine.machineId, msg, {
         onAccepted: () => {
           accepted = true;
-          start();
-          sink.event({ type: "dispatched", machineId: machine.machineId, provider: machine.provider, attempt, holdKey: admission.holdKey });
+          if (open) start();
+          emit(() => ({ type: "dispatched", machineId: machine.machineId, provider: machine.provider, attempt, holdKey: gate.admission?.holdKey }));
           arm(t.firstChunkMs, "provider_timeout", `The provider produced no output within ${Math.round(t.firstChunkMs / 1000)} s.`);
         },
         onChunk: (c) => {
           if (!accepted) return;
+          // Relay sealed frames only: anything in the clear would put output where it must not be.
+          if (typeof c.sealed !== "string" || c.sealed.length === 0) {
+            fail("provider_error", "The provider sent output that was not sealed to the requester; it was not relayed.");
+            return;
+          }
           chunks += 1;
-          sink.event({ type: "chunk", seq: c.seq, text: c.text });
+          const sealed = c.sealed;
+          const seq = c.seq;
+          emit(() => ({ type: "chunk", seq, sealed }));
           arm(t.idleMs, "provider_timeout", `The provider went silent for ${Math.round(t.idleMs / 1000)} s mid-answer.`);
         },
         onDone: (d) => {
-          this.d.registry.recordSuccess(machine.machineId);
-          start();
-          sink.event({
-            type: "done", receipt: d.receipt, provider: machine.provider, machineId: machine.machineId, tokens: d.tokens, price: d.price,
-            proBono: d.proBono, outputCommitment: d.outputCommitment, finishReason: d.finishReason, startedAt: d.startedAt, completedAt: d.completedAt,
-          });
-          finish({ kind: "done", msg: d });
+          // An agent writes the receipt only after `admitted`, so a done before it is out of order; keep it for the gate.
+          if (open) complete(d);
+          else heldDone = d;
         },
         onError: (e) => {
           // The agent's refusals are about the job, not the machine's health, except engine failures.
@@ -287,5 +347,22 @@ export class Dispatcher {
         finish({ kind: "lost-before-output", error: new DispatchError("provider_lost", "The chosen provider disconnected just before the job was sent.") });
       }
     });
+  }
+}
+
+/** The outcome of admission, readable synchronously once `wait` has resolved (it never rejects). */
+class AdmissionGate {
+  admission: Admission | undefined;
+  error: DispatchError | undefined;
+  readonly wait: Promise<void>;
+  constructor(admit: Promise<Admission>) {
+    this.wait = admit.then(
+      (a) => {
+        this.admission = a;
+      },
+      (err: unknown) => {
+        this.error = err instanceof DispatchError ? err : new DispatchError("exchange_unavailable", `Admission failed: ${err instanceof Error ? err.message : String(err)}`);
+      },
+    );
   }
 }

@@ -7,7 +7,14 @@
 //   POST /v1/dispatch              DispatchRequest → NDJSON stream of DispatchEvent
 //   GET  /v1/health
 // Refusals before streaming starts are an HTTP error status with `{ "error": { code, message } }`;
-// once streaming has started, a failure is a terminal `{"type":"error"}` event.
+// once streaming has started, a failure is a terminal `{"type":"error"}` event. Streaming starts
+// only once the exchange has admitted the job, so an admission refusal is always an HTTP error.
+//
+// The matchmaker never sees plaintext: the prompt is sealed to the machine, and the output comes
+// back as `chunk.sealed` frames sealed by the machine to the requester's reply key (the requester
+// puts it inside the sealed input; agent/src/matchmaker-protocol.ts, "Output sealing"). `done`
+// carries the provider's outputCipherCommitment = SHA-256 hex of the raw frames concatenated in
+// seq order, which the requester recomputes over what it was relayed.
 
 export interface StrongRef {
   uri: string;
@@ -47,7 +54,8 @@ export interface DispatchRequest {
 
 export type DispatchEvent =
   | { type: "dispatched"; machineId: string; provider: string; attempt: number; holdKey?: string }
-  | { type: "chunk"; seq: number; text: string }
+  /** `sealed`: base64 reply frame `nonce(24) || box`, relayed byte for byte from the agent. */
+  | { type: "chunk"; seq: number; sealed: string }
   | { type: "redispatched"; reason: string; attempt: number }
   | {
       type: "done";
@@ -58,6 +66,7 @@ export type DispatchEvent =
       price: { amount: number; currency: string };
       proBono: boolean;
       outputCommitment: string;
+      outputCipherCommitment: string;
       finishReason: "stop" | "length" | "cancelled";
       startedAt: string;
       completedAt: string;

@@ -2,9 +2,9 @@
 // protocol: routing filters, named refusals, relay, re-dispatch and hold release.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { base64Decode, generateEncryptionKeyPair } from "@cocore/protocol";
+import { base64Decode, generateEncryptionKeyPair, openReply, outputCipherCommitment } from "@cocore/protocol";
 import { startMatchmaker, verifyCountersignature, type Matchmaker } from "../src/index.ts";
-import { fakeAgent, fakeExchange, makeDispatch, postDispatch, waitFor, type FakeAgent, type FakeExchange } from "./support.ts";
+import { fakeAgent, fakeExchange, makeDispatch, postDispatch, replyKeys, SERVED_PIECES, waitFor, type FakeAgent, type FakeExchange } from "./support.ts";
 
 const MM_DID = "did:plc:matchmaker0000000000000";
 
@@ -44,7 +44,20 @@ describe("matchmaker", () => {
     const r = await postDispatch(mm.url, req);
     assert.equal(r.status, 200, JSON.stringify(r.error));
     assert.deepEqual(r.events.map((e) => e.type), ["dispatched", "chunk", "chunk", "done"]);
-    assert.equal(r.events.filter((e) => e.type === "chunk").map((e) => (e as { text: string }).text).join(""), "Hello");
+    // The relay carries sealed frames only: no plaintext anywhere in what the matchmaker sent.
+    const chunks = r.events.filter((e) => e.type === "chunk");
+    for (const c of chunks) assert.deepEqual(Object.keys(c).sort(), ["sealed", "seq", "type"]);
+    assert.deepEqual(a.plaintext.get(req.job.uri), SERVED_PIECES);
+    for (const piece of SERVED_PIECES) assert.ok(!r.raw!.includes(piece), `plaintext ${JSON.stringify(piece)} was relayed`);
+    const frames = chunks.map((c) => base64Decode(c.sealed));
+    const key = replyKeys.get(req.job.uri)!;
+    assert.equal(frames.map((f) => Buffer.from(openReply(f, key)!).toString("utf8")).join(""), SERVED_PIECES.join(""));
+    assert.equal(openReply(frames[0]!, generateEncryptionKeyPair().secretKey), null, "only the reply key opens it");
+    const done = r.events.at(-1) as { outputCipherCommitment: string };
+    assert.equal(done.outputCipherCommitment, outputCipherCommitment(frames), "commitment over the relayed frames in order");
+    // Admission ran in parallel: the job went out pending, and `admitted` followed.
+    assert.equal(a.jobs.at(-1)!.admission, "pending");
+    assert.deepEqual(a.control.filter((m) => m.jobUri === req.job.uri), [{ type: "admitted", jobUri: req.job.uri }]);
     assert.equal(fx.admits.length, admitsBefore + 1);
     const admit = fx.admits.at(-1)!;
     assert.deepEqual(admit.job, req.job);
@@ -118,7 +131,37 @@ describe("matchmaker", () => {
     const r2 = await postDispatch(mm.url, makeDispatch(a.encryption.publicKey, { model: "m-floor" }));
     assert.equal(r2.error?.code, "terms_not_accepted");
     fx.decide = () => ({ status: 200, body: { admitted: true, holdKey: "h", balance: 10, available: 9 } });
-    assert.equal(a.jobs.length, 0, "nothing reached the provider");
+    // The provider got the jobs while admission was pending, and was told to discard them: never
+    // `admitted`, so it writes no receipt (the fake, like the real agent, sends `done` only after it).
+    assert.equal(a.jobs.length, 2);
+    await waitFor(() => a.control.length === 2, "the cancels");
+    assert.deepEqual(a.control.map((m) => [m.type, m.discard]), [["cancel", true], ["cancel", true]]);
+    assert.equal(fx.releases.length, 0, "nothing was held");
+  });
+
+  test("admission refused while the agent already refused: the admission refusal wins, nothing held", async () => {
+    const a = await agent({ models: ["m-both-refuse"], behaviour: "refuse" });
+    fx.decide = () => ({ status: 200, body: { admitted: false, code: "below_floor", message: "Balance would fall below the floor." } });
+    try {
+      const releases = fx.releases.length;
+      const r = await postDispatch(mm.url, makeDispatch(a.encryption.publicKey, { model: "m-both-refuse" }));
+      assert.equal(r.error?.code, "below_floor");
+      assert.equal(fx.releases.length, releases);
+    } finally {
+      fx.decide = () => ({ status: 200, body: { admitted: true, holdKey: "h", balance: 10, available: 9 } });
+    }
+  });
+
+  test("an agent that streams plaintext is not relayed: provider_error, hold released", async () => {
+    const a = await agent({ models: ["m-plaintext"], behaviour: "plaintext" });
+    const releases = fx.releases.length;
+    const r = await postDispatch(mm.url, makeDispatch(a.encryption.publicKey, { model: "m-plaintext" }));
+    // Before or after admission completes (a race here): an HTTP error, or a terminal error event.
+    const code = r.status === 200 ? (r.events.at(-1) as { code?: string }).code : r.error?.code;
+    assert.equal(code, "provider_error");
+    assert.ok(!(r.raw ?? "").includes("in the clear"));
+    assert.ok(!r.events.some((e) => e.type === "chunk"));
+    assert.equal(fx.releases.length, releases + 1);
   });
 
   test("an agent's refusal is relayed and the hold released", async () => {

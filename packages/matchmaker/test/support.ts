@@ -10,14 +10,18 @@ import {
   generateEncryptionKeyPair,
   generateSigningKey,
   inputCommitment,
+  open,
+  outputCipherCommitment,
   recordCid,
+  replyKey,
   seal,
+  sealReply,
   sign,
   type EncryptionKeyPair,
   type SigningKey,
 } from "@cocore/protocol";
 import WebSocket from "ws";
-import type { JobMessage } from "../../agent/src/matchmaker-protocol.ts";
+import { AGENT_PROTOCOL_VERSION, type JobInput, type JobMessage } from "../../agent/src/matchmaker-protocol.ts";
 import type { DispatchEvent, DispatchRequest } from "../src/wire.ts";
 
 export interface FakeExchange {
@@ -64,13 +68,20 @@ export async function fakeExchange(did = "did:plc:exchange0000000000000000"): Pr
   return fx;
 }
 
-export type AgentBehaviour = "serve" | "drop-before-output" | "drop-mid-output" | "refuse" | "silent";
+export type AgentBehaviour = "serve" | "drop-before-output" | "drop-mid-output" | "refuse" | "silent" | "plaintext";
+
+/** What a serving fake agent streams (space, comma and "!" never occur in base64). */
+export const SERVED_PIECES = ["Hello, ", "sealed world!"];
 
 export interface FakeAgent {
   machineId: string;
   provider: string;
   encryption: EncryptionKeyPair;
   jobs: JobMessage[];
+  /** `admitted` and `cancel` messages the matchmaker sent, in order. */
+  control: Array<{ type: string; jobUri: string; discard?: boolean }>;
+  /** Plaintext pieces this agent sealed, per job uri (what must never show up in the relay). */
+  plaintext: Map<string, string[]>;
   behaviour: AgentBehaviour;
   ws: WebSocket;
   registered: Promise<void>;
@@ -102,6 +113,8 @@ export function fakeAgent(matchmakerUrl: string, opts: FakeAgentOptions = {}): F
     provider,
     encryption,
     jobs: [],
+    control: [],
+    plaintext: new Map(),
     behaviour: opts.behaviour ?? "serve",
     ws,
     registered: new Promise((resolve, reject) => {
@@ -117,7 +130,7 @@ export function fakeAgent(matchmakerUrl: string, opts: FakeAgentOptions = {}): F
   ws.on("open", () => {
     const unsigned = {
       type: "register",
-      protocolVersion: 1,
+      protocolVersion: AGENT_PROTOCOL_VERSION,
       providerDid: provider,
       machineId,
       providerRecord: `at://${provider}/dev.cocore.compute.provider/${machineId}`,
@@ -135,16 +148,43 @@ export function fakeAgent(matchmakerUrl: string, opts: FakeAgentOptions = {}): F
     };
     ws.send(JSON.stringify({ ...unsigned, sig: base64Encode(sign(key, canonicalBytes(unsigned))) }));
   });
+  const admittedWaiters = new Map<string, () => void>();
   ws.on("message", (data) => {
-    const msg = JSON.parse(data.toString()) as { type: string };
+    const msg = JSON.parse(data.toString()) as { type: string; jobUri?: string; discard?: boolean };
+    if (msg.type === "admitted" || msg.type === "cancel") {
+      agent.control.push({ type: msg.type, jobUri: msg.jobUri!, ...(msg.discard !== undefined && { discard: msg.discard }) });
+      if (msg.type === "admitted") admittedWaiters.get(msg.jobUri!)?.();
+      return;
+    }
     if (msg.type !== "job") return;
     const job = msg as JobMessage;
     agent.jobs.push(job);
     const jobUri = job.job.uri;
     const send = (m: Record<string, unknown>) => ws.send(JSON.stringify(m));
+    // Like the real agent: open the input, seal every output piece to the requester's reply key.
+    const opened = open(Buffer.from(job.sealedInput, "base64"), Buffer.from(job.senderPublicKey, "base64"), encryption.secretKey);
+    const input = opened ? (JSON.parse(Buffer.from(opened).toString("utf8")) as JobInput) : {};
+    const key = input.replyPublicKey ? replyKey(Buffer.from(input.replyPublicKey, "base64"), encryption.secretKey) : undefined;
+    const frames: Uint8Array[] = [];
+    let seq = 0;
+    const chunk = (text: string) => {
+      const frame = sealReply(new TextEncoder().encode(text), key!);
+      frames.push(frame);
+      agent.plaintext.set(jobUri, [...(agent.plaintext.get(jobUri) ?? []), text]);
+      send({ type: "chunk", jobUri, seq: seq++, sealed: base64Encode(frame) });
+    };
+    // The receipt (here: `done`) waits for admission when the job came with it pending.
+    const whenAdmitted = (f: () => void) => {
+      if (job.admission !== "pending") return f();
+      admittedWaiters.set(jobUri, f);
+    };
     switch (agent.behaviour) {
       case "silent":
         return;
+      case "plaintext":
+        // An agent that does not seal its output (e.g. protocol v1): the matchmaker must not relay it.
+        send({ type: "accepted", jobUri });
+        return send({ type: "chunk", jobUri, seq: 0, text: "Hello, in the clear" });
       case "refuse":
         return send({ type: "error", jobUri, code: "decrypt_failed", message: "cannot open" });
       case "drop-before-output":
@@ -152,18 +192,19 @@ export function fakeAgent(matchmakerUrl: string, opts: FakeAgentOptions = {}): F
         return void setTimeout(() => ws.terminate(), 10);
       case "drop-mid-output":
         send({ type: "accepted", jobUri });
-        send({ type: "chunk", jobUri, seq: 0, text: "Hel" });
+        chunk("Hel");
         return void setTimeout(() => ws.terminate(), 10);
       case "serve": {
         send({ type: "accepted", jobUri });
-        send({ type: "chunk", jobUri, seq: 0, text: "Hel" });
-        send({ type: "chunk", jobUri, seq: 1, text: "lo" });
+        for (const piece of SERVED_PIECES) chunk(piece);
         const at = new Date().toISOString();
-        send({
-          type: "done", jobUri, receipt: { uri: `at://${provider}/dev.cocore.compute.receipt/3bbbbbbbbbbbb`, cid: "bafyreireceipt", written: true },
-          tokens: { in: 5, out: 2 }, price: { amount: 7, currency: "TOK" }, proBono: false, outputCommitment: "0".repeat(64),
-          finishReason: "stop", startedAt: at, completedAt: at,
-        });
+        whenAdmitted(() =>
+          send({
+            type: "done", jobUri, receipt: { uri: `at://${provider}/dev.cocore.compute.receipt/3bbbbbbbbbbbb`, cid: "bafyreireceipt", written: true },
+            tokens: { in: 5, out: 2 }, price: { amount: 7, currency: "TOK" }, proBono: false, outputCommitment: "0".repeat(64),
+            outputCipherCommitment: outputCipherCommitment(frames), finishReason: "stop", startedAt: at, completedAt: at,
+          }),
+        );
       }
     }
   });
@@ -180,10 +221,15 @@ export interface JobOptions {
   priceCeiling?: number;
 }
 
+/** Reply keys (crypto_box key machine ↔ requester) of the requests makeDispatch built, by job uri. */
+export const replyKeys = new Map<string, Uint8Array>();
+
 /** A dispatch request sealed to `to`, with a job record whose CID matches its strong-ref. */
 export function makeDispatch(to: Uint8Array, opts: JobOptions = {}): DispatchRequest {
   const requester = opts.requester ?? "did:plc:requester00000000000000";
-  const { sealed, senderPublicKey } = seal(new TextEncoder().encode(JSON.stringify({ prompt: "hi" })), to);
+  const reply = generateEncryptionKeyPair();
+  const input: JobInput = { prompt: "hi", replyPublicKey: base64Encode(reply.publicKey) };
+  const { sealed, senderPublicKey } = seal(new TextEncoder().encode(JSON.stringify(input)), to);
   const now = Date.now();
   const jobRecord: Record<string, unknown> = {
     $type: "dev.cocore.compute.job",
@@ -200,8 +246,10 @@ export function makeDispatch(to: Uint8Array, opts: JobOptions = {}): DispatchReq
   if (opts.acceptedExchanges) jobRecord.acceptedExchanges = opts.acceptedExchanges;
   if (opts.acceptedProviders) jobRecord.acceptedProviders = opts.acceptedProviders;
   const rkey = `3${randomBytes(6).toString("hex")}`.slice(0, 13);
+  const uri = `at://${requester}/dev.cocore.compute.job/${rkey}`;
+  replyKeys.set(uri, replyKey(to, reply.secretKey));
   return {
-    job: { uri: `at://${requester}/dev.cocore.compute.job/${rkey}`, cid: recordCid(fromJsonRecord(jobRecord))! },
+    job: { uri, cid: recordCid(fromJsonRecord(jobRecord))! },
     jobRecord,
     sealedInput: base64Encode(sealed),
     senderPublicKey: base64Encode(senderPublicKey),
@@ -212,6 +260,8 @@ export function makeDispatch(to: Uint8Array, opts: JobOptions = {}): DispatchReq
 export interface DispatchResult {
   status: number;
   events: DispatchEvent[];
+  /** The NDJSON body exactly as relayed. */
+  raw?: string;
   error?: { code: string; message: string };
 }
 
@@ -219,7 +269,7 @@ export async function postDispatch(matchmakerUrl: string, req: DispatchRequest):
   const res = await fetch(`${matchmakerUrl}/v1/dispatch`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(req) });
   const text = await res.text();
   if (res.status !== 200) return { status: res.status, events: [], error: (JSON.parse(text) as { error: { code: string; message: string } }).error };
-  return { status: 200, events: text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as DispatchEvent) };
+  return { status: 200, raw: text, events: text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as DispatchEvent) };
 }
 
 export async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {

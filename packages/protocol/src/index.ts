@@ -7,7 +7,7 @@ export type { Money, TokenCounts } from "./lexicon/index.ts";
 export { base64Decode, base64Encode, base64Normalize, Base64Error } from "./base64.ts";
 export { canonicalBytes, canonicalJson, CanonicalError, type CanonicalErrorCode } from "./canonical.ts";
 export { dagCborEncode, recordCid } from "./cid.ts";
-export { inputCommitment, outputCipherCommitment, outputCommitment, sha256Hex } from "./commitment.ts";
+export { inputCommitment, OutputCipherHash, outputCipherCommitment, outputCommitment, sha256Hex } from "./commitment.ts";
 export {
   exportSigningKey,
   generateSigningKey,
@@ -36,7 +36,10 @@ export {
   generateEncryptionKeyPair,
   NONCE_LENGTH,
   open,
+  openReply,
+  replyKey,
   seal,
+  sealReply,
   X25519_KEY_LENGTH,
   type EncryptionKeyPair,
   type Sealed,

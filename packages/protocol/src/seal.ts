@@ -56,3 +56,34 @@ export function open(sealed: Uint8Array, senderPublicKey: Uint8Array, recipientS
   if (sealed.length < NONCE_LENGTH + OVERHEAD) return null;
   return nacl.box.open(sealed.subarray(NONCE_LENGTH), sealed.subarray(0, NONCE_LENGTH), senderPublicKey, recipientSecretKey);
 }
+
+// Reply sealing: the output streamed back to the requester. The requester puts a fresh X25519
+// public key (`replyPublicKey`) inside the sealed input, so only the machine that opened the input
+// learns it and nobody in between can substitute another. The machine boxes every output piece
+// from its own X25519 key (the one the input was sealed to) to that reply key: the requester opens
+// with its reply secret key and the machine's encryptionPubKey, which also proves the reply comes
+// from the key holder. The X25519 agreement is done once per job (`replyKey`), each piece costs
+// one XSalsa20-Poly1305 box with a fresh random nonce. A reply frame is `nonce(24) || box`, like
+// the input frame.
+
+/** The precomputed crypto_box key between one side's secret key and the other's public key. */
+export function replyKey(peerPublicKey: Uint8Array, ownSecretKey: Uint8Array): Uint8Array {
+  if (peerPublicKey.length !== X25519_KEY_LENGTH || ownSecretKey.length !== X25519_KEY_LENGTH) throw new RangeError("X25519 keys must be 32 bytes");
+  return nacl.box.before(peerPublicKey, ownSecretKey);
+}
+
+/** One reply frame `nonce(24) || box` under a key from `replyKey`. */
+export function sealReply(plaintext: Uint8Array, key: Uint8Array): Uint8Array {
+  const nonce = nacl.randomBytes(NONCE_LENGTH);
+  const box = nacl.box.after(plaintext, nonce, key);
+  const frame = new Uint8Array(NONCE_LENGTH + box.length);
+  frame.set(nonce, 0);
+  frame.set(box, NONCE_LENGTH);
+  return frame;
+}
+
+/** The plaintext of one reply frame, or null when it is truncated, tampered with or under another key. */
+export function openReply(frame: Uint8Array, key: Uint8Array): Uint8Array | null {
+  if (frame.length < NONCE_LENGTH + OVERHEAD) return null;
+  return nacl.box.open.after(frame.subarray(NONCE_LENGTH), frame.subarray(0, NONCE_LENGTH), key);
+}

@@ -1,0 +1,51 @@
+// The output on its way back to the requester: pieces sealed to the requester's reply key
+// (matchmaker-protocol.ts, "Output sealing") and coalesced so that a fast engine does not pay one
+// seal + one WebSocket message + one relay hop per token. The first piece goes out at once (it is
+// the requester's time to first token); later ones at most every `flushMs`. The running
+// outputCipherCommitment covers exactly the frames emitted, in order.
+import { base64Encode, OutputCipherHash, sealReply } from "@cocore/protocol";
+import { OUTPUT_FLUSH_MS } from "./matchmaker-protocol.ts";
+
+const utf8 = new TextEncoder();
+
+export class ReplyStream {
+  private pending = "";
+  private timer: NodeJS.Timeout | undefined;
+  private lastFlush = Number.NEGATIVE_INFINITY;
+  private readonly hash = new OutputCipherHash();
+  private ended = false;
+
+  constructor(
+    private readonly key: Uint8Array,
+    /** Receives each sealed frame, base64. */
+    private readonly emit: (sealed: string) => void,
+    private readonly flushMs = OUTPUT_FLUSH_MS,
+  ) {}
+
+  push(text: string): void {
+    if (this.ended || text.length === 0) return;
+    this.pending += text;
+    if (this.timer) return;
+    const wait = this.lastFlush + this.flushMs - performance.now();
+    if (wait <= 0) this.flush();
+    else this.timer = setTimeout(() => this.flush(), Math.ceil(wait));
+  }
+
+  /** Emits whatever is pending and returns the outputCipherCommitment of everything emitted. */
+  end(): string {
+    this.flush();
+    this.ended = true;
+    return this.hash.digest();
+  }
+
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pending.length === 0 || this.ended) return;
+    const frame = sealReply(utf8.encode(this.pending), this.key);
+    this.pending = "";
+    this.hash.update(frame);
+    this.lastFlush = performance.now();
+    this.emit(base64Encode(frame));
+  }
+}
