@@ -20,7 +20,7 @@ import type { TokenRate } from "./policy.ts";
 import { RECEIPT_COLLECTION, type ReceiptQueue } from "./receipt-queue.ts";
 import { buildReceipt, isProBono } from "./receipts.ts";
 import { ReplyStream } from "./reply-stream.ts";
-import { nextTid } from "./tid.ts";
+import { nextTid } from "@cocore/atproto";
 
 export class JobRefusal extends Error {
   override readonly name = "JobRefusal";

@@ -49,3 +49,4 @@ export {
   type VerifyServiceJwtOptions,
 } from "./service-auth.ts";
 export { lexToJson, jsonToLex } from "@atproto/api";
+export { nextTid } from "./tid.ts";

@@ -34,7 +34,7 @@ import {
 import type { DispatchEvent, DispatchRequest, MatchmakerIdentity, ProviderOffer } from "@cocore/matchmaker/wire";
 import { ClientError } from "./errors.ts";
 import { readNdjson } from "./ndjson.ts";
-import { nextTid } from "./tid.ts";
+import { nextTid } from "@cocore/atproto";
 
 export interface ClientOptions {
   /** A logged-in session of the requester. */

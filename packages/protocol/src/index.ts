@@ -22,12 +22,8 @@ export { generateKeyFile, keyFileFrom, parseKeyFile, publicKeysOf, type KeyFile,
 export {
   computeFee,
   PricingError,
-  splitReceipt,
   tokenRatePrice,
   type FeeScheduleLike,
-  type ReceiptSplit,
-  type SplitKind,
-  type SplitPolicyLike,
   type TokenCountsLike,
   type TokenRateLike,
 } from "./pricing.ts";

@@ -17,11 +17,6 @@ export interface FeeScheduleLike {
   minMinor: number;
 }
 
-export interface SplitPolicyLike {
-  fee: FeeScheduleLike;
-  selfLoop: { feeWaived: boolean; minMinor?: number };
-}
-
 export class PricingError extends Error {
   override readonly name = "PricingError";
 }
@@ -63,39 +58,3 @@ export function computeFee(price: number, fee: FeeScheduleLike): number {
   return toSafe(raw < p ? raw : p, "fee");
 }
 
-export type SplitKind = "transfer" | "self-loop" | "pro-bono";
-
-export interface ReceiptSplit {
-  kind: SplitKind;
-  /** Debited from the requester. Always payout + fee. */
-  charged: number;
-  /** Credited to the provider. */
-  payout: number;
-  /** Credited to the treasury. */
-  fee: number;
-}
-
-/**
- * How one verified receipt moves balances (§5.2, §6). Pro bono, and a self-loop whose fee is
- * waived, move nothing at all. A self-loop whose fee is not waived is charged like any receipt,
- * except that the self-loop rule's own `minMinor` (when present) replaces the schedule's floor —
- * that is what the policy lexicon describes it as: the facilitation floor for self-loops.
- */
-export function splitReceipt(input: {
-  price: number;
-  requester: string;
-  provider: string;
-  proBono?: boolean;
-  policy: SplitPolicyLike;
-}): ReceiptSplit {
-  const { price, requester, provider, proBono, policy } = input;
-  nonNegativeInt(price, "price");
-  if (proBono) return { kind: "pro-bono", charged: 0, payout: 0, fee: 0 };
-  if (requester === provider) {
-    if (policy.selfLoop.feeWaived) return { kind: "self-loop", charged: 0, payout: 0, fee: 0 };
-    const fee = computeFee(price, { bps: policy.fee.bps, minMinor: policy.selfLoop.minMinor ?? policy.fee.minMinor });
-    return { kind: "self-loop", charged: price, payout: price - fee, fee };
-  }
-  const fee = computeFee(price, policy.fee);
-  return { kind: "transfer", charged: price, payout: price - fee, fee };
-}

@@ -1,9 +1,23 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { computeFee, PricingError, splitReceipt, tokenRatePrice } from "../src/pricing.ts";
+import { computeFee, PricingError, tokenRatePrice } from "../src/pricing.ts";
+import { splitLedgerReceipt, type LedgerPolicy } from "../src/ledger/index.ts";
 
-const policy = { fee: { bps: 500, minMinor: 0 }, selfLoop: { feeWaived: true } };
+const base: LedgerPolicy = {
+  exchange: "did:x",
+  feeBps: 500,
+  feeMinMinor: 0,
+  currency: "TOK",
+  tokenGrant: 1_000_000,
+  tokenFloor: 100_000,
+  selfLoopFeeWaived: true,
+  treasury: "did:x",
+  createdAt: 0,
+};
+const policy = (over: Partial<LedgerPolicy> = {}): LedgerPolicy => ({ ...base, ...over });
+const split = (price: number, requester: string, provider: string, p: LedgerPolicy, proBono = false) =>
+  splitLedgerReceipt({ price, requester, provider, proBono }, p);
 
 test("tokenRate price floors the exact sum once", () => {
   const tok = { inputPricePerMTok: 1_000_000, outputPricePerMTok: 1_000_000 };
@@ -37,16 +51,18 @@ test("fee = min(price, max(floor(price·bps/10000), minMinor))", () => {
 });
 
 test("receipt split conserves value and handles self-loop and pro bono", () => {
-  assert.deepEqual(splitReceipt({ price: 104, requester: "did:a", provider: "did:b", policy }), { kind: "transfer", charged: 104, payout: 99, fee: 5 });
-  assert.deepEqual(splitReceipt({ price: 104, requester: "did:a", provider: "did:a", policy }), { kind: "self-loop", charged: 0, payout: 0, fee: 0 });
-  assert.deepEqual(splitReceipt({ price: 0, requester: "did:a", provider: "did:b", proBono: true, policy }), { kind: "pro-bono", charged: 0, payout: 0, fee: 0 });
-  assert.deepEqual(
-    splitReceipt({ price: 100, requester: "did:a", provider: "did:a", policy: { fee: { bps: 500, minMinor: 0 }, selfLoop: { feeWaived: false, minMinor: 10 } } }),
-    { kind: "self-loop", charged: 100, payout: 90, fee: 10 },
-  );
+  assert.deepEqual(split(104, "did:a", "did:b", policy()), { kind: "transfer", charged: 104, payout: 99, fee: 5 });
+  assert.deepEqual(split(104, "did:a", "did:a", policy()), { kind: "self-loop", charged: 0, payout: 0, fee: 0 });
+  assert.deepEqual(split(0, "did:a", "did:b", policy(), true), { kind: "pro-bono", charged: 0, payout: 0, fee: 0 });
+  assert.deepEqual(split(100, "did:a", "did:a", policy({ selfLoopFeeWaived: false, selfLoopMinMinor: 10 })), {
+    kind: "self-loop",
+    charged: 100,
+    payout: 90,
+    fee: 10,
+  });
   fc.assert(
-    fc.property(fc.maxSafeNat(), fc.nat(10_000), fc.nat(1000), (price, bps, minMinor) => {
-      const s = splitReceipt({ price, requester: "did:a", provider: "did:b", policy: { fee: { bps, minMinor }, selfLoop: { feeWaived: true } } });
+    fc.property(fc.maxSafeNat(), fc.nat(10_000), fc.nat(1000), (price, feeBps, feeMinMinor) => {
+      const s = split(price, "did:a", "did:b", policy({ feeBps, feeMinMinor }));
       assert.equal(s.charged, s.payout + s.fee);
       assert.equal(s.charged, price);
       assert.ok(s.payout >= 0);

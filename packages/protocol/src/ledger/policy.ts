@@ -1,5 +1,6 @@
 // The exchangePolicy record reduced to the numbers the ledger rules use (seed 001, PROTOCOL.md §3).
 import { LedgerError } from "./types.ts";
+import { computeFee, PricingError } from "../pricing.ts";
 import { isDid, isNonNegativeInt, parseTime, toSafe } from "./util.ts";
 
 export interface LedgerPolicy {
@@ -84,21 +85,14 @@ export function policyFromRecord(record: unknown): LedgerPolicy {
   return policy;
 }
 
-// TODO(lead): merge with pricing.computeFee
-/** fee = min(price, max(floor(price·bps/10000), minMinor)), exact for any safe-integer price. */
+/** The fee of §6 (pricing.computeFee), with its input errors reported as LedgerErrors. */
 export function ledgerFee(price: number, bps: number, minMinor: number): number {
-  for (const [v, what] of [
-    [price, "price"],
-    [bps, "bps"],
-    [minMinor, "minMinor"],
-  ] as const) {
-    if (!isNonNegativeInt(v)) throw new LedgerError("invalid-input", `${what} must be a non-negative safe integer`);
+  try {
+    return computeFee(price, { bps, minMinor });
+  } catch (err) {
+    if (err instanceof PricingError) throw new LedgerError("invalid-input", err.message);
+    throw err;
   }
-  if (bps > 10_000) throw new LedgerError("invalid-input", "bps must be at most 10000");
-  const p = BigInt(price);
-  const proportional = (p * BigInt(bps)) / 10_000n;
-  const floored = proportional > BigInt(minMinor) ? proportional : BigInt(minMinor);
-  return toSafe(floored < p ? floored : p, "fee");
 }
 
 export const MS_PER_MINUTE = 60_000;
