@@ -17,12 +17,14 @@ import {
   recordCid,
   signRecord,
 } from "@cocore/protocol";
-import { applyBatch, buildPolicyRecord, CachingVerifier, consistencyCheck, DEFAULT_POLICY, openLedgerDb, policyFromRecord, type IngestOp } from "@cocore/exchange";
+import { BatchPipeline, buildPolicyRecord, CachingVerifier, CheckPool, defaultCheckWorkers, consistencyCheck, DEFAULT_POLICY, openLedgerDb, policyFromRecord, type IngestOp } from "@cocore/exchange";
 
 export interface SettleBenchOptions {
   receipts?: number;
   batch?: number;
   pgUrl?: string;
+  /** Verification worker threads; default one per core (0: verify inline). */
+  workers?: number;
 }
 
 export interface SettleBenchResult {
@@ -30,17 +32,26 @@ export interface SettleBenchResult {
   postgresReceiptsPerSec: number | null;
   p256VerifyPerSecPerCore: number;
   receipts: number;
+  workers: number;
 }
 
 const EXCHANGE = "did:plc:benchexchange00000000000";
 const iso = (ms: number) => new Date(ms).toISOString();
 const T0 = Date.parse("2026-03-01T00:00:00.000Z");
 let tidCounter = 0;
-const tid = () => (0x3000000000000n + BigInt(++tidCounter)).toString(32).padStart(13, "2").replace(/[01]/g, "2");
+const S32 = "234567abcdefghijklmnopqrstuvwxyz";
+// A distinct, well-formed TID per record (an earlier digit-substituting version collided now and
+// then, silently overwriting a record).
+const tid = () => {
+  let n = 0x3000000000000n + BigInt(++tidCounter);
+  let out = "";
+  for (let i = 0; i < 13; i++, n >>= 5n) out = S32[Number(n & 31n)]! + out;
+  return out;
+};
 
 function rec(repo: string, collection: string, value: Record<string, unknown>): IngestOp {
   const full = { $type: collection, ...value };
-  return { action: "create", uri: `at://${repo}/${collection}/${tid()}${randomBytes(2).toString("hex")}`, cid: recordCid(full)!, record: full };
+  return { action: "create", uri: `at://${repo}/${collection}/${tid()}`, cid: recordCid(full)!, record: full };
 }
 
 function generate(n: number): { ops: IngestOp[]; receipts: number } {
@@ -127,26 +138,36 @@ function generate(n: number): { ops: IngestOp[]; receipts: number } {
   return { ops, receipts: n };
 }
 
-async function run(url: string, ops: IngestOp[], receipts: number, batch: number): Promise<number> {
+async function run(url: string, ops: IngestOp[], receipts: number, batch: number, workers: number): Promise<number> {
   const ldb = await openLedgerDb(url);
+  const pool = workers > 0 ? new CheckPool(workers) : undefined;
   try {
     const policyValue = buildPolicyRecord(EXCHANGE, DEFAULT_POLICY, iso(T0 - 86_400_000));
     const ctx = {
       ldb,
       did: EXCHANGE,
       policy: { uri: `at://${EXCHANGE}/dev.cocore.compute.exchangePolicy/3aaaaaaaaaaaa`, cid: recordCid(policyValue)!, value: policyValue, ledger: policyFromRecord(policyValue) },
-      verifier: new CachingVerifier(),
+      verifier: new CachingVerifier(50_000, pool),
       now: () => T0,
     };
+    await pool?.ready();
     const started = performance.now();
     let settled = 0;
-    for (let i = 0; i < ops.length; i += batch) settled += (await applyBatch(ctx, ops.slice(i, i + batch))).settled.length;
+    // As the ingester does in bulk: the next batch is checked (in the workers) while this one commits.
+    const pipeline = new BatchPipeline(ctx);
+    const inFlight: Promise<{ settled: string[] }>[] = [];
+    for (let i = 0; i < ops.length; i += batch) {
+      inFlight.push(pipeline.submit(ops.slice(i, i + batch)));
+      if (inFlight.length >= 2) settled += (await inFlight.shift()!).settled.length;
+    }
+    for (const p of inFlight) settled += (await p).settled.length;
     const seconds = (performance.now() - started) / 1000;
     if (settled !== receipts) throw new Error(`bench: ${settled} of ${receipts} receipts settled`);
     const check = await consistencyCheck(ldb);
     if (!check.ok) throw new Error(`bench: ledger inconsistent: ${check.problems.slice(0, 3).join("; ")}`);
     return Math.round(receipts / seconds);
   } finally {
+    await pool?.close();
     await ldb.close();
   }
 }
@@ -169,11 +190,12 @@ export const __generate = generate;
 export async function benchSettle(opts: SettleBenchOptions = {}): Promise<SettleBenchResult> {
   const receipts = opts.receipts ?? 20_000;
   const batch = opts.batch ?? 3000;
+  const workers = opts.workers ?? defaultCheckWorkers();
   const { ops } = generate(receipts);
   const dir = mkdtempSync(join(tmpdir(), "cocore-bench-settle-"));
   try {
     const p256 = p256VerifyPerSec();
-    const sqlite = await run(`sqlite:${join(dir, "ledger.db")}`, ops, receipts, batch);
+    const sqlite = await run(`sqlite:${join(dir, "ledger.db")}`, ops, receipts, batch, workers);
     let postgres: number | null = null;
     const admin = opts.pgUrl ?? process.env.COCORE_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
     const name = `cocore_bench_${randomBytes(4).toString("hex")}`;
@@ -188,13 +210,13 @@ export async function benchSettle(opts: SettleBenchOptions = {}): Promise<Settle
     }
     if (created) {
       try {
-        postgres = await run(admin.replace(/\/[^/]*$/, `/${name}`), ops, receipts, batch);
+        postgres = await run(admin.replace(/\/[^/]*$/, `/${name}`), ops, receipts, batch, workers);
       } finally {
         await client.query(`drop database if exists ${name} with (force)`).catch(() => {});
       }
     }
     await client.end().catch(() => {});
-    return { sqliteReceiptsPerSec: sqlite, postgresReceiptsPerSec: postgres, p256VerifyPerSecPerCore: p256, receipts };
+    return { sqliteReceiptsPerSec: sqlite, postgresReceiptsPerSec: postgres, p256VerifyPerSecPerCore: p256, receipts, workers };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -56,7 +56,10 @@ export interface ExchangeConfig {
   schedulerIntervalMs?: number;
   /** Outbox publisher poll period in ms. Default 200. */
   publishIntervalMs?: number;
-  /** Worker threads for receipt verification in bulk ingest; default 0 (inline). */
+  /**
+   * Worker threads for record checks (lexicon validation, P-256 signatures) in bulk ingest;
+   * default 0 (inline). `cocore exchange serve` uses one per core.
+   */
   verifyWorkers?: number;
   /** Log lines (stderr by default); pass () => {} to silence. */
   log?: (line: string) => void;

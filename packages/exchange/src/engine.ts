@@ -4,10 +4,13 @@
 // patronage) read back; evaluate new receipts and receipts that were waiting for a record that
 // just arrived; then retry parked receipts of anyone whose balance went up.
 import { NSID, type ReceiptBundle, type VerifyResult } from "@cocore/protocol";
+import { selectByKeys, type LookupSpec } from "./db/bulk.ts";
 import type { LedgerDb } from "./db/open.ts";
+import type { NoncesTable } from "./db/schema.ts";
 import { toInt } from "./ints.ts";
 import { grantKey, patronageKey, receiptMovements, refreshKey, splitLedgerReceipt, type LedgerPolicy, type Movement } from "./ledger.ts";
 import { parseAtUri, RecordCache, schemaCheck } from "./records.ts";
+import type { PrepareOp, PreparedChecks } from "./verifier.ts";
 import { chunks, UnitOfWork, type OutboxInsert, type ReceiptRowUpdate } from "./uow.ts";
 
 export interface IngestOp {
@@ -27,8 +30,18 @@ export interface PolicyInUse {
 }
 
 export interface Verifier {
-  verify(key: string, bundle: ReceiptBundle, exchange: string): VerifyResult;
+  /**
+   * The verdict on one bundle. `trusted` carries what the engine already knows about these exact
+   * records (CIDs from verified commits, ingestion-time schema results).
+   */
+  verify(key: string, bundle: ReceiptBundle, exchange: string, trusted?: { cids?: boolean; schema?: Partial<Record<BundlePart, string | null>> }): VerifyResult;
+  /** The per-record checks of a batch, done ahead of its transaction (see verifier.ts). */
+  prepare?(ops: PrepareOp[]): Promise<PreparedChecks>;
+  /** An attestation read from the database, for checking later receipts ahead. */
+  noteAttestation?(uri: string, value: Record<string, unknown> | undefined): void;
 }
+
+type BundlePart = "receipt" | "job" | "attestation" | "paymentAuthorization" | "policy";
 
 export interface EngineContext {
   ldb: LedgerDb;
@@ -78,19 +91,75 @@ export function settlementKey(receiptUri: string): string {
   return `settlement:${receiptUri}`;
 }
 
+const NONCE_BY_KEY: LookupSpec = { table: "nonces", columns: ["requester", "nonce", "auth_uri", "job_uri"], keys: ["requester", "nonce"] };
+const RECEIPT_BY_URI: LookupSpec = { table: "receipts", columns: ["uri", "status", "cid"], keys: ["uri"] };
+const RECEIPT_BY_JOB: LookupSpec = { table: "receipts", columns: ["uri", "job_uri", "status"], keys: ["job_uri"] };
+
+// The policy in use is validated once, not once per receipt.
+const policySchemas = new WeakMap<PolicyInUse, string | null>();
+function policySchema(p: PolicyInUse): string | null {
+  let v = policySchemas.get(p);
+  if (v === undefined) policySchemas.set(p, (v = schemaCheck(NSID.exchangePolicy, p.value)));
+  return v;
+}
+
+/** A batch whose records have been checked (schema, signatures ahead), ready for its transaction. */
+export interface PreparedBatch {
+  ops: IngestOp[];
+  checks?: PreparedChecks;
+}
+
+/** The database-free part of a batch; may run while the previous batch's transaction does. */
+export async function prepareBatch(ctx: EngineContext, ops: IngestOp[]): Promise<PreparedBatch> {
+  const relevant = ops.filter((op) => parseAtUri(op.uri)?.collection.startsWith("dev.cocore.") ?? false);
+  if (!ctx.verifier.prepare) return { ops: relevant };
+  const checks = await ctx.verifier.prepare(
+    relevant.map((op) => ({ uri: op.uri, collection: parseAtUri(op.uri)!.collection, cid: op.cid, record: op.action === "delete" ? undefined : op.record })),
+  );
+  return { ops: relevant, checks };
+}
+
 export async function applyBatch(ctx: EngineContext, ops: IngestOp[], cursor?: { source: string; seq: number }): Promise<BatchResult> {
+  return commitBatch(ctx, await prepareBatch(ctx, ops), cursor);
+}
+
+/**
+ * Batches applied in order, each prepared as soon as it is submitted: the record checks of the
+ * next batch (in worker threads) overlap the transaction of the current one.
+ */
+export class BatchPipeline {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly ctx: EngineContext) {}
+
+  submit(ops: IngestOp[], cursor?: { source: string; seq: number }): Promise<BatchResult> {
+    const prepared = prepareBatch(this.ctx, ops);
+    prepared.catch(() => {}); // reported through the commit below
+    const run = this.tail.then(async () => commitBatch(this.ctx, await prepared, cursor));
+    this.tail = run.catch(() => {});
+    return run;
+  }
+
+  /** Resolves when everything submitted so far has been committed (or failed). */
+  async idle(): Promise<void> {
+    await this.tail;
+  }
+}
+
+export async function commitBatch(ctx: EngineContext, batch: PreparedBatch, cursor?: { source: string; seq: number }): Promise<BatchResult> {
   const result: BatchResult = { settled: [], rejected: [] };
+  const relevant = batch.ops;
+  const checks = batch.checks;
   await ctx.ldb.write(async (tx) => {
     const u = new UnitOfWork(tx, ctx.ldb, ctx.policy.ledger);
-    const recs = new RecordCache(tx);
-    const relevant = ops.filter((op) => parseAtUri(op.uri)?.collection.startsWith("dev.cocore.") ?? false);
+    const recs = new RecordCache(tx, ctx.ldb);
     await recs.load(relevant.map((o) => o.uri));
     const candidates = new Set<string>();
     const arrived = new Set<string>();
     const facts: { uri: string; collection: string; value: Record<string, unknown> }[] = [];
     const ownRecords: { collection: string; rkey: string; uri: string; cid: string }[] = [];
     const firstSeen = iso(ctx.now());
-    for (const op of relevant) {
+    for (const [i, op] of relevant.entries()) {
       const at = parseAtUri(op.uri)!;
       const prev = recs.peek(op.uri);
       if (op.action === "delete") {
@@ -99,7 +168,8 @@ export async function applyBatch(ctx: EngineContext, ops: IngestOp[], cursor?: {
       }
       if (!op.record || !op.cid) continue;
       if (prev && prev.cid === op.cid && prev.status !== "deleted") continue; // a duplicate or replay
-      const problem = schemaCheck(at.collection, op.record);
+      const checked = checks?.schema[i];
+      const problem = checked === undefined ? schemaCheck(at.collection, op.record) : checked;
       recs.put({
         uri: op.uri,
         did: at.did,
@@ -110,6 +180,7 @@ export async function applyBatch(ctx: EngineContext, ops: IngestOp[], cursor?: {
         reason: problem,
         first_seen: prev?.first_seen ?? firstSeen,
         lex: op.record,
+        ...(checks?.json[i] !== undefined ? { json: checks.json[i] } : {}),
       });
       if (at.did === ctx.did) {
         ownRecords.push({ collection: at.collection, rkey: at.rkey, uri: op.uri, cid: op.cid });
@@ -135,7 +206,7 @@ export async function applyBatch(ctx: EngineContext, ops: IngestOp[], cursor?: {
     if (facts.length > 0) await applyFacts(ctx, u, facts);
 
     for (const chunk of chunks([...arrived])) {
-      const waiting = await tx.selectFrom("receipts").select("uri").where("status", "=", "pending").where("waiting_for", "in", chunk).execute();
+      const waiting = await tx.selectFrom("receipts").select("uri").where("waiting_for", "is not", null).where("waiting_for", "in", chunk).where("status", "=", "pending").execute();
       for (const w of waiting) candidates.add(w.uri);
     }
     if (candidates.size > 0) await evaluateReceipts(ctx, u, recs, [...candidates], result, false);
@@ -252,9 +323,8 @@ export async function evaluateReceipts(
   const tx = u.tx;
   const policy = ctx.policy;
   const existing = new Map<string, { status: string; cid: string }>();
-  for (const chunk of chunks(uris.filter((x) => !u.receipts.has(x)))) {
-    for (const r of await tx.selectFrom("receipts").select(["uri", "status", "cid"]).where("uri", "in", chunk).execute()) existing.set(r.uri, r);
-  }
+  const stored = uris.filter((x) => !u.receipts.has(x)).map((x) => [x]);
+  for (const r of await selectByKeys<{ uri: string; status: string; cid: string }>(ctx.ldb, tx, RECEIPT_BY_URI, stored)) existing.set(r.uri, r);
   for (const [uri, r] of u.receipts) existing.set(uri, r);
   await recs.load(uris);
   const list: LoadedReceipt[] = [];
@@ -280,6 +350,7 @@ export async function evaluateReceipts(
   }
   if (list.length === 0) return;
   await recs.load(list.flatMap((r) => [r.jobUri, r.attUri]).filter(Boolean));
+  if (ctx.verifier.noteAttestation) for (const r of list) if (r.attUri) ctx.verifier.noteAttestation(r.attUri, recs.value(r.attUri));
   const authUri = (r: LoadedReceipt) => str(objOf(recs.value(r.jobUri), "paymentAuthorization"), "uri");
   await recs.load(list.map(authUri).filter((x): x is string => !!x));
 
@@ -290,8 +361,8 @@ export async function evaluateReceipts(
     for (const h of await tx.selectFrom("holds").select(["key", "job_uri", "amount"]).where("job_uri", "in", chunk).where("state", "=", "pending").execute()) {
       if (!u.holdUpdates.has(h.key)) holds.set(h.job_uri, { key: h.key, amount: toInt(h.amount, "hold") });
     }
-    for (const s of await tx.selectFrom("receipts").select(["uri", "job_uri"]).where("job_uri", "in", chunk).where("status", "=", "settled").execute()) {
-      settledJobs.set(s.job_uri, s.uri);
+    for (const s of await selectByKeys<{ uri: string; job_uri: string; status: string }>(ctx.ldb, tx, RECEIPT_BY_JOB, chunk.map((j) => [j]))) {
+      if (s.status === "settled") settledJobs.set(s.job_uri, s.uri);
     }
   }
   for (const h of u.holdInserts) if (!u.holdUpdates.has(h.key)) holds.set(h.job_uri, { key: h.key, amount: h.amount });
@@ -301,10 +372,13 @@ export async function evaluateReceipts(
     const a = authUri(r);
     return a ? recs.value(a) : undefined;
   };
-  const nonceValues = [...new Set(list.map((r) => str(authValue(r), "nonce")).filter((x): x is string => !!x))];
-  for (const chunk of chunks(nonceValues)) {
-    for (const n of await tx.selectFrom("nonces").selectAll().where("nonce", "in", chunk).execute()) nonceKeys.set(`${n.requester} ${n.nonce}`, n);
+  const noncePairs = new Map<string, [string, string]>();
+  for (const r of list) {
+    const nonce = str(authValue(r), "nonce");
+    if (nonce) noncePairs.set(`${r.requester} ${nonce}`, [r.requester, nonce]);
   }
+  // By the whole primary key (requester, nonce): a lookup by nonce alone cannot use the index.
+  for (const n of await selectByKeys<NoncesTable>(ctx.ldb, tx, NONCE_BY_KEY, [...noncePairs.values()])) nonceKeys.set(`${n.requester} ${n.nonce}`, n);
   for (const n of u.nonces) nonceKeys.set(`${n.requester} ${n.nonce}`, n);
   await u.loadAccounts([...list.flatMap((r) => [r.requester, r.provider]).filter(Boolean), policy.ledger.treasury]);
 
@@ -364,7 +438,20 @@ export async function evaluateReceipts(
     };
     if (aUri && auth) bundle.paymentAuthorization = { uri: aUri, cid: recs.peek(aUri)!.cid, value: auth };
     const cacheKey = [r.uri, r.cid, bundle.job.cid, bundle.attestation.cid, bundle.paymentAuthorization?.cid ?? "-", policy.cid].join("|");
-    const verdict = ctx.verifier.verify(cacheKey, bundle, ctx.did);
+    // CIDs came with verified repo commits (or the repo export); each record's lexicon check was
+    // done when it was stored, against its own collection, which is only the part's lexicon when
+    // the reference points into the right collection (otherwise the verifier validates itself).
+    const schema: Partial<Record<BundlePart, string | null>> = {};
+    const known = (part: BundlePart, uri: string | undefined, nsid: string) => {
+      const row = uri ? recs.peek(uri) : undefined;
+      if (row && row.collection === nsid) schema[part] = row.status === "rejected" ? (row.reason ?? "schema-invalid") : null;
+    };
+    known("receipt", r.uri, NSID.receipt);
+    known("job", r.jobUri, NSID.job);
+    known("attestation", r.attUri, NSID.attestation);
+    known("paymentAuthorization", aUri, NSID.paymentAuthorization);
+    schema.policy = policySchema(policy);
+    const verdict = ctx.verifier.verify(cacheKey, bundle, ctx.did, { cids: true, schema });
     const findings = [...verdict.findings];
     const nonce = str(auth, "nonce");
     if (nonce && aUri) {

@@ -5,13 +5,14 @@ import { exportRepo, login, makeIdResolver, resolvePds, subscribeFirehose, type 
 import { startApi } from "./api.ts";
 import { DEFAULT_POLICY, type ExchangeConfig, type PolicyParams } from "./config.ts";
 import { openLedgerDb, type Dialect, type LedgerDb } from "./db/open.ts";
-import { applyBatch, type BatchResult, type EngineContext, type IngestOp } from "./engine.ts";
+import { applyBatch, BatchPipeline, type BatchResult, type EngineContext, type IngestOp } from "./engine.ts";
 import { loadOrCreateKey } from "./identity.ts";
 import { toInt } from "./ints.ts";
 import { ensurePolicy } from "./policy.ts";
 import { Publisher } from "./publisher.ts";
 import { admitJob, tick, touchMember, type AdmitInput, type AdmitOutput, type TickResult } from "./scheduler.ts";
 import { CachingVerifier } from "./verifier.ts";
+import { CheckPool } from "./check-pool.ts";
 import { consistencyCheck, type ConsistencyReport } from "./consistency.ts";
 
 export interface ReceiptStatus {
@@ -81,7 +82,9 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
   };
   try {
     const policy = await ensurePolicy(agent, did, params, now());
-    const ctx: EngineContext = { ldb, did, policy, verifier: new CachingVerifier(), now };
+    const pool = (config.verifyWorkers ?? 0) > 0 ? new CheckPool(config.verifyWorkers) : undefined;
+    if (pool) closers.push(() => pool.close());
+    const ctx: EngineContext = { ldb, did, policy, verifier: new CachingVerifier(50_000, pool), now };
     log(`policy ${policy.uri}`);
 
     // Our own repo first: grants, refreshes, patronage and settlements we published are facts a
@@ -242,7 +245,11 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
 async function backfill(ctx: EngineContext, idResolver: IdResolver, service: string, did: string): Promise<void> {
   const repo = await exportRepo(service, did, { idResolver, collectionPrefix: "dev.cocore." });
   const ops: IngestOp[] = repo.records.map((r) => ({ action: "create", uri: r.uri, cid: r.cid, record: r.value as Record<string, unknown> }));
-  for (let i = 0; i < ops.length; i += 2000) await applyBatch(ctx, ops.slice(i, i + 2000));
+  // The next slice is checked (in the pool's workers, if any) while this one commits.
+  const pipeline = new BatchPipeline(ctx);
+  const slices: Promise<BatchResult>[] = [];
+  for (let i = 0; i < ops.length; i += 2000) slices.push(pipeline.submit(ops.slice(i, i + 2000)));
+  await Promise.all(slices);
   await ctx.ldb.db
     .insertInto("repos")
     .values({ did, backfilled_at: new Date(ctx.now()).toISOString() })

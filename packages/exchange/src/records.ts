@@ -1,8 +1,11 @@
 // The records table as seen by one unit of work: rows loaded in bulk, values parsed to lex form
 // on demand, changes written back at flush.
-import { fromJsonRecord, lexicons, toJsonRecord, validateRecord } from "@cocore/protocol";
-import type { Tx } from "./db/open.ts";
-import { chunks } from "./uow.ts";
+import { fromJsonRecord, toJsonRecord } from "@cocore/protocol";
+import { insertMany, selectByKeys, type BulkSpec, type LookupSpec } from "./db/bulk.ts";
+import type { RecordsTable } from "./db/schema.ts";
+import type { LedgerDb, Tx } from "./db/open.ts";
+
+export { schemaCheck } from "./check.ts";
 
 export interface StoredRecord {
   uri: string;
@@ -28,32 +31,32 @@ export function parseAtUri(uri: string): AtUriParts | undefined {
   return m ? { did: m[1]!, collection: m[2]!, rkey: m[3]! } : undefined;
 }
 
-/** Lexicon validation for the collections we have lexicons for; others are kept as they come. */
-export function schemaCheck(collection: string, value: Record<string, unknown>): string | null {
-  let known = false;
-  try {
-    known = lexicons.getDef(collection) !== undefined;
-  } catch {
-    known = false;
-  }
-  if (!known) return null;
-  const r = validateRecord(collection, value);
-  return r.ok ? null : r.message;
-}
+const RECORDS: BulkSpec = {
+  table: "records",
+  columns: [["uri", "text"], ["did", "text"], ["collection", "text"], ["rkey", "text"], ["cid", "text"], ["value", "text"], ["status", "text"], ["reason", "text"], ["first_seen", "text"]],
+  conflict: { target: ["uri"], update: ["cid", "value", "status", "reason"] },
+};
+
+const RECORD_BY_URI: LookupSpec = {
+  table: "records",
+  columns: ["uri", "did", "collection", "rkey", "cid", "value", "status", "reason", "first_seen"],
+  keys: ["uri"],
+};
 
 export class RecordCache {
   private readonly rows = new Map<string, StoredRecord | null>();
   private readonly changed = new Set<string>();
 
-  constructor(private readonly tx: Tx) {}
+  constructor(
+    private readonly tx: Tx,
+    private readonly ldb: LedgerDb,
+  ) {}
 
   async load(uris: Iterable<string>): Promise<void> {
     const missing = [...new Set(uris)].filter((u) => !this.rows.has(u));
-    for (const chunk of chunks(missing)) {
-      const rows = await this.tx.selectFrom("records").selectAll().where("uri", "in", chunk).execute();
-      for (const r of rows) {
-        this.rows.set(r.uri, { ...r, status: r.status as StoredRecord["status"], json: r.value });
-      }
+    const rows = await selectByKeys<RecordsTable>(this.ldb, this.tx, RECORD_BY_URI, missing.map((u) => [u]));
+    for (const r of rows) {
+      this.rows.set(r.uri, { ...r, status: r.status as StoredRecord["status"], json: r.value });
     }
     for (const u of missing) if (!this.rows.has(u)) this.rows.set(u, null);
   }
@@ -74,8 +77,8 @@ export class RecordCache {
     return r.lex;
   }
 
-  put(row: Omit<StoredRecord, "json"> & { lex: Record<string, unknown> }): StoredRecord {
-    const stored: StoredRecord = { ...row, json: JSON.stringify(toJsonRecord(row.lex)) };
+  put(row: Omit<StoredRecord, "json"> & { lex: Record<string, unknown>; json?: string }): StoredRecord {
+    const stored: StoredRecord = { ...row, json: row.json ?? JSON.stringify(toJsonRecord(row.lex)) };
     this.rows.set(row.uri, stored);
     this.changed.add(row.uri);
     return stored;
@@ -90,31 +93,11 @@ export class RecordCache {
 
   async flush(): Promise<void> {
     const rows = [...this.changed].map((u) => this.rows.get(u)!).filter(Boolean);
-    for (const chunk of chunks(rows)) {
-      await this.tx
-        .insertInto("records")
-        .values(
-          chunk.map((r) => ({
-            uri: r.uri,
-            did: r.did,
-            collection: r.collection,
-            rkey: r.rkey,
-            cid: r.cid,
-            value: r.json,
-            status: r.status,
-            reason: r.reason,
-            first_seen: r.first_seen,
-          })),
-        )
-        .onConflict((oc) =>
-          oc.column("uri").doUpdateSet((eb) => ({
-            cid: eb.ref("excluded.cid"),
-            value: eb.ref("excluded.value"),
-            status: eb.ref("excluded.status"),
-            reason: eb.ref("excluded.reason"),
-          })),
-        )
-        .execute();
-    }
+    await insertMany(
+      this.ldb,
+      this.tx,
+      RECORDS,
+      rows.map((r) => [r.uri, r.did, r.collection, r.rkey, r.cid, r.json, r.status, r.reason, r.first_seen]),
+    );
   }
 }

@@ -104,7 +104,7 @@ export async function tick(ctx: EngineContext, nowMs: number): Promise<TickResul
       }
     }
     const res: BatchResult = { settled: [], rejected: [] };
-    await retryParked(ctx, u, new RecordCache(tx), res);
+    await retryParked(ctx, u, new RecordCache(tx, ctx.ldb), res);
     out.settled = res.settled;
     await u.flush();
   });
@@ -179,7 +179,7 @@ export async function touchMember(ctx: EngineContext, did: string, nowMs: number
     await u.loadAccounts([did]);
     u.touch(did, nowMs, (m) => mintRecord(ctx, m));
     const res: BatchResult = { settled: [], rejected: [] };
-    await retryParked(ctx, u, new RecordCache(tx), res);
+    await retryParked(ctx, u, new RecordCache(tx, ctx.ldb), res);
     await u.flush();
   });
 }

@@ -6,6 +6,7 @@
 // with the same payload means the caller's state checks failed, and aborts the transaction.
 import { createHash } from "node:crypto";
 import type { LedgerDb, Tx } from "./db/open.ts";
+import { insertMany, selectByKeys, type BulkSpec, type LookupSpec } from "./db/bulk.ts";
 import { deterministicTid } from "./tid.ts";
 import { toInt } from "./ints.ts";
 import { LedgerError, touchAccount, type AccountState, type LedgerPolicy, type Movement } from "./ledger.ts";
@@ -49,6 +50,36 @@ export interface OutboxInsert {
 }
 
 const CHUNK = 400;
+
+const TRANSFER_BY_KEY: LookupSpec = { table: "transfers", columns: ["key", "payload_hash"], keys: ["key"] };
+const OUTBOX_BY_KEY: LookupSpec = { table: "outbox", columns: ["key"], keys: ["key"] };
+const OUTBOX_BY_RKEY: LookupSpec = { table: "outbox", columns: ["collection", "rkey"], keys: ["collection", "rkey"] };
+const RECORD_BY_URI: LookupSpec = { table: "records", columns: ["uri", "cid", "collection", "rkey", "status"], keys: ["uri"] };
+
+const TRANSFERS: BulkSpec = {
+  table: "transfers",
+  columns: [["key", "text"], ["kind", "text"], ["from_did", "text"], ["to_did", "text"], ["amount", "int8"], ["at", "text"], ["ref", "text"], ["payload_hash", "text"]],
+};
+const ACCOUNTS: BulkSpec = {
+  table: "accounts",
+  columns: [["did", "text"], ["balance", "int8"], ["held", "int8"], ["grant_amount", "int8"], ["granted_at", "text"], ["last_refresh_at", "text"]],
+  conflict: { target: ["did"], update: ["balance", "held", "grant_amount", "granted_at", "last_refresh_at"] },
+};
+const RECEIPT_COLUMNS = ["cid", "job_uri", "requester", "provider", "status", "reason", "waiting_for", "findings", "completed_at", "kind", "settled_at", "charged", "payout", "fee"] as const;
+const RECEIPTS: BulkSpec = {
+  table: "receipts",
+  columns: [["uri", "text"], ...RECEIPT_COLUMNS.map((c) => [c, c === "charged" || c === "payout" || c === "fee" ? "int8" : "text"] as const), ["settlement_uri", "text"]],
+  conflict: { target: ["uri"], update: RECEIPT_COLUMNS },
+};
+const NONCES: BulkSpec = {
+  table: "nonces",
+  columns: [["requester", "text"], ["nonce", "text"], ["auth_uri", "text"], ["job_uri", "text"]],
+  conflict: { target: ["requester", "nonce"] },
+};
+const OUTBOX: BulkSpec = {
+  table: "outbox",
+  columns: [["key", "text"], ["seq", "int8"], ["collection", "text"], ["rkey", "text"], ["record", "text"], ["published_uri", "text"], ["published_cid", "text"]],
+};
 
 export function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
   const out: T[][] = [];
@@ -167,74 +198,31 @@ export class UnitOfWork {
       if (seen.has(t.key)) throw new LedgerError("idempotency-conflict", `movement ${t.key} produced twice in one batch`);
       seen.add(t.key);
     }
-    for (const chunk of chunks(this.transfers)) {
-      const existing = await tx.selectFrom("transfers").select(["key", "payload_hash"]).where("key", "in", chunk.map((t) => t.key)).execute();
-      if (existing.length > 0) {
-        const byKey = new Map(existing.map((e) => [e.key, e.payload_hash]));
-        for (const t of chunk) {
-          const prior = byKey.get(t.key);
-          if (prior === undefined) continue;
-          if (prior !== payloadHash(t)) throw new LedgerError("idempotency-conflict", `transfer ${t.key} already exists with another payload`);
-          throw new LedgerError("invariant", `transfer ${t.key} would be applied twice`);
-        }
+    const existing = await selectByKeys<{ key: string; payload_hash: string }>(this.ldb, tx, TRANSFER_BY_KEY, this.transfers.map((t) => [t.key]));
+    if (existing.length > 0) {
+      const byKey = new Map(existing.map((e) => [e.key, e.payload_hash]));
+      for (const t of this.transfers) {
+        const prior = byKey.get(t.key);
+        if (prior === undefined) continue;
+        if (prior !== payloadHash(t)) throw new LedgerError("idempotency-conflict", `transfer ${t.key} already exists with another payload`);
+        throw new LedgerError("invariant", `transfer ${t.key} would be applied twice`);
       }
-      await tx
-        .insertInto("transfers")
-        .values(chunk.map((t) => ({ key: t.key, kind: t.kind, from_did: t.from, to_did: t.to, amount: t.amount, at: t.at, ref: t.ref, payload_hash: payloadHash(t) })))
-        .execute();
     }
+    await insertMany(this.ldb, tx, TRANSFERS, this.transfers.map((t) => [t.key, t.kind, t.from, t.to, t.amount, t.at, t.ref, payloadHash(t)]));
     const dirty = [...this.dirty].map((d) => this.account(d));
-    for (const chunk of chunks(dirty)) {
-      await tx
-        .insertInto("accounts")
-        .values(
-          chunk.map((a) => ({
-            did: a.did,
-            balance: a.balance,
-            held: a.held,
-            grant_amount: a.grant?.amount ?? null,
-            granted_at: a.grant ? iso(a.grant.at) : null,
-            last_refresh_at: a.lastRefreshAt === null ? null : iso(a.lastRefreshAt),
-          })),
-        )
-        .onConflict((oc) =>
-          oc.column("did").doUpdateSet((eb) => ({
-            balance: eb.ref("excluded.balance"),
-            held: eb.ref("excluded.held"),
-            grant_amount: eb.ref("excluded.grant_amount"),
-            granted_at: eb.ref("excluded.granted_at"),
-            last_refresh_at: eb.ref("excluded.last_refresh_at"),
-          })),
-        )
-        .execute();
-    }
-    for (const chunk of chunks([...this.receipts.values()])) {
-      await tx
-        .insertInto("receipts")
-        .values(chunk.map((r) => ({ ...r, settlement_uri: null })))
-        .onConflict((oc) =>
-          oc.column("uri").doUpdateSet((eb) => ({
-            cid: eb.ref("excluded.cid"),
-            job_uri: eb.ref("excluded.job_uri"),
-            requester: eb.ref("excluded.requester"),
-            provider: eb.ref("excluded.provider"),
-            status: eb.ref("excluded.status"),
-            reason: eb.ref("excluded.reason"),
-            waiting_for: eb.ref("excluded.waiting_for"),
-            findings: eb.ref("excluded.findings"),
-            completed_at: eb.ref("excluded.completed_at"),
-            kind: eb.ref("excluded.kind"),
-            settled_at: eb.ref("excluded.settled_at"),
-            charged: eb.ref("excluded.charged"),
-            payout: eb.ref("excluded.payout"),
-            fee: eb.ref("excluded.fee"),
-          })),
-        )
-        .execute();
-    }
-    for (const chunk of chunks(this.nonces)) {
-      await tx.insertInto("nonces").values(chunk).onConflict((oc) => oc.columns(["requester", "nonce"]).doNothing()).execute();
-    }
+    await insertMany(
+      this.ldb,
+      tx,
+      ACCOUNTS,
+      dirty.map((a) => [a.did, a.balance, a.held, a.grant?.amount ?? null, a.grant ? iso(a.grant.at) : null, a.lastRefreshAt === null ? null : iso(a.lastRefreshAt)]),
+    );
+    await insertMany(
+      this.ldb,
+      tx,
+      RECEIPTS,
+      [...this.receipts.values()].map((r) => [r.uri, ...RECEIPT_COLUMNS.map((c) => r[c]), null]),
+    );
+    await insertMany(this.ldb, tx, NONCES, this.nonces.map((n) => [n.requester, n.nonce, n.auth_uri, n.job_uri]));
     for (const chunk of chunks(this.holdInserts)) {
       await tx.insertInto("holds").values(chunk.map((h) => ({ ...h, state: "pending" }))).execute();
     }
@@ -249,22 +237,15 @@ export class UnitOfWork {
     const tx = this.tx;
     const keys = this.outbox.map((o) => o.key);
     const already = new Set<string>();
-    for (const chunk of chunks(keys)) {
-      for (const r of await tx.selectFrom("outbox").select("key").where("key", "in", chunk).execute()) already.add(r.key);
-    }
+    for (const r of await selectByKeys<{ key: string }>(this.ldb, tx, OUTBOX_BY_KEY, keys.map((k) => [k]))) already.add(r.key);
     const maxRow = await tx.selectFrom("outbox").select((eb) => eb.fn.max("seq").as("m")).executeTakeFirst();
     let seq = maxRow?.m === null || maxRow?.m === undefined ? 0 : toInt(maxRow.m, "outbox seq");
     const fresh = this.outbox.filter((o) => !already.has(o.key));
     const rows = fresh.map((o) => ({ o, rkey: deterministicTid(o.key, o.atMs) }));
     // An rkey already taken by another fact (astronomically rare) gets a salted one instead.
     const taken = new Set<string>();
-    for (const chunk of chunks(rows)) {
-      const hits = await tx
-        .selectFrom("outbox")
-        .select(["collection", "rkey"])
-        .where("rkey", "in", chunk.map((r) => r.rkey))
-        .execute();
-      for (const h of hits) taken.add(`${h.collection}/${h.rkey}`);
+    for (const h of await selectByKeys<{ collection: string; rkey: string }>(this.ldb, tx, OUTBOX_BY_RKEY, rows.map((r) => [r.o.collection, r.rkey]))) {
+      taken.add(`${h.collection}/${h.rkey}`);
     }
     for (const r of rows) {
       let salt = 0;
@@ -273,34 +254,18 @@ export class UnitOfWork {
     }
     // A record we published before a crash (or before a rebuild) is already in our repo.
     const published = new Map<string, { uri: string; cid: string }>();
-    for (const chunk of chunks(rows)) {
-      const hits = await tx
-        .selectFrom("records")
-        .select(["uri", "cid", "collection", "rkey"])
-        .where("did", "=", this.policy.exchange)
-        .where("rkey", "in", chunk.map((r) => r.rkey))
-        .where("status", "!=", "deleted")
-        .execute();
-      for (const h of hits) published.set(`${h.collection}/${h.rkey}`, { uri: h.uri, cid: h.cid });
+    const own = rows.map((r) => [`at://${this.policy.exchange}/${r.o.collection}/${r.rkey}`]);
+    for (const h of await selectByKeys<{ uri: string; cid: string; collection: string; rkey: string; status: string }>(this.ldb, tx, RECORD_BY_URI, own)) {
+      if (h.status !== "deleted") published.set(`${h.collection}/${h.rkey}`, { uri: h.uri, cid: h.cid });
     }
-    for (const chunk of chunks(rows)) {
-      await tx
-        .insertInto("outbox")
-        .values(
-          chunk.map((r) => {
-            const pub = published.get(`${r.o.collection}/${r.rkey}`);
-            return {
-              key: r.o.key,
-              seq: ++seq,
-              collection: r.o.collection,
-              rkey: r.rkey,
-              record: JSON.stringify(r.o.record),
-              published_uri: pub?.uri ?? null,
-              published_cid: pub?.cid ?? null,
-            };
-          }),
-        )
-        .execute();
-    }
+    await insertMany(
+      this.ldb,
+      tx,
+      OUTBOX,
+      rows.map((r) => {
+        const pub = published.get(`${r.o.collection}/${r.rkey}`);
+        return [r.o.key, ++seq, r.o.collection, r.rkey, JSON.stringify(r.o.record), pub?.uri ?? null, pub?.cid ?? null];
+      }),
+    );
   }
 }

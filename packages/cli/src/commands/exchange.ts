@@ -1,12 +1,13 @@
 import { join } from "node:path";
 import { homedir } from "node:os";
-import { describeDbUrl, startExchange } from "@cocore/exchange";
+import { defaultCheckWorkers, describeDbUrl, startExchange } from "@cocore/exchange";
 import { CliError, parseFlags, type Command } from "../command.ts";
 
 export const command: Command = {
   summary: "run an exchange (`cocore exchange serve`)",
   help: `usage: cocore exchange serve --pds URL --plc URL --handle H [--password PW] [--db sqlite:PATH|postgres://…]
                              [--firehose URL]... [--port N] [--host H] [--matchmaker DID]... [--state-dir DIR]
+                             [--verify-workers N]
 
 Runs the exchange: indexes dev.cocore.* records from the firehose (default: the PDS itself),
 verifies and settles receipts in its ledger, publishes its policy, settlements, grants, refreshes
@@ -19,7 +20,9 @@ and patronage records as the given account, and serves the exchange XRPC API.
   --firehose URL    a PDS or relay to index (repeatable; default: --pds)
   --matchmaker DID  a DID allowed to call admitJob (repeatable)
   --port N          XRPC port (default 8081); --host H (default 127.0.0.1)
-  --state-dir DIR   holds the settlement signing key (default ~/.cocore/exchange)`,
+  --state-dir DIR   holds the settlement signing key (default ~/.cocore/exchange)
+  --verify-workers N  worker threads checking records in bulk (backfills, busy firehose commits);
+                    default one per core, 0 checks inline`,
   async run(args) {
     const [verb, ...rest] = args;
     if (verb !== "serve") throw new CliError("usage: cocore exchange serve [options] (see --help)");
@@ -36,6 +39,7 @@ and patronage records as the given account, and serves the exchange XRPC API.
         port: { type: "string" },
         host: { type: "string" },
         "state-dir": { type: "string" },
+        "verify-workers": { type: "string" },
       },
       false,
     );
@@ -46,6 +50,8 @@ and patronage records as the given account, and serves the exchange XRPC API.
     const port = values.port === undefined ? 8081 : Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError("--port must be a port number");
     for (const d of values.matchmaker ?? []) if (!d.startsWith("did:")) throw new CliError(`--matchmaker ${d} is not a DID`);
+    const verifyWorkers = values["verify-workers"] === undefined ? defaultCheckWorkers() : Number(values["verify-workers"]);
+    if (!Number.isInteger(verifyWorkers) || verifyWorkers < 0) throw new CliError("--verify-workers must be a non-negative integer");
     const stateDir = values["state-dir"] ?? join(homedir(), ".cocore", "exchange");
     const db = values.db ?? `sqlite:${join(stateDir, "exchange.db")}`;
     if (!db.startsWith("sqlite:") && !/^postgres(ql)?:\/\//.test(db)) throw new CliError("--db must be sqlite:PATH or postgres://…");
@@ -62,6 +68,7 @@ and patronage records as the given account, and serves the exchange XRPC API.
         matchmakers: values.matchmaker,
         port,
         host: values.host ?? "127.0.0.1",
+        verifyWorkers,
       });
     } catch (err) {
       throw new CliError(`exchange did not start: ${err instanceof Error ? err.message : String(err)}`, 1);

@@ -1,6 +1,6 @@
 // Schema migrations, embedded (no migration folder to ship). Types are chosen to mean the same in
 // both dialects: text for ids and ISO times, bigint for amounts (INTEGER affinity in SQLite).
-import type { Kysely } from "kysely";
+import { sql, type Kysely } from "kysely";
 import { Migrator, type Migration, type MigrationProvider } from "kysely/migration";
 
 const initial: Migration = {
@@ -128,8 +128,21 @@ const initial: Migration = {
   },
 };
 
+// Indexes for the hot path: most receipts end settled, so the indexes used to find pending and
+// parked receipts only hold those (partial indexes, same syntax in both dialects); and records
+// are never listed by (did, collection) — our own records are found by uri.
+const leanIndexes: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.dropIndex("records_did_collection").ifExists().execute();
+    await db.schema.dropIndex("receipts_status").ifExists().execute();
+    await db.schema.dropIndex("receipts_waiting").ifExists().execute();
+    await sql`create index receipts_parked on receipts (requester) where status = 'parked'`.execute(db);
+    await sql`create index receipts_waiting on receipts (waiting_for) where waiting_for is not null`.execute(db);
+  },
+};
+
 const provider: MigrationProvider = {
-  getMigrations: () => Promise.resolve({ "0001_initial": initial }),
+  getMigrations: () => Promise.resolve({ "0001_initial": initial, "0002_lean_indexes": leanIndexes }),
 };
 
 export async function migrate(db: Kysely<unknown>): Promise<void> {

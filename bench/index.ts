@@ -1,0 +1,54 @@
+// The registry behind `cocore bench NAME`: each bench is loaded only when asked for (they pull in
+// heavy dependencies: a model, a local network, databases). To add one, add an entry here.
+
+export type Figure = number | string | boolean | null;
+
+export interface BenchOutcome {
+  figures: Record<string, Figure>;
+  /** Things the reader of the figures must know (a figure skipped, and why). */
+  notes?: string[];
+}
+
+export interface Bench {
+  summary: string;
+  run(): Promise<BenchOutcome>;
+}
+
+export const PG_BENCH_URL = process.env.COCORE_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+
+export const benches: Record<string, () => Promise<Bench>> = {
+  settle: async () => {
+    const { benchSettle } = await import("./settle.ts");
+    return {
+      summary: "verified-and-settled receipts/s on SQLite and PostgreSQL (signatures included), and P-256 verify/s per core",
+      async run() {
+        const r = await benchSettle({ pgUrl: PG_BENCH_URL });
+        const notes: string[] = [];
+        if (r.postgresReceiptsPerSec === null) notes.push(`PostgreSQL figure skipped: cannot create a database at ${PG_BENCH_URL.replace(/\/\/([^:/@]+):[^@]*@/, "//$1:***@")}`);
+        return { figures: { ...r }, ...(notes.length > 0 ? { notes } : {}) };
+      },
+    };
+  },
+  engine: async () => {
+    const { benchEngine } = await import("./engine.ts");
+    return {
+      summary: "generated tokens/s through the whole agent path vs. the raw engine loop, same model and threads",
+      async run() {
+        return { figures: { ...(await benchEngine()) } };
+      },
+    };
+  },
+  dispatch: async () => {
+    const { benchDispatch } = await import("./dispatch.ts");
+    return {
+      summary: "time to first decrypted token and streamed tokens/s through the whole cocore path vs. the same engine called directly",
+      async run() {
+        return { figures: { ...(await benchDispatch()) } };
+      },
+    };
+  },
+};
+
+export function benchNames(): string[] {
+  return Object.keys(benches).sort();
+}
