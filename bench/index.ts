@@ -29,6 +29,16 @@ export const benches: Record<string, () => Promise<Bench>> = {
       },
     };
   },
+  audit: async () => {
+    const { benchAudit } = await import("./audit.ts");
+    return {
+      summary: "seconds to audit N settled receipts from verified repo CARs (signatures checked, ledger re-derived)",
+      async run() {
+        const r = await benchAudit();
+        return { figures: { receipts: r.receipts, seconds: r.seconds, receiptsPerSec: r.receiptsPerSec, writeSeconds: r.writeSeconds } };
+      },
+    };
+  },
   engine: async () => {
     const { benchEngine } = await import("./engine.ts");
     return {

@@ -23,7 +23,7 @@ function table(name: string, m: ReturnType<typeof machine>, outcome: BenchOutcom
 }
 
 export const command: Command = {
-  summary: "run a benchmark (settle, engine, …) and print its figures",
+  summary: "run a benchmark (settle, engine, dispatch, audit) and print its figures",
   help: `usage: cocore bench NAME [--json]
 
 Runs one benchmark on this machine and prints its figures: a table, or with --json one document
@@ -32,7 +32,9 @@ Runs one benchmark on this machine and prints its figures: a table, or with --js
 benches:
   settle   verified-and-settled receipts/s (SQLite, PostgreSQL at COCORE_PG_URL or
            postgres://postgres@127.0.0.1:5432 in a temporary database) and P-256 verify/s per core
-  engine   tokens/s through the agent path vs. the raw engine loop`,
+  engine   tokens/s through the agent path vs. the raw engine loop
+  dispatch time to first token and stream rate through the whole cocore path vs. the engine
+  audit    seconds to audit N settled receipts from verified repo exports`,
   async run(args) {
     const { values, positionals } = parseFlags(args, { json: { type: "boolean" } });
     const [name, ...extra] = positionals;

@@ -1,5 +1,6 @@
 import { ClientError, type CocoreClient, type JobResult } from "@cocore/client";
 import type { Account } from "@cocore/atproto";
+import { audit } from "@cocore/auditor";
 import { parseFlags, printJson, type Command } from "../command.ts";
 import { startCooperative } from "../cooperative.ts";
 
@@ -57,22 +58,36 @@ prints a summary. Exit 0 only if every job ended as expected and everything veri
       const dids = [alice.did, bob.did, provider.did, coop.exchange.did];
       const balances: Record<string, number> = {};
       for (const did of dids) balances[did] = await coop.exchange.balance(did);
-      const ok = allOk && report.ok;
+      // The auditor reads only public records (plus the exchange's public balances and, since the
+      // exchange does not publish it yet, its settlement key), so everything it reports is what
+      // anyone could check.
+      await coop.exchange.waitForPublished();
+      log("auditing the exchange from its public records…");
+      const audited = await audit({
+        exchangeDid: coop.exchange.did,
+        idResolver: coop.network.idResolver,
+        pdsUrls: [coop.network.pdsUrl],
+        exchangeUrl: coop.exchange.url,
+        exchangePublicKey: coop.exchange.publicKey,
+      });
+      const ok = allOk && report.ok && audited.ok;
       const summary = {
         ok,
         exchange: coop.exchange.did,
-        treasury: ((coop.exchange.policy.value as { treasury?: string }).treasury as string | undefined) ?? coop.exchange.did,
+        treasury: ((coop.exchange.policy.value as { treasuryDid?: string }).treasuryDid as string | undefined) ?? coop.exchange.did,
         matchmaker: coop.matchmaker.did,
         model: coop.model,
         jobs: jobs.map(({ verified: _v, message: _m, ...j }) => j),
         balances,
-        audit: { ok: report.ok, discrepancies: report.problems, kind: "exchange-consistency-check" },
+        audit: { ok: audited.ok, discrepancies: audited.discrepancies, stats: audited.stats, balances: audited.balances },
+        consistency: { ok: report.ok, problems: report.problems },
       };
       if (values.json) printJson(summary);
       else {
         console.log(`cocore demo: ${ok ? "everything verified ✓" : "FAILED"}`);
         for (const j of jobs) console.log(`  ${j.status.padEnd(8)} ${j.requester}${j.code ? `  ${j.code}: ${j.message}` : `  ${j.receipt?.price.amount} TOK, fee ${j.settlement?.exchangeFee}`}`);
-        console.log(`  audit: ${report.ok ? "consistent" : report.problems.join("; ")}`);
+        console.log(`  ledger consistency: ${report.ok ? "ok" : report.problems.join("; ")}`);
+        console.log(`  audit: ${audited.ok ? `no discrepancies (${audited.stats.receipts} receipts re-verified)` : audited.discrepancies.map((d) => `${d.code} ${d.subject}`).join("; ")}`);
       }
       return ok ? 0 : 1;
     } finally {
