@@ -100,7 +100,7 @@ describe("job dispatch end to end", { skip: existsSync(MODEL_FILE) ? false : `bu
     assert.equal(end.held, 0);
   });
 
-  test("provider lost mid-answer: the requester gets provider_lost and is not charged", async (t) => {
+  test("provider lost mid-answer: the requester gets provider_lost, is not charged and the hold is released", async () => {
     // A second provider whose machine drops after its first chunk, registered with a real attestation.
     const flaky = await coop.network.createAccount("flaky");
     const key = generateSigningKey();
@@ -115,12 +115,12 @@ describe("job dispatch end to end", { skip: existsSync(MODEL_FILE) ? false : `bu
     await carol.balance();
     const before = await coop.exchange.account(carolAcct.did);
     await assert.rejects(carol.run("x", { model: "flaky-model", maxTokens: 4 }), (e: ClientError) => e.code === "provider_lost");
+    // The matchmaker releases the hold before it reports the error, so it is gone by now (not
+    // merely lapsing at expiresAt).
     const afterAcct = await coop.exchange.account(carolAcct.did);
     assert.equal(afterAcct.balance, before.balance, "no charge");
+    assert.equal(afterAcct.held, before.held, "hold released");
+    assert.equal(afterAcct.available, before.available, "available restored");
     assert.ok(base64Encode(enc.publicKey).length > 0);
-    // Releasing the hold needs the exchange's releaseHold method; until it exists the hold lapses at expiresAt.
-    const probe = await fetch(`${coop.exchange.url}/xrpc/dev.cocore.exchange.releaseHold`, { method: "POST" });
-    if (probe.status === 404 || probe.status === 501) t.todo("exchange has no dev.cocore.exchange.releaseHold yet");
-    else assert.equal(afterAcct.held, before.held, "hold released");
   });
 });

@@ -8,9 +8,9 @@ import { lexiconDocs, NSID } from "@cocore/protocol";
 import { AuthRequiredError, createServer, ForbiddenError, InvalidRequestError, XRPCError, type MethodAuthContext } from "@atproto/xrpc-server";
 import type { LexiconDoc } from "@atproto/lexicon";
 import { sql } from "kysely";
-import type { EngineContext } from "./engine.ts";
+import type { EngineContext } from "./context.ts";
 import { toInt } from "./ints.ts";
-import { AdmissionInputError, admitJob, touchMember, type AdmitInput } from "./scheduler.ts";
+import { AdmissionInputError, admitJob, releaseHold, touchMember, type AdmitInput, type ReleaseInput } from "./scheduler.ts";
 
 export interface ApiOptions {
   ctx: EngineContext;
@@ -118,6 +118,20 @@ export async function startApi(opts: ApiOptions): Promise<{ url: string; close()
       if (!caller || !opts.matchmakers.has(caller)) throw new ForbiddenError("only the exchange's matchmaker may admit jobs");
       try {
         return json(await admitJob(ctx, (input?.body ?? {}) as AdmitInput, opts.now()));
+      } catch (err) {
+        if (err instanceof AdmissionInputError) throw new InvalidRequestError(err.message, "InvalidJob");
+        throw err;
+      }
+    },
+  });
+
+  server.method(NSID.releaseHold, {
+    auth: authFor(NSID.releaseHold, true),
+    handler: async ({ input, auth }) => {
+      const caller = (auth as Caller).credentials.did;
+      if (!caller || !opts.matchmakers.has(caller)) throw new ForbiddenError("only the exchange's matchmaker may release holds");
+      try {
+        return json(await releaseHold(ctx, (input?.body ?? {}) as ReleaseInput));
       } catch (err) {
         if (err instanceof AdmissionInputError) throw new InvalidRequestError(err.message, "InvalidJob");
         throw err;

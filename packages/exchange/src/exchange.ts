@@ -10,7 +10,7 @@ import { loadOrCreateKey } from "./identity.ts";
 import { toInt } from "./ints.ts";
 import { ensurePolicy } from "./policy.ts";
 import { Publisher } from "./publisher.ts";
-import { admitJob, tick, touchMember, type AdmitInput, type AdmitOutput, type TickResult } from "./scheduler.ts";
+import { admitJob, releaseHold, tick, touchMember, type AdmitInput, type AdmitOutput, type ReleaseInput, type ReleaseOutput, type TickResult } from "./scheduler.ts";
 import { CachingVerifier } from "./verifier.ts";
 import { CheckPool } from "./check-pool.ts";
 import { consistencyCheck, type ConsistencyReport } from "./consistency.ts";
@@ -55,6 +55,8 @@ export interface Exchange {
   /** Ingest record operations directly (tests, bench); same path as the firehose. */
   ingest(ops: IngestOp[]): Promise<BatchResult>;
   admitJob(input: AdmitInput): Promise<AdmitOutput>;
+  /** Gives back a job's pending hold (what the releaseHold method does for the matchmaker). */
+  releaseHold(input: ReleaseInput): Promise<ReleaseOutput>;
   /** A member's own balance read (a touch). */
   touch(did: string): Promise<void>;
   /** One scheduler step at `nowMs` (default: the injected clock). */
@@ -226,6 +228,7 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
       },
       ingest: (ops) => applyBatch(ctx, ops),
       admitJob: (input) => admitJob(ctx, input, now()),
+      releaseHold: (input) => releaseHold(ctx, input),
       touch: (d) => touchMember(ctx, d, now()),
       tick: (nowMs) => tick(ctx, nowMs ?? now()),
       consistencyCheck: () => consistencyCheck(ldb),

@@ -4,12 +4,13 @@
 export { startExchange, type AccountView, type Exchange, type ReceiptStatus } from "./exchange.ts";
 export { DEFAULT_POLICY, type ExchangeConfig, type PolicyParams } from "./config.ts";
 export { openLedgerDb, describeDbUrl, type Dialect, type LedgerDb } from "./db/open.ts";
-export { applyBatch, BatchPipeline, commitBatch, prepareBatch, settlementKey, type PreparedBatch, type BatchResult, type EngineContext, type IngestOp, type PolicyInUse } from "./engine.ts";
+export { applyBatch, BatchPipeline, commitBatch, prepareBatch, type PreparedBatch } from "./engine.ts";
+export { settlementKey, type BatchResult, type EngineContext, type IngestOp, type PolicyInUse } from "./context.ts";
 export { buildPolicyRecord } from "./policy.ts";
 export { policyFromRecord } from "./ledger.ts";
 export { CachingVerifier } from "./verifier.ts";
 export { CheckPool, defaultCheckWorkers } from "./check-pool.ts";
 export { consistencyCheck, type ConsistencyReport } from "./consistency.ts";
-export { admitJob, tick, touchMember, type AdmitInput, type AdmitOutput, type TickResult } from "./scheduler.ts";
+export { admitJob, releaseHold, tick, touchMember, type AdmitInput, type AdmitOutput, type ReleaseInput, type ReleaseOutput, type TickResult } from "./scheduler.ts";
 export { signSettlement } from "./publisher.ts";
 export { deterministicTid } from "./tid.ts";

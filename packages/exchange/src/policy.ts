@@ -5,7 +5,7 @@ import { createRecord, listRecords, putRecord, type Agent } from "@cocore/atprot
 import { canonicalJson, NSID } from "@cocore/protocol";
 import type { PolicyParams } from "./config.ts";
 import { policyFromRecord } from "./ledger.ts";
-import type { PolicyInUse } from "./engine.ts";
+import type { PolicyInUse } from "./context.ts";
 
 export function buildPolicyRecord(did: string, p: PolicyParams, createdAt: string): Record<string, unknown> {
   const record: Record<string, unknown> = {

@@ -1,14 +1,14 @@
 // The clock-driven part of the ledger (the only place the exchange's own clock moves tokens):
-// releasing holds whose job expired unsettled, admissions, balance-read touches, and patronage
-// periods that have ended. Time is injected.
+// releasing holds whose job expired unsettled, admissions and releases of holds, balance-read
+// touches, and patronage periods that have ended. Time is injected.
 import { NSID } from "@cocore/protocol";
 import { sql } from "kysely";
-import { mintRecord, retryParked, strongRef, type BatchResult, type EngineContext } from "./engine.ts";
+import { mintRecord, strongRef, type BatchResult, type EngineContext } from "./context.ts";
 import { toInt } from "./ints.ts";
 import { admit, distributePeriod, endedPeriodCount, periodBounds } from "./ledger.ts";
 import { RecordCache } from "./records.ts";
+import { retryParked } from "./settle.ts";
 import { UnitOfWork } from "./uow.ts";
-
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -169,6 +169,46 @@ export async function admitJob(ctx: EngineContext, input: AdmitInput, nowMs: num
     u.markDirty(input.requester);
     await u.flush();
     return { admitted: true, holdKey, balance: a.balance, available: a.balance - a.held };
+  });
+}
+
+export interface ReleaseInput {
+  job: { uri: string; cid: string };
+  holdKey?: string;
+  reason: string;
+}
+
+export interface ReleaseOutput {
+  released: boolean;
+  held: number;
+  available: number;
+}
+
+/**
+ * Gives back the pending hold of a job that ended without a receipt. Only a pending hold moves:
+ * a released or expired one is answered as it stands, and a posted one (a receipt settled against
+ * it) is never undone. The hold is read after the requester's account is locked, so a settlement
+ * running at the same time either posted it first or sees it released.
+ */
+export async function releaseHold(ctx: EngineContext, input: ReleaseInput): Promise<ReleaseOutput> {
+  const m = /^at:\/\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(input.job.uri);
+  if (!m || m[2] !== NSID.job) throw new AdmissionInputError(`job ${input.job.uri} is not a ${NSID.job} record`);
+  const holdKey = `hold:${input.job.uri}`;
+  if (input.holdKey !== undefined && input.holdKey !== holdKey) throw new AdmissionInputError(`holdKey ${input.holdKey} is not the hold of job ${input.job.uri}`);
+  if (typeof input.reason !== "string" || input.reason.length > 64) throw new AdmissionInputError("reason must be a string of at most 64 characters");
+  // admitJob holds only jobs in the requester's own repo, so the job's repo names the account.
+  const requester = m[1]!;
+  return ctx.ldb.write(async (tx) => {
+    const u = new UnitOfWork(tx, ctx.ldb, ctx.policy.ledger);
+    await u.loadAccounts([requester]);
+    const a = u.account(requester);
+    const hold = await tx.selectFrom("holds").selectAll().where("key", "=", holdKey).executeTakeFirst();
+    if (!hold || hold.state !== "pending" || hold.requester !== requester) return { released: false, held: a.held, available: a.balance - a.held };
+    a.held -= toInt(hold.amount, "hold");
+    u.markDirty(requester);
+    u.holdUpdates.set(holdKey, "released");
+    await u.flush();
+    return { released: true, held: a.held, available: a.balance - a.held };
   });
 }
 

@@ -163,6 +163,77 @@ describe("XRPC API over HTTP (sqlite)", () => {
     const onPds = await listRecords(net.pdsUrl, h.ex.did, NSID.settlement);
     assert.deepEqual(onPds.map((r) => r.uri), [rows[0]!.uri]);
   });
+
+  test("releaseHold: only the matchmaker, a pending hold given back once, a replayed token refused", async () => {
+    await h.ex.touch(carol.did);
+    const start = await h.ex.account(carol.did);
+    const j = await publishJob(carol, h.ex.did, { ceiling: 7000 });
+    const job = { uri: j.job.uri, cid: j.job.cid };
+    const admitted = await xrpc(h.ex, NSID.admitJob, {
+      body: { job, requester: carol.did, priceCeiling: { amount: 7000, currency: "TOK" }, expiresAt: j.expiresAt },
+      token: await getServiceAuthToken(mm.agent, h.ex.did, NSID.admitJob),
+    });
+    assert.equal(admitted.body.admitted, true, JSON.stringify(admitted.body));
+    assert.equal((await h.ex.account(carol.did)).held, start.held + 7000);
+    const body = { job, holdKey: admitted.body.holdKey, reason: "provider_lost" };
+
+    const asMember = await xrpc(h.ex, NSID.releaseHold, { body, token: await getServiceAuthToken(carol.agent, h.ex.did, NSID.releaseHold) });
+    assert.equal(asMember.status, 403, JSON.stringify(asMember.body));
+    assert.equal((await xrpc(h.ex, NSID.releaseHold, { body })).status, 401, "no token at all");
+    const wrongLxm = await getServiceAuthToken(mm.agent, h.ex.did, NSID.admitJob);
+    assert.equal((await xrpc(h.ex, NSID.releaseHold, { body, token: wrongLxm })).status, 401, "a token for another method");
+    const otherJob = await xrpc(h.ex, NSID.releaseHold, { body: { ...body, holdKey: "hold:at://did:plc:x/dev.cocore.compute.job/y" }, token: await getServiceAuthToken(mm.agent, h.ex.did, NSID.releaseHold) });
+    assert.equal(otherJob.status, 400, "a holdKey naming another job");
+    const longReason = await xrpc(h.ex, NSID.releaseHold, { body: { ...body, reason: "x".repeat(65) }, token: await getServiceAuthToken(mm.agent, h.ex.did, NSID.releaseHold) });
+    assert.equal(longReason.status, 400, "reason is capped at 64 characters");
+    assert.equal((await h.ex.account(carol.did)).held, start.held + 7000, "refused calls release nothing");
+
+    const token = await getServiceAuthToken(mm.agent, h.ex.did, NSID.releaseHold);
+    const released = await xrpc(h.ex, NSID.releaseHold, { body, token });
+    assert.equal(released.status, 200, JSON.stringify(released.body));
+    assert.deepEqual(released.body, { released: true, held: start.held, available: start.balance - start.held });
+    const acct = await h.ex.account(carol.did);
+    assert.deepEqual([acct.balance, acct.held, acct.available], [start.balance, start.held, start.available], "held back, available restored, nothing charged");
+    assert.equal((await xrpc(h.ex, NSID.releaseHold, { body, token })).status, 401, "a replayed token is refused");
+
+    const again = await xrpc(h.ex, NSID.releaseHold, { body, token: await getServiceAuthToken(mm.agent, h.ex.did, NSID.releaseHold) });
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.deepEqual(again.body, { released: false, held: start.held, available: start.balance - start.held }, "releasing twice is a no-op");
+    const never = await xrpc(h.ex, NSID.releaseHold, {
+      body: { job: { uri: (await publishJob(carol, h.ex.did)).job.uri, cid: j.job.cid }, reason: "not_admitted" },
+      token: await getServiceAuthToken(mm.agent, h.ex.did, NSID.releaseHold),
+    });
+    assert.deepEqual([never.status, never.body.released], [200, false], "a job never admitted has no hold to release");
+    assert.equal((await h.ex.consistencyCheck()).ok, true);
+  });
+
+  test("releaseHold after settlement: the posted hold stays posted and nothing moves", async () => {
+    await h.ex.touch(carol.did);
+    const start = await h.ex.account(carol.did);
+    const j = await publishJob(carol, h.ex.did, { ceiling: 6000 });
+    const job = { uri: j.job.uri, cid: j.job.cid };
+    const admitted = await xrpc(h.ex, NSID.admitJob, {
+      body: { job, requester: carol.did, priceCeiling: { amount: 6000, currency: "TOK" }, expiresAt: j.expiresAt },
+      token: await getServiceAuthToken(mm.agent, h.ex.did, NSID.admitJob),
+    });
+    assert.equal(admitted.body.admitted, true, JSON.stringify(admitted.body));
+    // A provider of its own, so the other tests' settlement lists stay as they are.
+    const dave = await member(net, "dave");
+    await publishAttestation(dave);
+    const r = await publishReceipt(dave, carol.did, j, { tokensIn: 10, tokensOut: 20 });
+    assert.equal((await h.ex.waitForSettlement(r.uri)).status, "settled");
+    const settled = await h.ex.account(carol.did);
+    assert.deepEqual([settled.balance, settled.held], [start.balance - 30, start.held], "the receipt posted against the hold");
+    const late = await xrpc(h.ex, NSID.releaseHold, {
+      body: { job, holdKey: admitted.body.holdKey, reason: "provider_lost" },
+      token: await getServiceAuthToken(mm.agent, h.ex.did, NSID.releaseHold),
+    });
+    assert.equal(late.status, 200, JSON.stringify(late.body));
+    assert.deepEqual(late.body, { released: false, held: settled.held, available: settled.balance - settled.held });
+    const after = await h.ex.account(carol.did);
+    assert.deepEqual([after.balance, after.held], [settled.balance, settled.held]);
+    assert.equal((await h.ex.consistencyCheck()).ok, true);
+  });
 });
 
 for (const backend of ["sqlite", "postgres"] as Backend[]) {

@@ -19,6 +19,7 @@ import type * as TokenRefresh from "./generated/types/dev/cocore/account/tokenRe
 import type * as GetBalance from "./generated/types/dev/cocore/exchange/getBalance.ts";
 import type * as ListHistory from "./generated/types/dev/cocore/exchange/listHistory.ts";
 import type * as AdmitJob from "./generated/types/dev/cocore/exchange/admitJob.ts";
+import type * as ReleaseHold from "./generated/types/dev/cocore/exchange/releaseHold.ts";
 import type * as GetPolicy from "./generated/types/dev/cocore/exchange/getPolicy.ts";
 import type * as VerifyReceipt from "./generated/types/dev/cocore/compute/verifyReceipt.ts";
 import type * as ListSettlements from "./generated/types/dev/cocore/compute/listSettlements.ts";
@@ -45,6 +46,7 @@ export const NSID = {
   getBalance: "dev.cocore.exchange.getBalance",
   listHistory: "dev.cocore.exchange.listHistory",
   admitJob: "dev.cocore.exchange.admitJob",
+  releaseHold: "dev.cocore.exchange.releaseHold",
   getPolicy: "dev.cocore.exchange.getPolicy",
   verifyReceipt: "dev.cocore.compute.verifyReceipt",
   listSettlements: "dev.cocore.compute.listSettlements",
@@ -115,4 +117,4 @@ export type SelfLoopRule = ExchangePolicy.SelfLoopRule;
 export type PatronageRule = ExchangePolicy.PatronageRule;
 
 /** XRPC input/output/params shapes, by method. */
-export type { GetBalance, ListHistory, AdmitJob, GetPolicy, VerifyReceipt, ListSettlements };
+export type { GetBalance, ListHistory, AdmitJob, ReleaseHold, GetPolicy, VerifyReceipt, ListSettlements };

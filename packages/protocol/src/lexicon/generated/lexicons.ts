@@ -1928,6 +1928,73 @@ export const schemaDict = {
       },
     },
   },
+  DevCocoreExchangeReleaseHold: {
+    lexicon: 1,
+    id: 'dev.cocore.exchange.releaseHold',
+    defs: {
+      main: {
+        type: 'procedure',
+        description:
+          "Called by a matchmaker when a job it admitted ends without a receipt (the provider dropped, admission could not be confirmed, the job expired): gives the job's held price ceiling back to the requester at once instead of at the hold's expiry. Releasing a hold that is already released is a no-op; a hold a receipt has already posted against is never released.",
+        input: {
+          encoding: 'application/json',
+          schema: {
+            type: 'object',
+            required: ['job', 'reason'],
+            properties: {
+              job: {
+                type: 'ref',
+                ref: 'lex:com.atproto.repo.strongRef',
+                description: 'The admitted job whose hold is given back.',
+              },
+              holdKey: {
+                type: 'string',
+                description:
+                  "The holdKey admitJob answered with; when present it must name this job's hold.",
+              },
+              reason: {
+                type: 'string',
+                maxLength: 64,
+                description:
+                  'Why the job ended without a receipt, as a refusal code, e.g. provider_lost, not_admitted, job_expired.',
+              },
+            },
+          },
+        },
+        output: {
+          encoding: 'application/json',
+          schema: {
+            type: 'object',
+            required: ['released', 'held', 'available'],
+            properties: {
+              released: {
+                type: 'boolean',
+                description:
+                  'True only if this call changed a pending hold into a released one.',
+              },
+              held: {
+                type: 'integer',
+                description:
+                  "The requester's total of pending holds afterwards.",
+              },
+              available: {
+                type: 'integer',
+                description: "The requester's balance minus holds afterwards.",
+              },
+            },
+          },
+        },
+        errors: [
+          {
+            name: 'AuthRequired',
+          },
+          {
+            name: 'InvalidJob',
+          },
+        ],
+      },
+    },
+  },
 } as const satisfies Record<string, LexiconDoc>
 export const schemas = Object.values(schemaDict) satisfies LexiconDoc[]
 export const lexicons: Lexicons = new Lexicons(schemas)
@@ -1981,4 +2048,5 @@ export const ids = {
   DevCocoreExchangeGetBalance: 'dev.cocore.exchange.getBalance',
   DevCocoreExchangeGetPolicy: 'dev.cocore.exchange.getPolicy',
   DevCocoreExchangeListHistory: 'dev.cocore.exchange.listHistory',
+  DevCocoreExchangeReleaseHold: 'dev.cocore.exchange.releaseHold',
 } as const
