@@ -22,9 +22,16 @@ export async function tick(ctx: EngineContext, nowMs: number): Promise<TickResul
   const out: TickResult = { holdsReleased: 0, periodsDistributed: 0, settled: [] };
   await ctx.ldb.write(async (tx) => {
     const u = new UnitOfWork(tx, ctx.ldb, ctx.policy.ledger);
-    const expired = await tx.selectFrom("holds").selectAll().where("state", "=", "pending").where("expires_at", "<=", iso(nowMs)).execute();
+    const expiredHolds = () =>
+      tx.selectFrom("holds").selectAll().where("state", "=", "pending").where("expires_at", "<=", iso(nowMs)).execute();
+    let expired = await expiredHolds();
     if (expired.length > 0) {
       await u.loadAccounts(expired.map((h) => h.requester));
+      // Read again under the account locks: a receipt or a release that committed between the
+      // first read and the lock has already taken its hold out of `held` (PostgreSQL only;
+      // SQLite's writer lock makes the two reads identical).
+      const requesters = new Set(expired.map((h) => h.requester));
+      expired = (await expiredHolds()).filter((h) => requesters.has(h.requester));
       for (const h of expired) {
         const a = u.account(h.requester);
         a.held -= toInt(h.amount, "hold");
