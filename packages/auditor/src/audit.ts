@@ -169,7 +169,11 @@ export async function audit(opts: AuditOptions): Promise<AuditReport> {
   }
   await fetchAll(secondRound);
 
-  const checked = checkSettlements(settlements, { exchangeDid, lookup, unavailable, policy: policyRec, exchangePublicKey: opts.exchangePublicKey }, report);
+  // The policy publishes the key that signs settlements (cocore's additive settlementPublicKey);
+  // a key given by the caller wins, for exchanges that do not publish one.
+  const published = (policyRec.value as { settlementPublicKey?: unknown }).settlementPublicKey;
+  const exchangePublicKey = opts.exchangePublicKey ?? (typeof published === "string" ? published : undefined);
+  const checked = checkSettlements(settlements, { exchangeDid, lookup, unavailable, policy: policyRec, exchangePublicKey }, report);
   const firstTouch = new Map<string, number>();
   for (const r of checked.settled) {
     const t = Date.parse(r.completedAt);
@@ -237,7 +241,7 @@ export async function audit(opts: AuditOptions): Promise<AuditReport> {
       seconds: Math.round(performance.now() - started) / 1000,
     },
     balances: ledger?.balances ?? {},
-    signaturesChecked: opts.exchangePublicKey !== undefined,
+    signaturesChecked: exchangePublicKey !== undefined,
     balancesCompared: ledger !== undefined && opts.exchangeUrl !== undefined,
   };
 }

@@ -26,7 +26,6 @@ describe("auditor on a real cooperative", { skip: existsSync(MODEL_FILE) ? false
       idResolver: coop.network.idResolver,
       pdsUrls: [coop.network.pdsUrl],
       exchangeUrl: extra.exchangeUrl ?? coop.exchange.url,
-      exchangePublicKey: coop.exchange.publicKey,
     });
   const codes = (r: AuditReport) => [...new Set(r.discrepancies.map((d) => d.code))].sort();
   const exchangeRecords = async (collection: string): Promise<ExportedRecord[]> =>
@@ -58,6 +57,7 @@ describe("auditor on a real cooperative", { skip: existsSync(MODEL_FILE) ? false
     const report = await auditNow();
     assert.deepEqual(report.discrepancies, []);
     assert.equal(report.ok, true);
+    assert.equal(report.signaturesChecked, true, "the settlement key comes from the published policy");
     assert.equal(report.stats.receipts, 3);
     assert.equal(report.stats.settlements, 3);
     assert.ok(report.stats.grants >= 3, "alice, bob and the provider were granted");

@@ -83,7 +83,7 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
     for (const c of closers.reverse()) await c().catch((err: unknown) => log(`close: ${String(err)}`));
   };
   try {
-    const policy = await ensurePolicy(agent, did, params, now());
+    const policy = await ensurePolicy(agent, did, params, now(), key.publicKey);
     const pool = (config.verifyWorkers ?? 0) > 0 ? new CheckPool(config.verifyWorkers) : undefined;
     if (pool) closers.push(() => pool.close());
     const ctx: EngineContext = { ldb, did, policy, verifier: new CachingVerifier(50_000, pool), now };

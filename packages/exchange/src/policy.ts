@@ -7,7 +7,8 @@ import type { PolicyParams } from "./config.ts";
 import { policyFromRecord } from "./ledger.ts";
 import type { PolicyInUse } from "./context.ts";
 
-export function buildPolicyRecord(did: string, p: PolicyParams, createdAt: string): Record<string, unknown> {
+/** `settlementPublicKey`: the key that signs our settlements, published so auditors can check them. */
+export function buildPolicyRecord(did: string, p: PolicyParams, createdAt: string, settlementPublicKey?: string): Record<string, unknown> {
   const record: Record<string, unknown> = {
     $type: NSID.exchangePolicy,
     exchange: did,
@@ -26,6 +27,7 @@ export function buildPolicyRecord(did: string, p: PolicyParams, createdAt: strin
   if (p.processor) record.processor = p.processor;
   if (p.termsUri) record.termsUri = p.termsUri;
   if (p.termsVersion) record.termsVersion = p.termsVersion;
+  if (settlementPublicKey) record.settlementPublicKey = settlementPublicKey;
   return record;
 }
 
@@ -35,8 +37,8 @@ function parameterKey(record: Record<string, unknown>): string {
   return canonicalJson(rest);
 }
 
-export async function ensurePolicy(agent: Agent, did: string, params: PolicyParams, nowMs: number): Promise<PolicyInUse> {
-  const wanted = buildPolicyRecord(did, params, new Date(nowMs).toISOString());
+export async function ensurePolicy(agent: Agent, did: string, params: PolicyParams, nowMs: number, settlementPublicKey?: string): Promise<PolicyInUse> {
+  const wanted = buildPolicyRecord(did, params, new Date(nowMs).toISOString(), settlementPublicKey);
   const existing = await listRecords(agent, did, NSID.exchangePolicy);
   const active = existing.filter((r) => r.value.active !== false);
   const same = active.filter((r) => parameterKey(r.value) === parameterKey(wanted));

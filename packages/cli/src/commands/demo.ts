@@ -68,7 +68,6 @@ prints a summary. Exit 0 only if every job ended as expected and everything veri
         idResolver: coop.network.idResolver,
         pdsUrls: [coop.network.pdsUrl],
         exchangeUrl: coop.exchange.url,
-        exchangePublicKey: coop.exchange.publicKey,
       });
       const ok = allOk && report.ok && audited.ok;
       const summary = {

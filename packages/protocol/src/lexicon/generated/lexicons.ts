@@ -582,6 +582,12 @@ export const schemaDict = {
               description:
                 'Periodic return of treasury funds to active members in proportion to what they spent and earned. Absent means none.',
             },
+            settlementPublicKey: {
+              type: 'string',
+              maxLength: 256,
+              description:
+                "cocore addition: the P-256 public key (standard base64 of the raw 64-byte X‖Y point) whose signatures appear in this exchange's settlement records (`sig`). A settlement strong-refs its policy, so anyone can check the settlement offline. A new key means a new policy record.",
+            },
           },
         },
       },

@@ -40,6 +40,8 @@ export interface Main {
   /** Currency codes this exchange settles in. */
   supportedCurrencies: string[]
   patronageDistribution?: PatronageRule
+  /** cocore addition: the P-256 public key (standard base64 of the raw 64-byte X‖Y point) whose signatures appear in this exchange's settlement records (`sig`). A settlement strong-refs its policy, so anyone can check the settlement offline. A new key means a new policy record. */
+  settlementPublicKey?: string
   [k: string]: unknown
 }
 
