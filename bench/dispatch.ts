@@ -9,20 +9,33 @@
 // input, the engine's first token, sealing it, and both relay hops. It excludes the requester's
 // own preparation — sealing the prompt and writing the paymentAuthorization + job records to its
 // PDS — which is reported separately as cocoreSubmitMsP50 (a requester can do it ahead of time).
-// Direct TTFT is the same engine called in-process, prompt to first token. streamRatio compares
-// tokens/s after the first token (first → last output piece), so the receipt write after the
-// stream does not count against it. Note that this bench runs the PDS, exchange, matchmaker,
-// agent, engine and client in ONE process on one event loop, so the exchange's admission work and
-// the previous job's settlement compete with the dispatch path for the same thread — a deployment
-// has them on separate processes or machines; the figures are an upper bound for loopback.
+// Direct TTFT is the same engine called in-process, prompt to first token.
+//
+// The stream is compared like for like: both sides generate the same tokens (greedy, same prompt,
+// same maxTokens; the bench checks the texts are equal). streamRatio is the median over runs of
+// direct time ÷ cocore time for the same stretch of output, as seen by the consumer (the engine's
+// callback for direct, the decrypted pieces at the SDK for cocore), starting after any burst of
+// pieces that admission held back (spanRatio) — so neither TTFT, nor that burst, nor the receipt
+// write after the stream counts. Direct and cocore run back to back in each pair, so load drift
+// cancels. direct/cocoreTokensPerSec are medians of (tokens.out − 1) / (last piece − first piece).
+//
+// Layout: by default PLC + PDS and the exchange run in a child process (cooperative-split.ts), as
+// they do in a deployment, while the matchmaker, the agent, its engine, the direct engine and the
+// client share this process (the matchmaker and the agent are separate processes in a deployment
+// too, so this is still conservative). `oneProcess: true` measures the old everything-in-one-
+// process layout, where the exchange's admission and the previous job's settlement compete with
+// the dispatch path for one event loop.
 import { availableParallelism, cpus } from "node:os";
 import { EngineHost } from "@cocore/agent";
 import { startCooperative } from "../packages/cli/src/cooperative.ts";
+import { startSplitCooperative } from "../packages/cli/src/cooperative-split.ts";
 
 export interface DispatchBenchOptions {
   runs?: number;
   maxTokens?: number;
   prompt?: string;
+  /** Everything in one process (the old layout) instead of PDS + exchange in a child process. */
+  oneProcess?: boolean;
 }
 
 export interface DispatchBenchResult {
@@ -35,6 +48,13 @@ export interface DispatchBenchResult {
   cocoreSubmitMsP50: number;
   directTokensPerSec: number;
   cocoreTokensPerSec: number;
+  /** Median over runs of the per-run TTFT difference (cocore − direct of the same pair). */
+  ttftAddedPairedMsP50: number;
+  /** Runs whose stream span was long enough to compare (see spanRatio). */
+  streamRatioRuns: number;
+  cocoreTtftMsP90: number;
+  tokensPerRun: number;
+  layout: string;
   runs: number;
 }
 
@@ -44,27 +64,55 @@ const median = (xs: number[]) => {
 };
 const round = (n: number) => Math.round(n * 100) / 100;
 
+/**
+ * Streaming speed of cocore relative to direct over the same stretch of output. Pieces that were
+ * held back while admission was pending arrive in one burst, which would make the stream look
+ * faster than the engine if the clock started at the first piece; so the stretch starts at the
+ * end of that burst (pieces within 2 ms of the first), at character offset S, and runs to the
+ * end. Direct's time for the same stretch runs from the piece that reached S characters to its
+ * last piece. Same text on both sides, so same tokens. undefined when less than a quarter of the
+ * output is left to compare.
+ */
+function spanRatio(direct: Array<{ at: number; chars: number }>, cocore: Array<{ at: number; chars: number }>): number | undefined {
+  if (direct.length < 2 || cocore.length < 2) return undefined;
+  let k = 0;
+  while (k + 1 < cocore.length && cocore[k + 1]!.at - cocore[0]!.at < 2) k++;
+  const start = cocore[k]!;
+  const total = cocore[cocore.length - 1]!;
+  if (total.chars - start.chars < total.chars / 4) return undefined;
+  const dStart = direct.find((p) => p.chars >= start.chars);
+  const dEnd = direct[direct.length - 1]!;
+  if (!dStart || dEnd.at <= dStart.at || total.at <= start.at) return undefined;
+  return (dEnd.at - dStart.at) / (total.at - start.at);
+}
+
 export async function benchDispatch(opts: DispatchBenchOptions = {}): Promise<DispatchBenchResult> {
-  const runs = opts.runs ?? 10;
+  const runs = opts.runs ?? 20;
   const maxTokens = opts.maxTokens ?? 64;
   const messages = [{ role: "user" as const, content: opts.prompt ?? "Tell me a fortune." }];
-  const coop = await startCooperative({ engine: "llama" });
+  const coop = opts.oneProcess ? await startCooperative({ engine: "llama" }) : await startSplitCooperative({ engine: "llama" });
   const direct = new EngineHost({ kind: "llama", defaultModelId: coop.model, log: () => {} });
   try {
     await direct.reconcile([coop.model]);
     const runner = direct.runner(coop.model);
     if (!runner) throw new Error("the engine did not load the model");
-    const client = coop.clientFor(coop.accounts.requesters[0]!);
+    const client = "services" in coop ? coop.clientFor(coop.accounts.requesters[0]!) : coop.clientFor(coop.accounts.requesters[0]!);
     const d = { ttft: [] as number[], total: [] as number[], tps: [] as number[] };
     const c = { ttft: [] as number[], total: [] as number[], tps: [] as number[], submit: [] as number[] };
+    const pairs = { ttftAdded: [] as number[], ratio: [] as number[] };
+    let tokensPerRun = 0;
     for (let i = -1; i < runs; i++) {
       // Direct: the engine alone.
       const tD = performance.now();
       let first = -1;
       let last = 0;
-      const r = await runner.run({ messages, maxTokens, temperatureMilli: 0, topPMilli: 1000, onText: () => {
+      const dPieces: Array<{ at: number; chars: number }> = [];
+      let dChars = 0;
+      const r = await runner.run({ messages, maxTokens, temperatureMilli: 0, topPMilli: 1000, onText: (t) => {
         last = performance.now();
         if (first < 0) first = last;
+        dChars += t.length;
+        dPieces.push({ at: last, chars: dChars });
       } });
       const directTotal = performance.now() - tD;
       // cocore: the whole path.
@@ -74,6 +122,9 @@ export async function benchDispatch(opts: DispatchBenchOptions = {}): Promise<Di
       let out = 0;
       let submitMs = 0;
       let ttft = -1;
+      let text = "";
+      const cPieces: Array<{ at: number; chars: number }> = [];
+      let cChars = 0;
       for await (const e of client.stream({ messages }, { model: coop.model, maxTokens })) {
         if (e.type === "submitted") {
           submitMs = e.submitMs;
@@ -81,20 +132,32 @@ export async function benchDispatch(opts: DispatchBenchOptions = {}): Promise<Di
         } else if (e.type === "chunk") {
           cLast = performance.now();
           if (cFirst < 0) cFirst = cLast;
+          cChars += e.text.length;
+          cPieces.push({ at: cLast, chars: cChars });
         } else if (e.type === "done") {
           out = e.result.tokens.out;
+          text = e.result.text;
           ttft = e.result.ttftMs;
           if (!e.result.outputMatches || !e.result.cipherMatches) throw new Error("the delivered output does not match the provider's commitments");
         }
       }
+      if (text !== r.text || out !== r.tokens.out) throw new Error("the cocore path and the direct engine generated different output; the comparison would not be like for like");
       if (i < 0) continue; // warm-up
-      d.ttft.push(first - tD);
+      tokensPerRun = out;
+      const directTtft = first - tD;
+      const cocoreTtft = ttft >= 0 ? ttft : cFirst - dispatchAt;
+      d.ttft.push(directTtft);
       d.total.push(directTotal);
-      if (r.tokens.out > 1 && last > first) d.tps.push((r.tokens.out - 1) / ((last - first) / 1000));
-      c.ttft.push(ttft >= 0 ? ttft : cFirst - dispatchAt);
+      const dTps = r.tokens.out > 1 && last > first ? (r.tokens.out - 1) / ((last - first) / 1000) : 0;
+      if (dTps > 0) d.tps.push(dTps);
+      c.ttft.push(cocoreTtft);
       c.total.push(cLast - dispatchAt);
       c.submit.push(submitMs);
-      if (out > 1 && cLast > cFirst) c.tps.push((out - 1) / ((cLast - cFirst) / 1000));
+      const cTps = out > 1 && cLast > cFirst ? (out - 1) / ((cLast - cFirst) / 1000) : 0;
+      if (cTps > 0) c.tps.push(cTps);
+      pairs.ttftAdded.push(cocoreTtft - directTtft);
+      const ratio = spanRatio(dPieces, cPieces);
+      if (ratio !== undefined) pairs.ratio.push(ratio);
     }
     const directTps = median(d.tps);
     const cocoreTps = median(c.tps);
@@ -102,12 +165,17 @@ export async function benchDispatch(opts: DispatchBenchOptions = {}): Promise<Di
       directTtftMsP50: round(median(d.ttft)),
       cocoreTtftMsP50: round(median(c.ttft)),
       ttftAddedMsP50: round(median(c.ttft) - median(d.ttft)),
-      streamRatio: directTps > 0 ? round(cocoreTps / directTps) : 0,
+      streamRatio: round(median(pairs.ratio)),
+      streamRatioRuns: pairs.ratio.length,
       directTotalMsP50: round(median(d.total)),
       cocoreTotalMsP50: round(median(c.total)),
       cocoreSubmitMsP50: round(median(c.submit)),
       directTokensPerSec: round(directTps),
       cocoreTokensPerSec: round(cocoreTps),
+      ttftAddedPairedMsP50: round(median(pairs.ttftAdded)),
+      cocoreTtftMsP90: round([...c.ttft].sort((a, b) => a - b)[Math.floor((c.ttft.length - 1) * 0.9)] ?? 0),
+      tokensPerRun,
+      layout: opts.oneProcess ? "one process" : "PLC+PDS+exchange in a child process; matchmaker, agent, engines, client in this one",
       runs,
     };
   } finally {

@@ -50,8 +50,12 @@
 export const AGENT_PROTOCOL_VERSION = 2;
 export const AGENT_WS_PATH = "/v1/agent";
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 10_000;
-/** Longest an output piece waits to be coalesced with the next ones (the first is never held). */
-export const OUTPUT_FLUSH_MS = 8;
+/**
+ * Longest an output piece waits to be coalesced with the next ones (the first is never held).
+ * 16 ms is one frame of a 60 Hz display: finer updates cannot be seen, and each one costs the
+ * agent, the matchmaker and the requester a seal/relay/open (reply-stream.ts).
+ */
+export const OUTPUT_FLUSH_MS = 16;
 
 export interface StrongRef {
   uri: string;

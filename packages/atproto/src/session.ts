@@ -21,8 +21,20 @@ export interface RecordEntry extends RecordRef {
 /** Something to read public records with: a logged-in agent, or a service URL (no auth). */
 export type ReadSource = Agent | string;
 
+// Constructing an AtpAgent builds its lexicon registry (~5 ms of CPU on a small machine), so
+// unauthenticated read agents are kept per service URL: a matchmaker confirms every job's record
+// with one getRecord on the dispatch path.
+const readAgents = new Map<string, Agent>();
+
 function readAgent(source: ReadSource): Agent {
-  return typeof source === "string" ? new AtpAgent({ service: source }) : source;
+  if (typeof source !== "string") return source;
+  let agent = readAgents.get(source);
+  if (!agent) {
+    if (readAgents.size >= 256) readAgents.delete(readAgents.keys().next().value!);
+    agent = new AtpAgent({ service: source });
+    readAgents.set(source, agent);
+  }
+  return agent;
 }
 
 function sourceName(source: ReadSource): string {
