@@ -45,6 +45,11 @@ export interface EngineContext {
   verifier: Verifier;
   /** Exchange clock, for first_seen bookkeeping only (never for ledger time). */
   now(): number;
+  /**
+   * Reads a record from its repo's PDS (lex form and the CID the PDS states), null when it does
+   * not exist; used by admissions for a job the firehose has not brought yet. Absent: no fetch.
+   */
+  fetchRecord?(uri: string): Promise<{ cid: string; value: Record<string, unknown> } | null>;
 }
 
 export interface BatchResult {

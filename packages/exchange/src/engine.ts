@@ -4,7 +4,8 @@
 // patronage) read back; evaluate new receipts and receipts that were waiting for a record that
 // just arrived; then retry parked receipts of anyone whose balance went up.
 import { NSID } from "@cocore/protocol";
-import type { BatchResult, EngineContext, IngestOp } from "./context.ts";
+import { settlementKey, type BatchResult, type EngineContext, type IngestOp } from "./context.ts";
+import { objOf, str } from "./fields.ts";
 import { applyFacts } from "./facts.ts";
 import { parseAtUri, RecordCache, schemaCheck } from "./records.ts";
 import { evaluateReceipts, retryParked } from "./settle.ts";
@@ -69,7 +70,7 @@ export async function commitBatch(ctx: EngineContext, batch: PreparedBatch, curs
     const candidates = new Set<string>();
     const arrived = new Set<string>();
     const facts: { uri: string; collection: string; value: Record<string, unknown> }[] = [];
-    const ownRecords: { collection: string; rkey: string; uri: string; cid: string }[] = [];
+    const ownRecords: { collection: string; rkey: string; uri: string; cid: string; value: Record<string, unknown> }[] = [];
     const firstSeen = iso(ctx.now());
     for (const [i, op] of relevant.entries()) {
       const at = parseAtUri(op.uri)!;
@@ -95,7 +96,7 @@ export async function commitBatch(ctx: EngineContext, batch: PreparedBatch, curs
         ...(checks?.json[i] !== undefined ? { json: checks.json[i] } : {}),
       });
       if (at.did === ctx.did) {
-        ownRecords.push({ collection: at.collection, rkey: at.rkey, uri: op.uri, cid: op.cid });
+        ownRecords.push({ collection: at.collection, rkey: at.rkey, uri: op.uri, cid: op.cid, value: op.record });
         if (!problem && (at.collection === NSID.tokenGrant || at.collection === NSID.tokenRefresh || at.collection === NSID.tokenPatronage)) {
           facts.push({ uri: op.uri, collection: at.collection, value: op.record });
         }
@@ -106,6 +107,22 @@ export async function commitBatch(ctx: EngineContext, batch: PreparedBatch, curs
 
     // Our own records coming back: the outbox rows they answer are published.
     for (const r of ownRecords) {
+      const settled = r.collection === NSID.settlement ? str(objOf(r.value, "receipt"), "uri") : undefined;
+      if (settled) {
+        // Our settlement of this receipt exists (whatever rkey an older version chose): it is
+        // the one, reused by flushOutbox and never written a second time.
+        await tx
+          .insertInto("own_settlements")
+          .values({ receipt_uri: settled, uri: r.uri, cid: r.cid, rkey: r.rkey })
+          .onConflict((oc) => oc.column("receipt_uri").doNothing())
+          .execute();
+        await tx
+          .updateTable("outbox")
+          .set({ rkey: r.rkey, published_uri: r.uri, published_cid: r.cid })
+          .where("key", "=", settlementKey(settled))
+          .where("published_uri", "is", null)
+          .execute();
+      }
       await tx
         .updateTable("outbox")
         .set({ published_uri: r.uri, published_cid: r.cid })

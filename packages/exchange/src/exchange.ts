@@ -1,7 +1,8 @@
 // Wiring: identity, database, policy, own-repo backfill, firehose ingestion, outbox publisher,
 // scheduler and XRPC API, behind the Exchange handle tests and the CLI use.
 import { join } from "node:path";
-import { exportRepo, login, makeIdResolver, resolvePds, subscribeFirehose, type AtpAgent, type FirehoseSubscription, type IdResolver } from "@cocore/atproto";
+import { fromJsonRecord } from "@cocore/protocol";
+import { exportRepo, getRecord, login, makeIdResolver, resolvePds, subscribeFirehose, type AtpAgent, type FirehoseEvent, type FirehoseSubscription, type IdResolver } from "@cocore/atproto";
 import { startApi } from "./api.ts";
 import { DEFAULT_POLICY, type ExchangeConfig, type PolicyParams } from "./config.ts";
 import { openLedgerDb, type Dialect, type LedgerDb } from "./db/open.ts";
@@ -14,6 +15,7 @@ import { admitJob, releaseHold, tick, touchMember, type AdmitInput, type AdmitOu
 import { CachingVerifier } from "./verifier.ts";
 import { CheckPool } from "./check-pool.ts";
 import { consistencyCheck, type ConsistencyReport } from "./consistency.ts";
+import { applyCommitDurably, listDeadLetters, replayDeadLetters, type DeadLetter } from "./ingest.ts";
 
 export interface ReceiptStatus {
   uri: string;
@@ -62,6 +64,10 @@ export interface Exchange {
   /** One scheduler step at `nowMs` (default: the injected clock). */
   tick(nowMs?: number): Promise<TickResult>;
   consistencyCheck(): Promise<ConsistencyReport>;
+  /** Firehose commits that failed deterministically and were set aside (not replayed yet). */
+  deadLetters(): Promise<DeadLetter[]>;
+  /** Applies the dead letters again (after a fix); those still failing stay. */
+  replayDeadLetters(): Promise<{ replayed: number; failed: number }>;
   /** The firehose seq persisted for each source. */
   cursors(): Promise<Record<string, number>>;
   close(): Promise<void>;
@@ -86,7 +92,13 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
     const policy = await ensurePolicy(agent, did, params, now(), key.publicKey);
     const pool = (config.verifyWorkers ?? 0) > 0 ? new CheckPool(config.verifyWorkers) : undefined;
     if (pool) closers.push(() => pool.close());
-    const ctx: EngineContext = { ldb, did, policy, verifier: new CachingVerifier(50_000, pool), now };
+    const fetchRecord = async (uri: string) => {
+      const m = /^at:\/\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(uri);
+      if (!m) return null;
+      const got = await getRecord(await resolvePds(idResolver, m[1]!), m[1]!, m[2]!, m[3]!);
+      return got ? { cid: got.cid, value: fromJsonRecord(got.value) as Record<string, unknown> } : null;
+    };
+    const ctx: EngineContext = { ldb, did, policy, verifier: new CachingVerifier(50_000, pool), now, fetchRecord };
     log(`policy ${policy.uri}`);
 
     // Our own repo first: grants, refreshes, patronage and settlements we published are facts a
@@ -104,7 +116,44 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
     const knownRepos = new Set((await ldb.db.selectFrom("repos").select("did").execute()).map((r) => r.did));
     knownRepos.add(did);
     let stopping = false;
+    // Ingestion liveness, for patronage (scheduler.ts): a source is live when its last applied
+    // commit was stamped (by its PDS) within LIVE_LAG_MS of the wall clock, or when it has gone
+    // QUIET_MS without delivering anything since its last commit (or error). While every source is
+    // live, ingestion has reached "now"; otherwise it has reached the last time that was so.
+    const LIVE_LAG_MS = 120_000;
+    const QUIET_MS = 10_000;
+    const sourceState = new Map<string, { busy: boolean; lastDoneAt: number; live: boolean }>();
+    let lastLiveAt = Number.NEGATIVE_INFINITY;
+    const allLive = () => {
+      for (const st of sourceState.values()) if (!(st.live || (!st.busy && Date.now() - st.lastDoneAt >= QUIET_MS))) return false;
+      return true;
+    };
+    const ingestedThrough = (nowMs: number) => {
+      if (allLive()) lastLiveAt = nowMs;
+      return lastLiveAt;
+    };
     for (const source of config.firehose ?? [config.pdsUrl]) {
+      const state = { busy: false, lastDoneAt: Date.now(), live: false };
+      sourceState.set(source, state);
+      const onCommit = async (evt: FirehoseEvent): Promise<void> => {
+        if (!knownRepos.has(evt.did)) {
+          try {
+            await backfill(ctx, idResolver, await resolvePds(idResolver, evt.did).catch(() => source), evt.did);
+            knownRepos.add(evt.did);
+          } catch (err) {
+            log(`backfill ${evt.did}: ${err instanceof Error ? err.message : String(err)} (continuing from the stream)`);
+          }
+        }
+        const ops: IngestOp[] = evt.ops.map((op) => ({
+          action: op.action,
+          uri: op.uri,
+          cid: op.cid,
+          record: op.record as Record<string, unknown> | undefined,
+        }));
+        // Never past a commit that was not applied: retried until it is, or dead-lettered.
+        // (Closing mid-retry leaves the stored cursor before it: the next start applies it.)
+        await applyCommitDurably(ctx, ops, { source, seq: evt.seq, did: evt.did }, { log, stopping: () => stopping });
+      };
       const row = await ldb.db.selectFrom("cursor").select("seq").where("source", "=", source).executeTakeFirst();
       const cursor = row ? toInt(row.seq, "cursor") : 0;
       subs.push(
@@ -113,33 +162,20 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
           cursor,
           idResolver,
           filterCollections: ["dev.cocore.*"],
-          onError: (err) => log(`firehose ${source}: ${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ""}`),
+          onError: (err) => {
+            // A connection problem may hide commits: not live until quiet again after it.
+            state.live = false;
+            state.lastDoneAt = Date.now();
+            log(`firehose ${source}: ${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ""}`);
+          },
           onEvent: async (evt) => {
-            if (!knownRepos.has(evt.did)) {
-              try {
-                await backfill(ctx, idResolver, await resolvePds(idResolver, evt.did).catch(() => source), evt.did);
-                knownRepos.add(evt.did);
-              } catch (err) {
-                log(`backfill ${evt.did}: ${err instanceof Error ? err.message : String(err)} (continuing from the stream)`);
-              }
-            }
-            const ops: IngestOp[] = evt.ops.map((op) => ({
-              action: op.action,
-              uri: op.uri,
-              cid: op.cid,
-              record: op.record as Record<string, unknown> | undefined,
-            }));
-            for (let attempt = 0; ; attempt++) {
-              try {
-                await applyBatch(ctx, ops, { source, seq: evt.seq });
-                return;
-              } catch (err) {
-                if (stopping || attempt >= 4) {
-                  log(`seq ${evt.seq} from ${evt.did} not applied: ${err instanceof Error ? err.message : String(err)}`);
-                  return;
-                }
-                await sleep(50 * 2 ** attempt);
-              }
+            state.busy = true;
+            try {
+              await onCommit(evt);
+            } finally {
+              state.busy = false;
+              state.lastDoneAt = Date.now();
+              state.live = Date.now() - Date.parse(evt.time) < LIVE_LAG_MS;
             }
           },
         }),
@@ -153,7 +189,8 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
     const interval = config.schedulerIntervalMs ?? 60_000;
     if (interval > 0) {
       const loop = () => {
-        tick(ctx, now())
+        const t = now();
+        tick(ctx, t, { ingestedThroughMs: ingestedThrough(t) })
           .catch((err: unknown) => log(`scheduler: ${err instanceof Error ? err.message : String(err)}`))
           .finally(() => {
             if (!stopping) timer = setTimeout(loop, interval);
@@ -230,8 +267,13 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
       admitJob: (input) => admitJob(ctx, input, now()),
       releaseHold: (input) => releaseHold(ctx, input),
       touch: (d) => touchMember(ctx, d, now()),
-      tick: (nowMs) => tick(ctx, nowMs ?? now()),
+      tick: (nowMs) => {
+        const t = nowMs ?? now();
+        return tick(ctx, t, { ingestedThroughMs: ingestedThrough(t) });
+      },
       consistencyCheck: () => consistencyCheck(ldb),
+      deadLetters: () => listDeadLetters(ctx),
+      replayDeadLetters: () => replayDeadLetters(ctx),
       async cursors() {
         const rows = await ldb.db.selectFrom("cursor").selectAll().execute();
         return Object.fromEntries(rows.map((r) => [r.source, toInt(r.seq)]));

@@ -9,6 +9,7 @@ import { admit, distributePeriod, endedPeriodCount, periodBounds } from "./ledge
 import { RecordCache } from "./records.ts";
 import { retryParked } from "./settle.ts";
 import { UnitOfWork } from "./uow.ts";
+import { jobForAdmission } from "./admission-job.ts";
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -18,7 +19,18 @@ export interface TickResult {
   settled: string[];
 }
 
-export async function tick(ctx: EngineContext, nowMs: number): Promise<TickResult> {
+/** How far past a period's end ingestion must have reached before the period is distributed. */
+export const PATRONAGE_GRACE_MS = 5 * 60_000;
+
+export interface TickOptions {
+  /**
+   * Exchange time up to which the firehose is known to have been ingested (exchange.ts: now when
+   * ingestion is live, else when it last was). Default: nowMs (tests, the bench).
+   */
+  ingestedThroughMs?: number;
+}
+
+export async function tick(ctx: EngineContext, nowMs: number, opts: TickOptions = {}): Promise<TickResult> {
   const out: TickResult = { holdsReleased: 0, periodsDistributed: 0, settled: [] };
   await ctx.ldb.write(async (tx) => {
     const u = new UnitOfWork(tx, ctx.ldb, ctx.policy.ledger);
@@ -37,11 +49,16 @@ export async function tick(ctx: EngineContext, nowMs: number): Promise<TickResul
         a.held -= toInt(h.amount, "hold");
         u.markDirty(h.requester);
         u.holdUpdates.set(h.key, "released");
+        // Available went up: a receipt of theirs parked behind this hold may settle now.
+        u.credited.add(h.requester);
       }
       out.holdsReleased = expired.length;
     }
     const policy = ctx.policy.ledger;
-    const due = endedPeriodCount(policy, nowMs);
+    // A period is shared out only once what was published up to its end (plus a grace margin
+    // for receipts written just after completion) has been ingested: a receipt arriving after
+    // its period was distributed does not re-open it.
+    const due = endedPeriodCount(policy, Math.min(nowMs, opts.ingestedThroughMs ?? nowMs) - PATRONAGE_GRACE_MS);
     if (due > 0 && policy.patronage) {
       const done = new Set((await tx.selectFrom("periods").select("start").where("state", "=", "distributed").execute()).map((p) => p.start));
       for (let i = 0; i < due; i++) {
@@ -119,10 +136,12 @@ export async function tick(ctx: EngineContext, nowMs: number): Promise<TickResul
 }
 
 export interface AdmitInput {
+  /** Strong-ref of the job record; its priceCeiling and expiresAt are what is held. */
   job: { uri: string; cid: string };
   requester: string;
-  priceCeiling: { amount: number; currency: string };
-  expiresAt: string;
+  /** What the matchmaker read; ignored (the indexed or fetched job record wins). */
+  priceCeiling?: { amount: number; currency: string };
+  expiresAt?: string;
 }
 
 export interface AdmitOutput {
@@ -138,21 +157,24 @@ export class AdmissionInputError extends Error {
   override readonly name = "AdmissionInputError";
 }
 
-/** Floor check and hold for one job; serialized with every other write on the requester. */
+/**
+ * Floor check and hold for one job; serialized with every other write on the requester. The
+ * hold is the job record's own priceCeiling (admission-job.ts), so a caller cannot hold less than
+ * the job may cost and let its receipt eat into what other jobs' holds protect.
+ */
 export async function admitJob(ctx: EngineContext, input: AdmitInput, nowMs: number): Promise<AdmitOutput> {
-  const m = /^at:\/\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(input.job.uri);
-  if (!m || m[2] !== NSID.job) throw new AdmissionInputError(`job ${input.job.uri} is not a ${NSID.job} record`);
+  const m = /^at:\/\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(input.job?.uri ?? "");
+  if (!m || m[2] !== NSID.job) throw new AdmissionInputError(`job ${input.job?.uri} is not a ${NSID.job} record`);
   if (m[1] !== input.requester) throw new AdmissionInputError(`job ${input.job.uri} is not in ${input.requester}'s repo`);
-  if (input.priceCeiling.currency !== ctx.policy.ledger.currency) {
-    throw new AdmissionInputError(`priceCeiling currency ${input.priceCeiling.currency} is not ${ctx.policy.ledger.currency}`);
-  }
-  if (!Number.isSafeInteger(input.priceCeiling.amount) || input.priceCeiling.amount < 0) throw new AdmissionInputError("priceCeiling.amount must be a non-negative integer");
-  if (Number.isNaN(Date.parse(input.expiresAt))) throw new AdmissionInputError("expiresAt is not a datetime");
+  if (typeof input.job.cid !== "string" || input.job.cid === "") throw new AdmissionInputError("job.cid is required");
   const holdKey = `hold:${input.job.uri}`;
+  // Read before the write transaction: a PDS round trip must not hold the requester's lock.
+  const found = await jobForAdmission(ctx, input.job);
   return ctx.ldb.write(async (tx) => {
     const u = new UnitOfWork(tx, ctx.ldb, ctx.policy.ledger);
     await u.loadAccounts([input.requester]);
     const a = u.account(input.requester);
+    const refuse = (code: string, message: string): AdmitOutput => ({ admitted: false, code, message, balance: a.balance, available: a.balance - a.held });
     const prior = await tx.selectFrom("holds").selectAll().where("key", "=", holdKey).executeTakeFirst();
     if (prior) {
       // Asking again for the same job is answered, not held twice.
@@ -164,15 +186,18 @@ export async function admitJob(ctx: EngineContext, input: AdmitInput, nowMs: num
         available: a.balance - a.held,
       };
     }
+    // Each job settles at most once: a job with a settled receipt is not run (and held) again.
+    const settled = await tx.selectFrom("receipts").select("uri").where("job_uri", "=", input.job.uri).where("status", "=", "settled").executeTakeFirst();
+    if (settled) return refuse("job_already_settled", `job ${input.job.uri} was already settled by ${settled.uri}`);
+    if (!found.ok) return refuse(found.code, found.message);
+    const job = found.job;
     // An admitted dispatch is a touch (grant, refresh): counted in the balance it is judged on,
     // and kept only if the job is admitted.
     u.touch(input.requester, nowMs, (mv) => mintRecord(ctx, mv));
-    const verdict = admit({ balance: a.balance, held: a.held, ceiling: input.priceCeiling.amount, floor: ctx.policy.ledger.tokenFloor });
-    if (!verdict.ok) {
-      return { admitted: false, code: verdict.code, message: verdict.message, balance: a.balance, available: a.balance - a.held };
-    }
-    u.holdInserts.push({ key: holdKey, job_uri: input.job.uri, requester: input.requester, amount: input.priceCeiling.amount, expires_at: iso(Date.parse(input.expiresAt)) });
-    a.held += input.priceCeiling.amount;
+    const verdict = admit({ balance: a.balance, held: a.held, ceiling: job.ceiling, floor: ctx.policy.ledger.tokenFloor });
+    if (!verdict.ok) return refuse(verdict.code, verdict.message);
+    u.holdInserts.push({ key: holdKey, job_uri: input.job.uri, requester: input.requester, amount: job.ceiling, expires_at: iso(Date.parse(job.expiresAt)) });
+    a.held += job.ceiling;
     u.markDirty(input.requester);
     await u.flush();
     return { admitted: true, holdKey, balance: a.balance, available: a.balance - a.held };
@@ -214,6 +239,9 @@ export async function releaseHold(ctx: EngineContext, input: ReleaseInput): Prom
     a.held -= toInt(hold.amount, "hold");
     u.markDirty(requester);
     u.holdUpdates.set(holdKey, "released");
+    // Available went up: parked receipts of the requester are retried in this transaction.
+    u.credited.add(requester);
+    await retryParked(ctx, u, new RecordCache(tx, ctx.ldb), { settled: [], rejected: [] });
     await u.flush();
     return { released: true, held: a.held, available: a.balance - a.held };
   });

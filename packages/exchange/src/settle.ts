@@ -65,11 +65,22 @@ export async function evaluateReceipts(
 ): Promise<void> {
   const tx = u.tx;
   const policy = ctx.policy;
+  await recs.load(uris);
+  // Every account a settlement of these receipts could touch is locked (PostgreSQL) BEFORE their
+  // statuses are read: a concurrent transaction settling one of them (it locks the same accounts,
+  // the treasury at least) has then committed, and we see `settled`, or waits for us.
+  const parties = new Set<string>([policy.ledger.treasury]);
+  for (const uri of uris) {
+    const row = recs.peek(uri);
+    const requester = str(recs.value(uri), "requester");
+    if (row) parties.add(row.did);
+    if (requester) parties.add(requester);
+  }
+  await u.loadAccounts(parties);
   const existing = new Map<string, { status: string; cid: string }>();
   const stored = uris.filter((x) => !u.receipts.has(x)).map((x) => [x]);
   for (const r of await selectByKeys<{ uri: string; status: string; cid: string }>(ctx.ldb, tx, RECEIPT_BY_URI, stored)) existing.set(r.uri, r);
   for (const [uri, r] of u.receipts) existing.set(uri, r);
-  await recs.load(uris);
   const list: LoadedReceipt[] = [];
   for (const uri of uris) {
     const row = recs.peek(uri);
@@ -97,9 +108,8 @@ export async function evaluateReceipts(
   const authUri = (r: LoadedReceipt) => str(objOf(recs.value(r.jobUri), "paymentAuthorization"), "uri");
   await recs.load(list.map(authUri).filter((x): x is string => !!x));
 
-  // Accounts are locked (PostgreSQL) before the holds are read: a concurrent releaseHold (which
-  // locks the requester first too) has then either committed or waits for us.
-  await u.loadAccounts([...list.flatMap((r) => [r.requester, r.provider]).filter(Boolean), policy.ledger.treasury]);
+  // The accounts were locked above, before the holds are read too: a concurrent releaseHold
+  // (which locks the requester first too) has then either committed or waits for us.
   const jobUris = [...new Set(list.map((r) => r.jobUri).filter(Boolean))];
   const holds = new Map<string, { key: string; amount: number }>();
   const settledJobs = new Map<string, string>();
@@ -223,7 +233,8 @@ export async function evaluateReceipts(
     const split = splitLedgerReceipt({ requester: r.requester, provider: r.provider, price: amount, proBono: r.value.proBono === true }, policy.ledger);
     const req = u.account(r.requester);
     const hold = holds.get(r.jobUri);
-    const covered = hold ? split.charged <= req.balance : split.charged <= req.balance - req.held;
+    // Other jobs' holds stay protected: a receipt may use its own hold, never theirs.
+    const covered = hold ? split.charged <= req.balance - (req.held - hold.amount) : split.charged <= req.balance - req.held;
     if (!covered) {
       u.setReceipt({ ...base, status: "parked", reason: "insufficient-balance" });
       continue;
@@ -252,7 +263,9 @@ export async function evaluateReceipts(
     u.outbox.push({
       key: settlementKey(r.uri),
       collection: NSID.settlement,
-      atMs: settleMs,
+      // The rkey comes from the receipt's completedAt, a record time that never changes: a
+      // rebuild that settles it at another time (a parked receipt) still names the same record.
+      atMs,
       record: {
         $type: NSID.settlement,
         receipt: { uri: r.uri, cid: r.cid },

@@ -54,6 +54,7 @@ const CHUNK = 400;
 const TRANSFER_BY_KEY: LookupSpec = { table: "transfers", columns: ["key", "payload_hash"], keys: ["key"] };
 const OUTBOX_BY_KEY: LookupSpec = { table: "outbox", columns: ["key"], keys: ["key"] };
 const OUTBOX_BY_RKEY: LookupSpec = { table: "outbox", columns: ["collection", "rkey"], keys: ["collection", "rkey"] };
+const OWN_SETTLEMENT_BY_RECEIPT: LookupSpec = { table: "own_settlements", columns: ["receipt_uri", "uri", "cid", "rkey"], keys: ["receipt_uri"] };
 const RECORD_BY_URI: LookupSpec = { table: "records", columns: ["uri", "cid", "collection", "rkey", "status"], keys: ["uri"] };
 
 const TRANSFERS: BulkSpec = {
@@ -69,7 +70,9 @@ const RECEIPT_COLUMNS = ["cid", "job_uri", "requester", "provider", "status", "r
 const RECEIPTS: BulkSpec = {
   table: "receipts",
   columns: [["uri", "text"], ...RECEIPT_COLUMNS.map((c) => [c, c === "charged" || c === "payout" || c === "fee" ? "int8" : "text"] as const), ["settlement_uri", "text"]],
-  conflict: { target: ["uri"], update: RECEIPT_COLUMNS },
+  // Settled is final: whatever a transaction judged from a status it read, it never overwrites a
+  // settlement (the transfers of a settled receipt exist exactly once).
+  conflict: { target: ["uri"], update: RECEIPT_COLUMNS, where: `"receipts"."status" <> 'settled'` },
 };
 const NONCES: BulkSpec = {
   table: "nonces",
@@ -241,13 +244,20 @@ export class UnitOfWork {
     const maxRow = await tx.selectFrom("outbox").select((eb) => eb.fn.max("seq").as("m")).executeTakeFirst();
     let seq = maxRow?.m === null || maxRow?.m === undefined ? 0 : toInt(maxRow.m, "outbox seq");
     const fresh = this.outbox.filter((o) => !already.has(o.key));
-    const rows = fresh.map((o) => ({ o, rkey: deterministicTid(o.key, o.atMs) }));
+    // A settlement we already published (read back from our repo) keeps its record and rkey.
+    const ownSettlements = new Map<string, { uri: string; cid: string; rkey: string }>();
+    const settlementReceipts = fresh.filter((o) => o.key.startsWith("settlement:")).map((o) => [o.key.slice("settlement:".length)]);
+    for (const h of await selectByKeys<{ receipt_uri: string; uri: string; cid: string; rkey: string }>(this.ldb, tx, OWN_SETTLEMENT_BY_RECEIPT, settlementReceipts)) {
+      ownSettlements.set(`settlement:${h.receipt_uri}`, h);
+    }
+    const rows = fresh.map((o) => ({ o, rkey: ownSettlements.get(o.key)?.rkey ?? deterministicTid(o.key, o.atMs) }));
     // An rkey already taken by another fact (astronomically rare) gets a salted one instead.
     const taken = new Set<string>();
     for (const h of await selectByKeys<{ collection: string; rkey: string }>(this.ldb, tx, OUTBOX_BY_RKEY, rows.map((r) => [r.o.collection, r.rkey]))) {
       taken.add(`${h.collection}/${h.rkey}`);
     }
     for (const r of rows) {
+      if (ownSettlements.has(r.o.key)) continue;
       let salt = 0;
       while (taken.has(`${r.o.collection}/${r.rkey}`)) r.rkey = deterministicTid(r.o.key, r.o.atMs, ++salt);
       taken.add(`${r.o.collection}/${r.rkey}`);
@@ -263,7 +273,7 @@ export class UnitOfWork {
       tx,
       OUTBOX,
       rows.map((r) => {
-        const pub = published.get(`${r.o.collection}/${r.rkey}`);
+        const pub = ownSettlements.get(r.o.key) ?? published.get(`${r.o.collection}/${r.rkey}`);
         return [r.o.key, ++seq, r.o.collection, r.rkey, JSON.stringify(r.o.record), pub?.uri ?? null, pub?.cid ?? null];
       }),
     );

@@ -15,10 +15,10 @@ export interface BulkSpec {
   columns: readonly (readonly [name: string, pgType: "text" | "int8"])[];
   /**
    * Absent: plain insert (a duplicate key fails the transaction). With `update`, those columns
-   * take the new row's values; without, a conflicting row is skipped. A batch must not hold the
-   * same key twice.
+   * take the new row's values (only where `where`, an SQL condition on the existing row, holds);
+   * without, a conflicting row is skipped. A batch must not hold the same key twice.
    */
-  conflict?: { target: readonly string[]; update?: readonly string[] };
+  conflict?: { target: readonly string[]; update?: readonly string[]; where?: string };
 }
 
 function conflictClause(spec: BulkSpec): string {
@@ -26,7 +26,8 @@ function conflictClause(spec: BulkSpec): string {
   if (!c) return "";
   const target = c.target.map((t) => `"${t}"`).join(", ");
   if (!c.update || c.update.length === 0) return ` on conflict (${target}) do nothing`;
-  return ` on conflict (${target}) do update set ${c.update.map((u) => `"${u}" = excluded."${u}"`).join(", ")}`;
+  const where = c.where ? ` where ${c.where}` : "";
+  return ` on conflict (${target}) do update set ${c.update.map((u) => `"${u}" = excluded."${u}"`).join(", ")}${where}`;
 }
 
 const statements = new WeakMap<BetterSqlite3.Database, Map<BulkSpec, BetterSqlite3.Statement>>();

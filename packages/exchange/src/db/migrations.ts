@@ -141,8 +141,35 @@ const leanIndexes: Migration = {
   },
 };
 
+// Firehose commits that could not be applied are kept (never dropped) for a replay; our own
+// settlement records found in our repo are indexed by receipt, so a rebuild reuses them.
+const deadLettersAndOwnSettlements: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("dead_letters")
+      .addColumn("source", "text", (c) => c.notNull())
+      .addColumn("seq", "bigint", (c) => c.notNull())
+      .addColumn("did", "text", (c) => c.notNull())
+      .addColumn("ops", "text", (c) => c.notNull())
+      .addColumn("error", "text", (c) => c.notNull())
+      .addColumn("attempts", "bigint", (c) => c.notNull())
+      .addColumn("at", "text", (c) => c.notNull())
+      .addColumn("replayed_at", "text")
+      .addPrimaryKeyConstraint("dead_letters_pk", ["source", "seq"])
+      .execute();
+    await db.schema
+      .createTable("own_settlements")
+      .addColumn("receipt_uri", "text", (c) => c.primaryKey())
+      .addColumn("uri", "text", (c) => c.notNull())
+      .addColumn("cid", "text", (c) => c.notNull())
+      .addColumn("rkey", "text", (c) => c.notNull())
+      .execute();
+  },
+};
+
 const provider: MigrationProvider = {
-  getMigrations: () => Promise.resolve({ "0001_initial": initial, "0002_lean_indexes": leanIndexes }),
+  getMigrations: () =>
+    Promise.resolve({ "0001_initial": initial, "0002_lean_indexes": leanIndexes, "0003_dead_letters_own_settlements": deadLettersAndOwnSettlements }),
 };
 
 export async function migrate(db: Kysely<unknown>): Promise<void> {

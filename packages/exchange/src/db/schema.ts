@@ -106,6 +106,28 @@ export interface PeriodsTable {
   pool: Int | null;
 }
 
+/** A firehose commit that failed the same way repeatedly; the cursor moved past it (ingest.ts). */
+export interface DeadLettersTable {
+  source: string;
+  seq: Int;
+  did: string;
+  /** The commit's ops, records in JSON form. */
+  ops: string;
+  error: string;
+  attempts: Int;
+  at: string;
+  /** Set when a replay applied it. */
+  replayed_at: string | null;
+}
+
+/** Our own settlement records read back from our repo, by the receipt they settle. */
+export interface OwnSettlementsTable {
+  receipt_uri: string;
+  uri: string;
+  cid: string;
+  rkey: string;
+}
+
 export interface MetaTable {
   key: string;
   value: string;
@@ -123,4 +145,6 @@ export interface Database {
   repos: ReposTable;
   periods: PeriodsTable;
   meta: MetaTable;
+  dead_letters: DeadLettersTable;
+  own_settlements: OwnSettlementsTable;
 }
