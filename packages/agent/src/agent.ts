@@ -4,7 +4,7 @@
 // serving:false.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { canonicalBytes, sign, base64Encode, type SigningKey } from "@cocore/protocol";
+import { canonicalBytes, sign, base64Encode, timerDelay, type SigningKey } from "@cocore/protocol";
 import { login, type AtpAgent } from "@cocore/atproto";
 import { attestationNeedsRenewal, publishAttestation, type PublishedAttestation } from "./attestation.ts";
 import { EngineHost, type EngineLoader } from "./engine-host.ts";
@@ -218,7 +218,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     if (msg.admission === "pending") {
       const until = Date.parse(String(msg.jobRecord?.expiresAt)) - Date.now();
       admitted = new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => settleAdmission(jobUri, false), Number.isFinite(until) ? Math.max(0, until) : 0);
+        const timer = setTimeout(() => settleAdmission(jobUri, false), Number.isFinite(until) ? timerDelay(until) : 0);
         timer.unref();
         admissions.set(jobUri, (ok) => {
           clearTimeout(timer);

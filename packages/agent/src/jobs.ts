@@ -6,19 +6,21 @@ import {
   base64Decode,
   fromJsonRecord,
   inputCommitment,
+  LowOrderKeyError,
   open,
   recordCid,
   replyKey,
+  timerDelay,
   tokenRatePrice,
   validateRecord,
   type SigningKey,
 } from "@cocore/protocol";
 import type { Agent } from "@cocore/atproto";
-import type { DoneMessage, ErrorMessage, JobErrorCode, JobInput, JobMessage, StrongRef } from "./matchmaker-protocol.ts";
+import type { BrokerageCountersignature, DoneMessage, ErrorMessage, JobErrorCode, JobInput, JobMessage, StrongRef } from "./matchmaker-protocol.ts";
 import { PromptTooLongError, type ModelRunner, type RunResult } from "./model-runner.ts";
 import type { TokenRate } from "./policy.ts";
 import { RECEIPT_COLLECTION, type ReceiptQueue } from "./receipt-queue.ts";
-import { buildReceipt, isProBono } from "./receipts.ts";
+import { buildReceipt, isProBono, isValidCountersignature } from "./receipts.ts";
 import { ReplyStream } from "./reply-stream.ts";
 import { nextTid } from "@cocore/atproto";
 
@@ -127,6 +129,8 @@ interface Checked {
   deadline: number;
   /** crypto_box key from this machine's X25519 key to the requester's replyPublicKey. */
   reply: Uint8Array;
+  /** The matchmaker's countersignature when it fits the lexicon; a malformed one is dropped. */
+  countersignature?: BrokerageCountersignature;
 }
 
 /** Every refusal check, in the order a requester would want to hear about them. */
@@ -136,7 +140,8 @@ export async function checkJob(ctx: JobContext, msg: JobMessage): Promise<Checke
   const valid = validateRecord("dev.cocore.compute.job", fromJsonRecord(job));
   if (!valid.ok) refuse("job_invalid", `job record is invalid: ${valid.message}`);
   const cid = recordCid(fromJsonRecord(job));
-  if (!msg.job?.uri || (cid !== undefined && cid !== msg.job.cid)) refuse("job_mismatch", "the job record does not match its strong-ref cid");
+  // A record with no computable CID cannot be bound to its strong ref: refuse rather than skip the check.
+  if (!msg.job?.uri || cid === undefined || cid !== msg.job.cid) refuse("job_mismatch", "the job record does not match its strong-ref cid");
   if (repoOf(msg.job.uri) !== msg.requester) refuse("requester_mismatch", "the requester does not own the job record");
 
   const now = ctx.now().getTime();
@@ -169,12 +174,20 @@ export async function checkJob(ctx: JobContext, msg: JobMessage): Promise<Checke
     replyPublicKey = undefined;
   }
   if (replyPublicKey?.length !== 32) refuse("reply_key_missing", "the input carries no replyPublicKey (32-byte X25519, base64) to seal the output to");
-  const reply = replyKey(replyPublicKey, ctx.encryptionSecretKey);
+  let reply: Uint8Array;
+  try {
+    reply = replyKey(replyPublicKey, ctx.encryptionSecretKey);
+  } catch (err) {
+    // A refusal, not an engine_error: the requester's key is at fault, not this machine.
+    if (err instanceof LowOrderKeyError) refuse("reply_key_missing", "the replyPublicKey is a low-order X25519 point; output sealed to it would be readable by anyone");
+    throw err;
+  }
 
   const rate = await ctx.rate(msg.exchange);
   const ceiling = job.priceCeiling as { amount: number; currency: string };
   if (ceiling.currency !== rate.currency) refuse("currency_mismatch", `priceCeiling is in ${ceiling.currency}; the exchange prices in ${rate.currency}`);
-  return { job, runner, input, rate, ceiling: ceiling.amount, deadline: expiresAt - DEADLINE_MARGIN_MS, reply };
+  const countersignature = isValidCountersignature(msg.brokerageCountersignature) ? msg.brokerageCountersignature : undefined;
+  return { job, runner, input, rate, ceiling: ceiling.amount, deadline: expiresAt - DEADLINE_MARGIN_MS, reply, countersignature };
 }
 
 /**
@@ -218,7 +231,7 @@ export async function runJob(
   cancel.addEventListener("abort", onCancel);
   if (cancel.aborted) stop.abort(); // cancelled while queued behind another job
   const reply = new ReplyStream(c.reply, (sealed) => sink.chunk(sealed));
-  const timer = setTimeout(() => stop.abort(), Math.max(0, deadline - ctx.now().getTime()));
+  const timer = setTimeout(() => stop.abort(), timerDelay(deadline - ctx.now().getTime()));
   const temperatureMilli = c.input.temperatureMilli ?? 0;
   const topPMilli = c.input.topPMilli ?? 1000;
   const startedAt = ctx.now().toISOString();
@@ -243,6 +256,9 @@ export async function runJob(
   }
   const cipherCommitment = reply.end();
   const completedAt = ctx.now().toISOString();
+  // One event-loop turn before the receipt's synchronous work (signing, CIDs, the queue's fsync):
+  // when the matchmaker runs in this process (`cocore up`) it relays the last piece first.
+  await new Promise((r) => setImmediate(r));
   if (!(await admitted)) refuse("not_admitted", "the exchange did not admit the job (or the matchmaker never confirmed it); no receipt was written");
 
   const built = buildReceipt({
@@ -259,7 +275,7 @@ export async function runJob(
     attestation,
     params: { maxTokens: result.maxTokens ?? maxTokens, seed: c.input.seed, temperatureMilli, topPMilli },
     proBono,
-    brokerageCountersignature: msg.brokerageCountersignature,
+    brokerageCountersignature: c.countersignature,
     signingKey: ctx.signingKey,
   });
   const rkey = nextTid();

@@ -122,7 +122,8 @@ export class MatchmakerClient {
   private connect(): void {
     if (this.stopped) return;
     const url = agentSocketUrl(this.opts.url);
-    const ws = new WebSocket(url, { handshakeTimeout: 10_000 });
+    // ws's default maxPayload is 100 MiB; a job message (sealed input included) is far smaller.
+    const ws = new WebSocket(url, { handshakeTimeout: 10_000, maxPayload: 16 * 1024 * 1024 });
     this.ws = ws;
     this.registered = false;
     let opened = false;

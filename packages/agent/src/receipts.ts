@@ -79,6 +79,28 @@ export function buildReceipt(input: ReceiptInput): BuiltReceipt {
   return { value, cid, tokens, price };
 }
 
+const DID = /^did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]$/;
+
+/**
+ * Whether a countersignature fits the receipt lexicon (#brokerageCountersignature): checked before
+ * the engine runs, so that a malformed one from the matchmaker is dropped rather than making the
+ * receipt invalid (or buildReceipt throw) after the work is done.
+ */
+export function isValidCountersignature(c: unknown): c is BrokerageCountersignature {
+  if (!c || typeof c !== "object") return false;
+  const b = c as Record<string, unknown>;
+  if (typeof b.authority !== "string" || b.authority.length > 2048 || !DID.test(b.authority)) return false;
+  if (typeof b.machineId !== "string" || b.machineId.length === 0 || Buffer.byteLength(b.machineId) > 256) return false;
+  if (typeof b.nonce !== "string" || b.nonce.length === 0 || Buffer.byteLength(b.nonce) > 128) return false;
+  if (typeof b.sig !== "string" || b.sig.length === 0 || b.sig.length > 344) return false;
+  try {
+    const sig = base64Decode(b.sig);
+    return sig.length > 0 && sig.length <= 256;
+  } catch {
+    return false;
+  }
+}
+
 /** Whether this requester is served for free under the provider record's proBono election. */
 export function isProBono(election: unknown, requester: string): boolean {
   const e = election as { mode?: unknown; dids?: unknown } | undefined;

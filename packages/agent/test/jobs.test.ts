@@ -141,7 +141,37 @@ describe("serving a job", () => {
       assert.equal(end.code, code, String(end.message));
       assert.ok(!ofJob.some((m) => m.type === "chunk" || m.type === "accepted"), `${code}: nothing streamed`);
     }
+    // A record with no dag-cbor form (a float) has no CID to check against the strong ref: refused, not skipped.
+    const noCid = await makeJob(r, base);
+    noCid.msg.jobRecord = { ...noCid.msg.jobRecord, extra: 1.5 };
+    const { end } = await dispatch(noCid);
+    assert.equal(end.code, "job_mismatch", JSON.stringify(end));
     assert.equal(await listReceipts(), before);
+  });
+
+  it("drops a malformed brokerageCountersignature before running instead of failing after", async () => {
+    const good = { authority: "did:plc:matchmaker0000000000000", machineId: agent.rkey, nonce: "ab".repeat(16), sig: Buffer.alloc(70, 1).toString("base64") };
+    const malformed = [
+      { ...good, sig: "!!! not base64 !!!" },
+      { ...good, sig: Buffer.alloc(300, 1).toString("base64") },
+      { ...good, authority: "not a did" },
+      { ...good, nonce: "n".repeat(200) },
+    ];
+    for (const cs of malformed) {
+      const fx = await makeJob({ agent: requester.agent, did: requester.did }, { exchange: exchange.did, encryptionPubKey: encKey(), input: { prompt: "A" }, maxTokensOut: 4 });
+      fx.msg.brokerageCountersignature = cs;
+      const { end } = await dispatch(fx);
+      assert.equal(end.type, "done", JSON.stringify(end));
+      const receipt = (await getRecord(net.pdsUrl, provider.did, "dev.cocore.compute.receipt", (end.receipt as { uri: string }).uri.split("/").pop()!))!;
+      assert.equal(receipt.value.brokerageCountersignature, undefined, JSON.stringify(cs));
+    }
+    // A well-formed one is kept.
+    const fx = await makeJob({ agent: requester.agent, did: requester.did }, { exchange: exchange.did, encryptionPubKey: encKey(), input: { prompt: "A" }, maxTokensOut: 4 });
+    fx.msg.brokerageCountersignature = good;
+    const { end } = await dispatch(fx);
+    assert.equal(end.type, "done", JSON.stringify(end));
+    const receipt = (await getRecord(net.pdsUrl, provider.did, "dev.cocore.compute.receipt", (end.receipt as { uri: string }).uri.split("/").pop()!))!;
+    assert.equal((receipt.value.brokerageCountersignature as { authority: string }).authority, good.authority);
   });
 
   it("admission pending: generates at once, writes the receipt only after `admitted`", async () => {

@@ -293,7 +293,9 @@ export class CocoreClient {
       expiresAt,
       createdAt,
     };
-    if (o.acceptedProviders && o.acceptedProviders.length > 0) jobValue.acceptedProviders = o.acceptedProviders;
+    // Always name the provider: a job without acceptedProviders lets anyone who sees it on the
+    // firehose write a receipt for it (which verifies) and be paid.
+    jobValue.acceptedProviders = acceptedProvidersFor(offer, o.acceptedProviders);
     const jobRkey = nextTid();
     const job = { uri: `at://${this.did}/${NSID.job}/${jobRkey}`, cid: recordCid(fromJsonRecord(jobValue))! };
     // Both records in one commit: a job never exists without the authorization it points at.
@@ -489,6 +491,15 @@ export class CocoreClient {
       await new Promise((r) => setTimeout(r, 250));
     }
   }
+}
+
+/** The job's acceptedProviders: the caller's list if given (it must name the offered provider), else the offered provider alone. */
+export function acceptedProvidersFor(offer: Pick<ProviderOffer, "provider">, requested?: readonly string[]): string[] {
+  if (!requested || requested.length === 0) return [offer.provider];
+  if (!requested.includes(offer.provider)) {
+    throw new ClientError("offer_provider_not_accepted", `The matchmaker offered provider ${offer.provider}, which is not in acceptedProviders; refusing to write the job.`, { provider: offer.provider });
+  }
+  return [...requested];
 }
 
 async function refusal(res: Response): Promise<ClientError> {

@@ -34,6 +34,8 @@ describe("job dispatch end to end", { skip: existsSync(MODEL_FILE) ? false : `bu
     let streamed = "";
     const result = await alice.run("Tell me a fortune.", { model: coop.model, maxTokens: 24, onChunk: (t) => (streamed += t) });
     assert.ok(result.text.length > 0, "the model produced text");
+    // Only the chosen provider may write a receipt for this job (no sniping from the firehose).
+    assert.deepEqual(result.jobRecord.acceptedProviders, [provider]);
     assert.equal(streamed, result.text);
     assert.equal(result.outputMatches, true, "outputCommitment matches what we received");
     // The output crossed the matchmaker sealed; the provider committed to the frames as relayed.

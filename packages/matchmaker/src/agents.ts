@@ -31,6 +31,10 @@ interface Connection {
   id: string;
   ws: WebSocket;
   machineId?: string;
+  /** A register is being checked: a connection registers once, so later ones are ignored. */
+  registering?: boolean;
+  /** Who registered on this connection: only the same provider and attestation key may take its machineId over. */
+  owner?: { provider: string; attestationPubKey: string };
   jobs: Map<string, JobListener>;
   closing: boolean;
 }
@@ -165,7 +169,8 @@ export class AgentHub {
   }
 
   private async onRegister(conn: Connection, msg: RegisterMessage): Promise<void> {
-    if (conn.machineId) return;
+    if (conn.machineId || conn.registering) return;
+    conn.registering = true;
     if (msg.protocolVersion !== AGENT_PROTOCOL_VERSION) {
       return this.reject(conn, "protocol_version", `This matchmaker speaks agent protocol ${AGENT_PROTOCOL_VERSION}, not ${String(msg.protocolVersion)}.`);
     }
@@ -188,8 +193,14 @@ export class AgentHub {
       providerRecord: msg.providerRecord,
     };
     // A machine reconnecting replaces its old connection; jobs on the old one are lost with it.
+    // Only the same machine may do that (same provider, same attestation key): anyone can read a
+    // machineId off /v1/providers, and must not be able to push the machine out with it.
     const old = this.byMachine.get(msg.machineId);
+    if (old && old !== conn && (old.owner?.provider !== msg.providerDid || old.owner.attestationPubKey !== msg.attestationPubKey)) {
+      return this.reject(conn, "machine_id_taken", `Machine id ${msg.machineId} is already registered by another machine; register under your own id.`);
+    }
     conn.machineId = msg.machineId;
+    conn.owner = { provider: msg.providerDid, attestationPubKey: msg.attestationPubKey };
     this.byMachine.set(msg.machineId, conn);
     this.opts.registry.upsert(info, conn.id, this.opts.now());
     if (old && old !== conn) old.ws.terminate();

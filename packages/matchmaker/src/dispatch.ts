@@ -3,7 +3,7 @@
 // input out and the sealed output back (the matchmaker never sees plaintext), at most one
 // re-dispatch when the machine drops before its first token, and releasing the hold whenever no
 // receipt will follow.
-import { base64Decode, fromJsonRecord, inputCommitment, NSID, recordCid, validateRecord, type SigningKey } from "@cocore/protocol";
+import { base64Decode, fromJsonRecord, inputCommitment, NSID, recordCid, timerDelay, validateRecord, type SigningKey } from "@cocore/protocol";
 import type { DoneMessage, JobMessage } from "@cocore/agent/matchmaker-protocol";
 import type { AgentHub } from "./agents.ts";
 import { DispatchError } from "./codes.ts";
@@ -55,6 +55,9 @@ interface CheckedJob {
   expiresAtMs: number;
 }
 
+/** The furthest expiresAt a dispatch may carry: a job is an interactive request, not a standing order. */
+export const MAX_JOB_LIFETIME_MS = 24 * 3_600_000;
+
 const JOB_URI = /^at:\/\/(did:[a-z]+:[a-zA-Z0-9._:%-]+)\/dev\.cocore\.compute\.job\/([a-zA-Z0-9.~_:-]{1,512})$/;
 
 export class Dispatcher {
@@ -86,6 +89,9 @@ export class Dispatcher {
     };
     const expiresAtMs = Date.parse(job.expiresAt);
     if (!(expiresAtMs > this.d.now())) throw new DispatchError("job_expired", `The job expired at ${job.expiresAt}; write a new one.`);
+    if (expiresAtMs > this.d.now() + MAX_JOB_LIFETIME_MS) {
+      throw new DispatchError("invalid_job", `The job's expiresAt (${job.expiresAt}) is more than 24 hours away; write a job that expires sooner.`);
+    }
     const exchange = this.d.exchange.did;
     if (job.acceptedExchanges && job.acceptedExchanges.length > 0 && !job.acceptedExchanges.includes(exchange)) {
       throw new DispatchError("exchange_not_accepted", `The job does not accept this matchmaker's exchange ${exchange}.`);
@@ -133,7 +139,7 @@ export class Dispatcher {
     // requester's PDS) runs in parallel with the first attempt instead of before it: the agent
     // checks the job and starts generating meanwhile, but the output is held back here and the
     // agent writes no receipt until we confirm admission. A refusal cancels it with nothing charged.
-    const gate = new AdmissionGate(
+    const gate = new AdmissionGate(untilExpiry(
       Promise.all([
         this.d.exchange.admit({ job: req.job, requester: job.requester, priceCeiling: job.priceCeiling, expiresAt: job.expiresAt }),
         this.d.confirmJob ? this.d.confirmJob(req.job).catch(() => false) : Promise.resolve(true),
@@ -144,7 +150,9 @@ export class Dispatcher {
         }
         return adm;
       }),
-    );
+      job.expiresAtMs - this.d.now(),
+      (late) => void this.d.exchange.release(late.holdKey, req.job, "job_expired"),
+    ));
     let started = false;
     let receiptComing = false;
     try {
@@ -254,10 +262,11 @@ export class Dispatcher {
         if (open) sink.event(e());
         else held.push(e);
       };
-      const deadline = setTimeout(() => fail("provider_timeout", "The job reached its expiresAt before the provider finished."), Math.max(0, job.expiresAtMs - this.d.now()));
+      // The job's own deadline says nothing about the machine's health: no failure is recorded.
+      const deadline = setTimeout(() => fail("provider_timeout", "The job reached its expiresAt before the provider finished.", false), timerDelay(job.expiresAtMs - this.d.now()));
       const arm = (ms: number, code: string, message: string) => {
         if (timer) clearTimeout(timer);
-        timer = setTimeout(() => fail(code, message), ms);
+        timer = setTimeout(() => fail(code, message), timerDelay(ms));
       };
       const finish = (r: Parameters<typeof resolve>[0]) => {
         if (settled) return;
@@ -268,9 +277,9 @@ export class Dispatcher {
         machine.active = Math.max(0, machine.active - 1);
         resolve(r);
       };
-      const fail = (code: string, message: string) => {
+      const fail = (code: string, message: string, machineAtFault = true) => {
         this.d.hub.cancel(machine.machineId, uri, code, !open);
-        this.d.registry.recordFailure(machine.machineId, this.d.now());
+        if (machineAtFault) this.d.registry.recordFailure(machine.machineId, this.d.now());
         finish({ kind: "failed", error: new DispatchError(code, message) });
       };
       const onAbort = () => {
@@ -348,6 +357,31 @@ export class Dispatcher {
       }
     });
   }
+}
+
+/**
+ * Admission bounded by the job's own expiry, so that a hung exchange or PDS cannot keep the
+ * request open past it; an admission that completes after that has its hold released.
+ */
+function untilExpiry(admit: Promise<Admission>, ms: number, late: (a: Admission) => void): Promise<Admission> {
+  return new Promise((resolve, reject) => {
+    let expired = false;
+    const timer = setTimeout(() => {
+      expired = true;
+      reject(new DispatchError("job_expired", "The job reached its expiresAt before admission completed; nothing was charged."));
+    }, timerDelay(ms));
+    admit.then(
+      (a) => {
+        clearTimeout(timer);
+        if (expired) late(a);
+        else resolve(a);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
 }
 
 /** The outcome of admission, readable synchronously once `wait` has resolved (it never rejects). */

@@ -55,8 +55,36 @@ function snake(name: string): string {
   return name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
 }
 
+/** A spare token older than this is not used (tokens are minted valid for 60 s). */
+const SPARE_MAX_AGE_MS = 30_000;
+/** Spares are minted this long after a call, off the dispatch's critical path. */
+const SPARE_DELAY_MS = 100;
+
 export class ExchangeClient {
+  // One pre-minted service JWT per method: minting signs with the DID's key (≈1 ms of CPU with a
+  // local secp256k1 key, a PDS round trip with serviceAuthFromAgent), and admitJob is on every
+  // dispatch's critical path. Each token is still used once (the exchange rejects a replayed jti).
+  private readonly spares = new Map<string, { token: Promise<string>; at: number }>();
+  private readonly spareTimers = new Map<string, NodeJS.Timeout>();
+
   constructor(private readonly opts: ExchangeClientOptions) {}
+
+  private token(lxm: string): Promise<string> {
+    const spare = this.spares.get(lxm);
+    this.spares.delete(lxm);
+    if (!this.spareTimers.has(lxm)) {
+      const timer = setTimeout(() => {
+        this.spareTimers.delete(lxm);
+        const token = this.opts.auth(this.opts.did, lxm);
+        token.catch(() => this.spares.delete(lxm));
+        this.spares.set(lxm, { token, at: Date.now() });
+      }, SPARE_DELAY_MS);
+      timer.unref();
+      this.spareTimers.set(lxm, timer);
+    }
+    if (spare && Date.now() - spare.at < SPARE_MAX_AGE_MS) return spare.token.catch(() => this.opts.auth(this.opts.did, lxm));
+    return this.opts.auth(this.opts.did, lxm);
+  }
 
   get did(): string {
     return this.opts.did;
@@ -65,7 +93,7 @@ export class ExchangeClient {
   private async call(lxm: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
     let token: string;
     try {
-      token = await this.opts.auth(this.opts.did, lxm);
+      token = await this.token(lxm);
     } catch (err) {
       throw new DispatchError("exchange_unavailable", `The matchmaker could not obtain service auth for the exchange: ${errText(err)}`);
     }
@@ -114,7 +142,8 @@ export class ExchangeClient {
   /** Best effort: a hold also lapses at its expiresAt, so failure here only delays the release. */
   async release(holdKey: string | undefined, job: { uri: string; cid: string }, reason: string): Promise<boolean> {
     try {
-      const { status } = await this.call(RELEASE_HOLD, { holdKey, job, reason });
+      // The lexicon caps reason at 64 characters; a longer one would be refused outright.
+      const { status } = await this.call(RELEASE_HOLD, { ...(holdKey ? { holdKey } : {}), job: { uri: job.uri, cid: job.cid }, reason: reason.slice(0, 64) });
       return status >= 200 && status < 300;
     } catch {
       return false;

@@ -29,6 +29,8 @@ export interface MatchmakerConfig {
   verifyRegistrations?: boolean;
   /** Confirm each job record exists in the requester's repo, in parallel with admission (default: when a resolver is given). */
   confirmJobs?: boolean;
+  /** How long the job-record check may take before the job counts as not confirmed (default 5 s). */
+  confirmTimeoutMs?: number;
   heartbeatIntervalMs?: number;
   /** Jobs a machine may have queued beyond its capacity before it counts as busy (default 16). */
   maxQueuePerMachine?: number;
@@ -67,11 +69,13 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
   const exchange = new ExchangeClient({ did: config.exchange.did, url: config.exchange.url, auth: config.serviceAuth });
   const confirmJob =
     (config.confirmJobs ?? idResolver !== undefined) && idResolver
-      ? async (job: { uri: string; cid: string }) => {
-          const [, , did, collection, rkey] = job.uri.split("/");
-          const rec = await getRecord(await resolvePds(idResolver, did!), did!, collection!, rkey!);
-          return rec?.cid === job.cid;
-        }
+      ? (job: { uri: string; cid: string }) =>
+          // A requester's PDS that never answers must not hold the dispatch (and the hold) open.
+          orFalseAfter(config.confirmTimeoutMs ?? 5_000, async () => {
+            const [, , did, collection, rkey] = job.uri.split("/");
+            const rec = await getRecord(await resolvePds(idResolver, did!), did!, collection!, rkey!);
+            return rec?.cid === job.cid;
+          })
       : undefined;
   const dispatcher = new Dispatcher({
     did: config.did,
@@ -219,6 +223,23 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
       lastSeenMsAgo: Math.max(0, now() - m.lastSeen),
     };
   }
+}
+
+/** `check()`'s answer, or false when it fails or takes longer than `ms`. */
+function orFalseAfter(ms: number, check: () => Promise<boolean>): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    check().then(
+      (ok) => {
+        clearTimeout(timer);
+        resolve(ok);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(false);
+      },
+    );
+  });
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

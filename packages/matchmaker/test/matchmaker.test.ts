@@ -2,7 +2,7 @@
 // protocol: routing filters, named refusals, relay, re-dispatch and hold release.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { base64Decode, generateEncryptionKeyPair, openReply, outputCipherCommitment } from "@cocore/protocol";
+import { base64Decode, generateEncryptionKeyPair, generateSigningKey, openReply, outputCipherCommitment } from "@cocore/protocol";
 import { startMatchmaker, verifyCountersignature, type Matchmaker } from "../src/index.ts";
 import { fakeAgent, fakeExchange, makeDispatch, postDispatch, replyKeys, SERVED_PIECES, waitFor, type FakeAgent, type FakeExchange } from "./support.ts";
 
@@ -101,6 +101,8 @@ describe("matchmaker", () => {
       ["no_accepted_providers", makeDispatch(key, { model: "m-refusals", acceptedProviders: ["did:plc:nobody00000000000000000"] })],
       ["no_providers_for_exchange", makeDispatch(key, { model: "m-other-exchange" })],
       ["job_expired", makeDispatch(key, { model: "m-refusals", expiresInMs: -1000 })],
+      // Past setTimeout's 2^31−1 ms a deadline would fire at once and count against the machine.
+      ["invalid_job", makeDispatch(key, { model: "m-refusals", expiresInMs: 30 * 86_400_000 })],
       ["exchange_not_accepted", makeDispatch(key, { model: "m-refusals", acceptedExchanges: ["did:plc:someotherexchange0000000"] })],
       ["provider_unavailable", makeDispatch(generateEncryptionKeyPair().publicKey, { model: "m-refusals" })],
     ];
@@ -180,14 +182,67 @@ describe("matchmaker", () => {
     assert.equal(fx.releases.length, releases + 1);
   });
 
+  test("a machine id is only taken over by the same provider and attestation key", async () => {
+    const signingKey = generateSigningKey();
+    const victim = await agent({ models: ["m-hijack"], provider: "did:plc:victim0000000000000000000", signingKey });
+    let victimClosed = false;
+    victim.ws.on("close", () => (victimClosed = true));
+    // Someone else, with the victim's machineId as read off /v1/providers.
+    const other = fakeAgent(mm.url, { models: ["m-hijack"], provider: "did:plc:attacker00000000000000000", machineId: victim.machineId });
+    agents.push(other);
+    await assert.rejects(other.registered, /machine_id_taken/);
+    // The same provider with a different attestation key is not the same machine either.
+    const twin = fakeAgent(mm.url, { models: ["m-hijack"], provider: victim.provider, machineId: victim.machineId });
+    agents.push(twin);
+    await assert.rejects(twin.registered, /machine_id_taken/);
+    assert.equal(victimClosed, false);
+    assert.equal(mm.registry.get(victim.machineId)?.provider, victim.provider);
+    const r = await postDispatch(mm.url, makeDispatch(victim.encryption.publicKey, { model: "m-hijack" }));
+    assert.equal(r.status, 200, JSON.stringify(r.error));
+    // The machine itself, reconnecting with its own keys, does replace its old connection.
+    const again = await agent({ models: ["m-hijack"], provider: victim.provider, machineId: victim.machineId, encryption: victim.encryption, signingKey });
+    await waitFor(() => victimClosed, "old connection replaced");
+    assert.equal(mm.registry.get(again.machineId)?.connectionId !== undefined, true);
+  });
+
+  test("one connection registers one machine id", async () => {
+    const a = await agent({ models: ["m-once"], alsoRegister: ["second-id-000", "third-id-0000"] });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(mm.registry.get(a.machineId)?.provider, a.provider);
+    assert.equal(mm.registry.get("second-id-000"), undefined);
+    assert.equal(mm.registry.get("third-id-0000"), undefined);
+  });
+
+  test("the job's own deadline ends it without counting against the machine", async () => {
+    // A matchmaker whose per-step timeouts cannot fire first: only the job's expiresAt can.
+    const slow = await startMatchmaker({
+      did: MM_DID,
+      serviceAuth: async () => "tok",
+      exchange: { did: fx.did, url: fx.url },
+      timeouts: { acceptMs: 60_000, firstChunkMs: 60_000, idleMs: 60_000, reconnectGraceMs: 60_000 },
+      log: () => {},
+    });
+    const a = fakeAgent(slow.url, { models: ["m-deadline"], behaviour: "silent" });
+    try {
+      await a.registered;
+      const r = await postDispatch(slow.url, makeDispatch(a.encryption.publicKey, { model: "m-deadline", expiresInMs: 400 }));
+      assert.equal(r.error?.code, "provider_timeout");
+      assert.equal(slow.registry.get(a.machineId)?.consecutiveFailures, 0);
+    } finally {
+      a.close();
+      await slow.close();
+    }
+  });
+
   test("a drop before the first token is re-dispatched once to the machine when it comes back", async () => {
-    const a = await agent({ models: ["m-redispatch"], behaviour: "drop-before-output" });
+    const signingKey = generateSigningKey();
+    const a = await agent({ models: ["m-redispatch"], behaviour: "drop-before-output", signingKey });
     const req = makeDispatch(a.encryption.publicKey, { model: "m-redispatch" });
     const pending = postDispatch(mm.url, req);
     await waitFor(() => a.jobs.length === 1, "first attempt");
     // The same machine reconnects (same keys, same machine id) and serves it.
     await new Promise((r) => setTimeout(r, 50));
-    const b = await agent({ models: ["m-redispatch"], machineId: a.machineId, encryption: a.encryption });
+    const b = await agent({ models: ["m-redispatch"], machineId: a.machineId, encryption: a.encryption, signingKey });
     const r = await pending;
     assert.equal(r.status, 200);
     assert.deepEqual(r.events.map((e) => e.type), ["dispatched", "redispatched", "dispatched", "chunk", "chunk", "done"]);

@@ -100,6 +100,8 @@ export interface FakeAgentOptions {
   /** The machine key and its published attestation (for a matchmaker that verifies registrations). */
   signingKey?: SigningKey;
   attestation?: { uri: string; cid: string };
+  /** Further machine ids to register on the same socket right after the first (a misbehaving agent). */
+  alsoRegister?: string[];
 }
 
 export function fakeAgent(matchmakerUrl: string, opts: FakeAgentOptions = {}): FakeAgent {
@@ -127,7 +129,7 @@ export function fakeAgent(matchmakerUrl: string, opts: FakeAgentOptions = {}): F
     }),
     close: () => ws.terminate(),
   };
-  ws.on("open", () => {
+  const register = (machineId: string) => {
     const unsigned = {
       type: "register",
       protocolVersion: AGENT_PROTOCOL_VERSION,
@@ -147,6 +149,10 @@ export function fakeAgent(matchmakerUrl: string, opts: FakeAgentOptions = {}): F
       at: new Date().toISOString(),
     };
     ws.send(JSON.stringify({ ...unsigned, sig: base64Encode(sign(key, canonicalBytes(unsigned))) }));
+  };
+  ws.on("open", () => {
+    register(machineId);
+    for (const id of opts.alsoRegister ?? []) register(id);
   });
   const admittedWaiters = new Map<string, () => void>();
   ws.on("message", (data) => {

@@ -30,6 +30,7 @@ export {
 export {
   encryptionKeyPairFromSecret,
   generateEncryptionKeyPair,
+  LowOrderKeyError,
   NONCE_LENGTH,
   open,
   openReply,
@@ -40,6 +41,7 @@ export {
   type EncryptionKeyPair,
   type Sealed,
 } from "./seal.ts";
+export { MAX_TIMER_MS, timerDelay } from "./timers.ts";
 export { sign, signatureBytes, signingPayload, signRecord, verify, verifyRecordSignature, type SignatureField } from "./signature.ts";
 export {
   BundleError,

@@ -8,6 +8,7 @@
 // means the committed bytes are literally the spec's frame; a verifier holding only the frame and
 // the commitment needs nothing else. (We found no published cocore.dev convention placing the key
 // inside the frame; if one appears, only the transport changes, not the commitment rule.)
+import { createPrivateKey, createPublicKey, diffieHellman, randomBytes } from "node:crypto";
 import nacl from "tweetnacl";
 
 export const NONCE_LENGTH = nacl.box.nonceLength; // 24
@@ -26,22 +27,68 @@ export interface Sealed {
   senderPublicKey: Uint8Array;
 }
 
+// The X25519 scalar multiplications run in OpenSSL (node:crypto) rather than tweetnacl's JS, which
+// costs ~0.6 ms each on a small CPU — on every job's critical path (the agent opens the input and
+// derives the reply key before its first token). The results are bit-identical: the same clamped
+// scalar multiplication, then crypto_box's HSalsa20 key derivation (crypto_box_beforenm). OpenSSL
+// refuses an all-zero shared secret (a low-order peer key); tweetnacl's arithmetic is kept as the
+// fallback, and an all-zero result is refused either way (LowOrderKeyError).
+const PKCS8_X25519 = Buffer.from("302e020100300506032b656e04220420", "hex");
+const SPKI_X25519 = Buffer.from("302a300506032b656e032100", "hex");
+const HSALSA_SIGMA = new TextEncoder().encode("expand 32-byte k");
+const lowlevel = (nacl as unknown as { lowlevel: { crypto_core_hsalsa20(out: Uint8Array, inp: Uint8Array, k: Uint8Array, c: Uint8Array): number } }).lowlevel;
+
+function privateKeyObject(secretKey: Uint8Array) {
+  return createPrivateKey({ key: Buffer.concat([PKCS8_X25519, secretKey]), format: "der", type: "pkcs8" });
+}
+
+function x25519PublicKey(secretKey: Uint8Array): Uint8Array {
+  const spki = createPublicKey(privateKeyObject(secretKey)).export({ format: "der", type: "spki" });
+  return new Uint8Array(spki.subarray(SPKI_X25519.length));
+}
+
+/**
+ * A low-order (e.g. all-zero) peer key makes the X25519 shared secret zero whatever our secret is,
+ * so anyone could derive the box key: nothing may be sealed to or opened from such a key.
+ */
+export class LowOrderKeyError extends Error {
+  override readonly name = "LowOrderKeyError";
+  constructor() {
+    super("X25519 shared secret is all zeros: the peer public key is a low-order point");
+  }
+}
+
+/** crypto_box_beforenm: HSalsa20 over the X25519 shared secret. */
+function boxBefore(peerPublicKey: Uint8Array, ownSecretKey: Uint8Array): Uint8Array {
+  let shared: Uint8Array;
+  try {
+    const publicKey = createPublicKey({ key: Buffer.concat([SPKI_X25519, peerPublicKey]), format: "der", type: "spki" });
+    shared = diffieHellman({ privateKey: privateKeyObject(ownSecretKey), publicKey });
+  } catch {
+    shared = nacl.scalarMult(ownSecretKey, peerPublicKey);
+  }
+  if (shared.every((b) => b === 0)) throw new LowOrderKeyError();
+  const k = new Uint8Array(32);
+  lowlevel.crypto_core_hsalsa20(k, new Uint8Array(16), shared, HSALSA_SIGMA);
+  shared.fill(0);
+  return k;
+}
+
 export function generateEncryptionKeyPair(): EncryptionKeyPair {
-  const kp = nacl.box.keyPair();
-  return { publicKey: kp.publicKey, secretKey: kp.secretKey };
+  const secretKey = new Uint8Array(randomBytes(X25519_KEY_LENGTH));
+  return { publicKey: x25519PublicKey(secretKey), secretKey };
 }
 
 export function encryptionKeyPairFromSecret(secretKey: Uint8Array): EncryptionKeyPair {
   if (secretKey.length !== X25519_KEY_LENGTH) throw new RangeError("X25519 secret key must be 32 bytes");
-  const kp = nacl.box.keyPair.fromSecretKey(secretKey);
-  return { publicKey: kp.publicKey, secretKey: kp.secretKey };
+  return { publicKey: x25519PublicKey(secretKey), secretKey: new Uint8Array(secretKey) };
 }
 
 export function seal(plaintext: Uint8Array, recipientPublicKey: Uint8Array): Sealed {
   if (recipientPublicKey.length !== X25519_KEY_LENGTH) throw new RangeError("X25519 public key must be 32 bytes");
-  const ephemeral = nacl.box.keyPair();
+  const ephemeral = generateEncryptionKeyPair();
   const nonce = nacl.randomBytes(NONCE_LENGTH);
-  const box = nacl.box(plaintext, nonce, recipientPublicKey, ephemeral.secretKey);
+  const box = nacl.box.after(plaintext, nonce, boxBefore(recipientPublicKey, ephemeral.secretKey));
   const sealed = new Uint8Array(NONCE_LENGTH + box.length);
   sealed.set(nonce, 0);
   sealed.set(box, NONCE_LENGTH);
@@ -54,7 +101,14 @@ export function seal(plaintext: Uint8Array, recipientPublicKey: Uint8Array): Sea
 export function open(sealed: Uint8Array, senderPublicKey: Uint8Array, recipientSecretKey: Uint8Array): Uint8Array | null {
   if (senderPublicKey.length !== X25519_KEY_LENGTH || recipientSecretKey.length !== X25519_KEY_LENGTH) return null;
   if (sealed.length < NONCE_LENGTH + OVERHEAD) return null;
-  return nacl.box.open(sealed.subarray(NONCE_LENGTH), sealed.subarray(0, NONCE_LENGTH), senderPublicKey, recipientSecretKey);
+  let key: Uint8Array;
+  try {
+    key = boxBefore(senderPublicKey, recipientSecretKey);
+  } catch (err) {
+    if (err instanceof LowOrderKeyError) return null;
+    throw err;
+  }
+  return nacl.box.open.after(sealed.subarray(NONCE_LENGTH), sealed.subarray(0, NONCE_LENGTH), key);
 }
 
 // Reply sealing: the output streamed back to the requester. The requester puts a fresh X25519
@@ -69,7 +123,7 @@ export function open(sealed: Uint8Array, senderPublicKey: Uint8Array, recipientS
 /** The precomputed crypto_box key between one side's secret key and the other's public key. */
 export function replyKey(peerPublicKey: Uint8Array, ownSecretKey: Uint8Array): Uint8Array {
   if (peerPublicKey.length !== X25519_KEY_LENGTH || ownSecretKey.length !== X25519_KEY_LENGTH) throw new RangeError("X25519 keys must be 32 bytes");
-  return nacl.box.before(peerPublicKey, ownSecretKey);
+  return boxBefore(peerPublicKey, ownSecretKey);
 }
 
 /** One reply frame `nonce(24) || box` under a key from `replyKey`. */

@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { encryptionKeyPairFromSecret, generateEncryptionKeyPair, NONCE_LENGTH, open, seal } from "../src/seal.ts";
+import nacl from "tweetnacl";
+import { encryptionKeyPairFromSecret, generateEncryptionKeyPair, LowOrderKeyError, NONCE_LENGTH, open, replyKey, seal } from "../src/seal.ts";
 import { inputCommitment, outputCommitment, sha256Hex } from "../src/commitment.ts";
 
 const recipient = generateEncryptionKeyPair();
@@ -50,4 +51,24 @@ test("commitments are SHA-256 hex of the exact bytes", () => {
   const { sealed } = seal(Buffer.from("p"), recipient.publicKey);
   assert.equal(inputCommitment(sealed), sha256Hex(sealed));
   assert.equal(outputCommitment("héllo"), sha256Hex(Buffer.from("héllo", "utf8")));
+});
+
+// Low-order X25519 points: with any of them the shared secret is zero, so anyone derives the box key.
+const LOW_ORDER = [
+  "0000000000000000000000000000000000000000000000000000000000000000",
+  "0100000000000000000000000000000000000000000000000000000000000000",
+  "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+  "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+  "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+].map((h) => new Uint8Array(Buffer.from(h, "hex")));
+
+test("a low-order key is refused: seal and replyKey throw, open returns null", () => {
+  for (const bad of LOW_ORDER) {
+    assert.throws(() => seal(new TextEncoder().encode("secret prompt"), bad), LowOrderKeyError);
+    assert.throws(() => replyKey(bad, recipient.secretKey), LowOrderKeyError);
+    // A frame "from" a low-order sender key: its box key is public knowledge (zero shared secret).
+    const nonce = nacl.randomBytes(NONCE_LENGTH);
+    const box = nacl.box.after(new TextEncoder().encode("forged"), nonce, nacl.box.before(bad, nacl.randomBytes(32)));
+    assert.equal(open(new Uint8Array([...nonce, ...box]), bad, recipient.secretKey), null);
+  }
 });

@@ -10,12 +10,15 @@ import { configDir, explainLoginError } from "../requester.ts";
 export const command: Command = {
   summary: "run a matchmaker (`cocore matchmaker serve`)",
   help: `usage: cocore matchmaker serve --pds URL --handle H [--password PW] --exchange-did DID --exchange-url URL
-                               [--plc URL] [--port N] [--host H] [--state-dir DIR]
+                               (--plc URL | --insecure) [--port N] [--host H] [--state-dir DIR]
 
 Agents connect on GET /v1/agent (WebSocket); requesters dispatch with POST /v1/dispatch.
 The matchmaker's account must be one of the exchange's configured matchmakers (admitJob is
 refused otherwise). The password comes from --password or COCORE_MATCHMAKER_PASSWORD.
-The brokerage countersignature key is kept in STATE_DIR/brokerage-key.jwk.json (0600).`,
+The brokerage countersignature key is kept in STATE_DIR/brokerage-key.jwk.json (0600).
+--plc is required: without a DID resolver the matchmaker cannot check agent registrations
+against their attestations nor confirm job records, so anyone could register as any provider.
+--insecure runs without those checks anyway (local testing only).`,
   async run(args) {
     const [verb, ...rest] = args;
     if (verb !== "serve") throw new CliError("usage: cocore matchmaker serve [options] (see --help)");
@@ -29,7 +32,13 @@ The brokerage countersignature key is kept in STATE_DIR/brokerage-key.jwk.json (
       port: { type: "string" },
       host: { type: "string" },
       "state-dir": { type: "string" },
+      insecure: { type: "boolean" },
     }, false);
+    if (!values.plc && !values.insecure) {
+      throw new CliError(
+        "--plc URL is required: without a DID resolver the matchmaker cannot verify agent registrations or confirm job records. Pass --insecure to run without these checks (local testing only).",
+      );
+    }
     const need = (k: keyof typeof values) => {
       const v = values[k];
       if (typeof v !== "string" || !v) throw new CliError(`--${k} is required`);
@@ -66,6 +75,7 @@ The brokerage countersignature key is kept in STATE_DIR/brokerage-key.jwk.json (
       port,
       host: values.host ?? "127.0.0.1",
     });
+    if (!values.plc) console.error("matchmaker: --insecure: agent registrations and job records are NOT verified");
     console.log(`matchmaker ${agent.assertDid} listening on ${mm.url} (agents: ${mm.url.replace(/^http/, "ws")}/v1/agent)`);
     await new Promise<void>((resolve) => {
       process.once("SIGINT", () => resolve());
