@@ -6,6 +6,7 @@
 import { randomBytes, sign as nodeSign, verify as nodeVerify, generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { authorizationValue, jobValue } from "../test-support/records.ts";
 import { join } from "node:path";
 import pg from "pg";
 import {
@@ -90,27 +91,9 @@ function generate(n: number): { ops: IngestOp[]; receipts: number } {
     const pi = i % providers.length;
     const p = providers[pi]!;
     const t = T0 + i * 10;
-    const auth = rec(req, "dev.cocore.compute.paymentAuthorization", {
-      exchange: EXCHANGE,
-      ceiling: { amount: 5000, currency: "TOK" },
-      scope: "singleJob",
-      nonce: randomBytes(16).toString("hex"),
-      expiresAt: iso(t + 86_400_000),
-      createdAt: iso(t),
-    });
+    const auth = rec(req, "dev.cocore.compute.paymentAuthorization", authorizationValue({ exchange: EXCHANGE, ceiling: 5000, at: t }));
     const commitment = inputCommitment(randomBytes(16));
-    const job = rec(req, "dev.cocore.compute.job", {
-      model: "m",
-      inputCommitment: commitment,
-      maxTokensOut: 1000,
-      priceCeiling: { amount: 5000, currency: "TOK" },
-      acceptedTrustLevel: "self-attested",
-      acceptedExchanges: [EXCHANGE],
-      paymentAuthorization: { uri: auth.uri, cid: auth.cid },
-      nonce: randomBytes(16).toString("hex"),
-      expiresAt: iso(t + 3_600_000),
-      createdAt: iso(t),
-    });
+    const job = rec(req, "dev.cocore.compute.job", jobValue({ exchange: EXCHANGE, ceiling: 5000, at: t, inputCommitment: commitment, paymentAuthorization: { uri: auth.uri, cid: auth.cid! } }));
     const tokens = { in: 10 + (i % 50), out: 20 + (i % 70) };
     const receipt = rec(
       p.did,

@@ -24,6 +24,7 @@ import {
   type FirehoseSubscription,
   type LocalNetwork,
 } from "@cocore/atproto";
+import { attestationValue } from "../../../test-support/records.ts";
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -82,24 +83,7 @@ describe("job + receipt through a real PDS", () => {
       provider.agent,
       "dev.cocore.compute.attestation",
       signRecord(
-        {
-          $type: "dev.cocore.compute.attestation",
-          publicKey: key.publicKey,
-          encryptionPubKey: base64Encode(enc.publicKey),
-          sigScheme: "p256",
-          encScheme: "x25519",
-          chipName: "Test CPU",
-          hardwareModel: "test machine",
-          serialNumberHash: "a".repeat(64),
-          osVersion: "Debian 12",
-          binaryHash: "b".repeat(64),
-          sipEnabled: false,
-          secureBootEnabled: false,
-          secureEnclaveAvailable: false,
-          authenticatedRootEnabled: false,
-          attestedAt: iso(now - 60_000),
-          expiresAt: iso(now + 86_400_000),
-        },
+        attestationValue({ publicKey: key.publicKey, encryptionPubKey: base64Encode(enc.publicKey), attestedAt: now - 60_000, expiresAt: now + 86_400_000 }),
         "selfSignature",
         key,
       ),

@@ -16,6 +16,7 @@ import {
 } from "@cocore/protocol";
 import { applyBatch, buildPolicyRecord, CachingVerifier, consistencyCheck, DEFAULT_POLICY, openLedgerDb, policyFromRecord, type EngineContext, type IngestOp, type LedgerDb } from "../src/index.ts";
 import { databaseFor, iso, pgSkip, T0, tempDir, type Backend } from "./support.ts";
+import { authorizationValue, jobValue } from "../../../test-support/records.ts";
 
 const EXCHANGE = "did:plc:exchange0000000000000000";
 const did = (n: string) => `did:plc:${n.padEnd(24, "0")}`;
@@ -79,27 +80,9 @@ function world(): World {
       for (const kind of ["plain", "plain", "probono", "forged"] as const) {
         n++;
         const t = T0 + n * 60_000;
-        const auth = rec(req, "dev.cocore.compute.paymentAuthorization", {
-          exchange: EXCHANGE,
-          ceiling: { amount: 50_000, currency: "TOK" },
-          scope: "singleJob",
-          nonce: randomBytes(16).toString("hex"),
-          expiresAt: iso(t + 86_400_000),
-          createdAt: iso(t),
-        });
+        const auth = rec(req, "dev.cocore.compute.paymentAuthorization", authorizationValue({ exchange: EXCHANGE, ceiling: 50_000, at: t }));
         const commitment = inputCommitment(randomBytes(16));
-        const job = rec(req, "dev.cocore.compute.job", {
-          model: "m",
-          inputCommitment: commitment,
-          maxTokensOut: 1000,
-          priceCeiling: { amount: 50_000, currency: "TOK" },
-          acceptedTrustLevel: "self-attested",
-          acceptedExchanges: [EXCHANGE],
-          paymentAuthorization: { uri: auth.uri, cid: auth.cid },
-          nonce: randomBytes(16).toString("hex"),
-          expiresAt: iso(t + 3_600_000),
-          createdAt: iso(t),
-        });
+        const job = rec(req, "dev.cocore.compute.job", jobValue({ exchange: EXCHANGE, ceiling: 50_000, at: t, inputCommitment: commitment, paymentAuthorization: { uri: auth.uri, cid: auth.cid! } }));
         const tokens = kind === "probono" ? { in: 0, out: 0 } : { in: 100 + n, out: 200 + n };
         let value: Record<string, unknown> = {
           $type: "dev.cocore.compute.receipt",

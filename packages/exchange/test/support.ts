@@ -16,6 +16,7 @@ import {
   type SigningKey,
 } from "@cocore/protocol";
 import { requirement } from "../../../test-support/requirements.ts";
+import { attestationValue } from "../../../test-support/records.ts";
 
 export const PG_ADMIN_URL = process.env.COCORE_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -87,24 +88,12 @@ export const iso = (ms: number) => new Date(ms).toISOString();
 export async function publishAttestation(p: Member, opts: { attestedAt?: number; expiresAt?: number } = {}): Promise<RecordRef> {
   const enc = generateEncryptionKeyPair();
   const value = signRecord(
-    {
-      $type: "dev.cocore.compute.attestation",
+    attestationValue({
       publicKey: p.key.publicKey,
       encryptionPubKey: base64Encode(enc.publicKey),
-      sigScheme: "p256",
-      encScheme: "x25519",
-      chipName: "Test CPU",
-      hardwareModel: "test machine",
-      serialNumberHash: "a".repeat(64),
-      osVersion: "Debian 12",
-      binaryHash: "b".repeat(64),
-      sipEnabled: false,
-      secureBootEnabled: false,
-      secureEnclaveAvailable: false,
-      authenticatedRootEnabled: false,
-      attestedAt: iso(opts.attestedAt ?? T0 - 86_400_000),
-      expiresAt: iso(opts.expiresAt ?? T0 + 400 * 86_400_000),
-    },
+      attestedAt: opts.attestedAt ?? T0 - 86_400_000,
+      expiresAt: opts.expiresAt ?? T0 + 400 * 86_400_000,
+    }),
     "selfSignature",
     p.key,
   );

@@ -6,6 +6,7 @@ import { generateEncryptionKeyPair, seal } from "../src/seal.ts";
 import { signRecord } from "../src/signature.ts";
 import type { ReceiptBundle } from "../src/verify-receipt.ts";
 import { base64Encode } from "../src/base64.ts";
+import { attestationValue } from "../../../test-support/records.ts";
 
 export const REQUESTER = "did:plc:requester0000000000000a";
 export const PROVIDER = "did:plc:provider00000000000000b";
@@ -95,24 +96,12 @@ export function buildBundle(): Built {
     expiresAt: "2026-11-20T12:10:00.000Z",
     createdAt: "2026-11-20T11:59:30.000Z",
   };
-  const attestation: Rec = {
-    $type: "dev.cocore.compute.attestation",
+  const attestation: Rec = attestationValue({
     publicKey: key.publicKey,
     encryptionPubKey: base64Encode(enc.publicKey),
-    sigScheme: "p256",
-    encScheme: "x25519",
-    chipName: "Test CPU",
-    hardwareModel: "test machine",
-    serialNumberHash: "a".repeat(64),
-    osVersion: "Debian 12",
-    binaryHash: "b".repeat(64),
-    sipEnabled: false,
-    secureBootEnabled: false,
-    secureEnclaveAvailable: false,
-    authenticatedRootEnabled: false,
-    attestedAt: "2026-11-20T11:00:00.000Z",
-    expiresAt: "2026-11-21T11:00:00.000Z",
-  };
+    attestedAt: Date.parse("2026-11-20T11:00:00.000Z"),
+    expiresAt: Date.parse("2026-11-21T11:00:00.000Z"),
+  });
   const receipt: Rec = {
     $type: "dev.cocore.compute.receipt",
     job: { uri: "", cid: "" },
