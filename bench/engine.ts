@@ -2,22 +2,26 @@
 // loop (bench/engine-raw.ts), same model, same thread count, same prompt tokens, greedy, same
 // process, same run.
 //
-// Agent path = a job dispatched over the matchmaker WebSocket to a running `startAgent` (real
+// Agent path = a job dispatched over the matchmaker WebSocket to a running `cocore agent serve` (real
 // local PDS, real job record, NaCl-sealed prompt): the agent checks the job, opens the input, runs
 // the engine, seals and streams chunks back. The clock runs from sending the `job` message to
 // receiving the last chunk — what a requester's stream experiences; the receipt (signed and
 // written to the PDS after the stream) is timed separately as receiptMsP50 since it does not delay
 // any token. Raw runs and agent jobs alternate (raw→agent, then agent→raw) so that drift in the
 // machine's load hits both alike; the job records are written before the timed loop.
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { WebSocketServer, type WebSocket } from "ws";
 import { createRecord, getRecord, lexToJson, startLocalNetwork } from "@cocore/atproto";
 import { base64Decode, base64Encode, generateEncryptionKeyPair, inputCommitment, seal } from "@cocore/protocol";
-import { defaultThreads, startAgent, type JobMessage } from "@cocore/agent";
+import { defaultThreads, type JobMessage } from "@cocore/agent";
 import { openRawEngine, type RawEngine } from "./engine-raw.ts";
+
+const CLI = fileURLToPath(new URL("../packages/cli/bin/cocore.mjs", import.meta.url));
 
 export interface EngineBenchOptions {
   modelPath?: string;
@@ -79,24 +83,40 @@ export async function benchEngine(opts: EngineBenchOptions = {}): Promise<Engine
       for (const l of listeners) l(msg);
     });
   });
-  let agent: Awaited<ReturnType<typeof startAgent>> | undefined;
+  let registered!: (m: Record<string, unknown>) => void;
+  const registration = new Promise<Record<string, unknown>>((r) => (registered = r));
+  listeners.add((m) => {
+    if (m.type === "register") registered(m);
+  });
+  // The agent runs as its own process, as a provider deploys it: the bench's stand-in matchmaker
+  // (and the PDS) then cost the agent's event loop nothing, as a real remote matchmaker would not.
+  let agent: ChildProcess | undefined;
   try {
     const provider = await net.createAccount("bench-provider");
     const requester = await net.createAccount("bench-requester");
     const exchange = "did:plc:benchexchangeaaaaaaaaaaa";
-    agent = await startAgent({
-      pds: net.pdsUrl,
-      handle: provider.handle,
-      password: provider.password,
-      stateDir,
-      threads,
-      ...(opts.modelPath && { model: opts.modelPath }),
-      matchmaker: `http://127.0.0.1:${(wss.address() as { port: number }).port}`,
-      log: () => {},
-    });
-    const modelId = agent.supportedModels[0]!;
-    while (!agent.matchmakerConnected) await new Promise((r) => setTimeout(r, 20));
-    const encKey = base64Decode(base64Encode(agent.state.encryption.publicKey));
+    agent = spawn(
+      process.execPath,
+      [
+        CLI,
+        "agent",
+        "serve",
+        "--pds", net.pdsUrl,
+        "--handle", provider.handle,
+        "--password", provider.password,
+        "--state-dir", stateDir,
+        "--threads", String(threads),
+        ...(opts.modelPath ? ["--model", opts.modelPath] : []),
+        "--matchmaker", `http://127.0.0.1:${(wss.address() as { port: number }).port}`,
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    let agentLog = "";
+    agent.stderr!.on("data", (d: Buffer) => (agentLog = (agentLog + d.toString()).slice(-4000)));
+    const exited = new Promise<never>((_, reject) => agent!.once("exit", (code) => reject(new Error(`agent exited (${code}) before registering:\n${agentLog}`))));
+    const reg = await Promise.race([registration, exited]);
+    const modelId = (reg.models as string[])[0]!;
+    const encKey = base64Decode(String(reg.encryptionPubKey));
 
     const makeJob = async (): Promise<JobMessage> => {
       // The agent seals its output to a reply key the requester puts inside the input.
@@ -199,8 +219,6 @@ export async function benchEngine(opts: EngineBenchOptions = {}): Promise<Engine
       ratios.push(agentTps / rawTps);
     }
     const agentTokensPerSec = tokens / (ms / 1000);
-    await agent.stop();
-    agent = undefined;
     const rawTokensPerSec = rawTokens / (rawMs / 1000);
     return {
       rawTokensPerSec,
@@ -219,7 +237,11 @@ export async function benchEngine(opts: EngineBenchOptions = {}): Promise<Engine
   } finally {
     await raw?.dispose();
     raw = undefined;
-    await agent?.stop();
+    if (agent && agent.exitCode === null) {
+      const gone = new Promise((r) => agent!.once("exit", r));
+      agent.kill("SIGTERM");
+      await gone;
+    }
     for (const c of wss.clients) c.terminate();
     await new Promise<void>((r) => wss.close(() => r()));
     await net.close();
