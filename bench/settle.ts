@@ -6,7 +6,7 @@
 import { randomBytes, sign as nodeSign, verify as nodeVerify, generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { authorizationValue, jobValue } from "../test-support/records.ts";
+import { attestationValue, authorizationValue, jobValue } from "../test-support/records.ts";
 import { join } from "node:path";
 import pg from "pg";
 import {
@@ -64,21 +64,12 @@ function generate(n: number): { ops: IngestOp[]; receipts: number } {
       p.did,
       "dev.cocore.compute.attestation",
       signRecord(
-        {
+        attestationValue({
           publicKey: p.key.publicKey,
           encryptionPubKey: base64Encode(generateEncryptionKeyPair().publicKey),
-          chipName: "bench",
-          hardwareModel: "bench",
-          serialNumberHash: "a".repeat(64),
-          osVersion: "bench",
-          binaryHash: "b".repeat(64),
-          sipEnabled: false,
-          secureBootEnabled: false,
-          secureEnclaveAvailable: false,
-          authenticatedRootEnabled: false,
-          attestedAt: iso(T0 - 86_400_000),
-          expiresAt: iso(T0 + 86_400_000 * 30),
-        },
+          attestedAt: T0 - 86_400_000,
+          expiresAt: T0 + 86_400_000 * 30,
+        }),
         "selfSignature",
         p.key,
       ),

@@ -20,7 +20,7 @@ import { applyBatch, buildPolicyRecord, CachingVerifier, consistencyCheck, DEFAU
 import { admitJob, releaseHold, tick, touchMember } from "../src/scheduler.ts";
 import { applyCommitDurably, listDeadLetters, replayDeadLetters } from "../src/ingest.ts";
 import { UnitOfWork } from "../src/uow.ts";
-import { databaseFor, iso, pgSkip, T0, tempDir, type Backend } from "./support.ts";
+import { freshContexts, iso, pgSkip, T0, type Backend } from "./support.ts";
 
 const EXCHANGE = "did:plc:exchange0000000000000000";
 const DAY = 86_400_000;
@@ -109,21 +109,7 @@ const ref = (op: IngestOp) => ({ uri: op.uri, cid: op.cid! });
 
 for (const backend of ["sqlite", "postgres"] as Backend[]) {
   describe(`review fixes on ${backend}`, { skip: backend === "postgres" ? pgSkip : false }, () => {
-    const dir = tempDir();
-    const drops: (() => Promise<void>)[] = [];
-    after(async () => {
-      for (const d of drops) await d();
-      dir.remove();
-    });
-    const fresh = async (): Promise<EngineContext> => {
-      const db = await databaseFor(backend, dir.path);
-      const ldb = await openLedgerDb(db.url);
-      drops.push(async () => {
-        await ldb.close();
-        await db.drop();
-      });
-      return { ldb, did: EXCHANGE, policy, verifier: new CachingVerifier(), now: () => T0 };
-    };
+    const fresh = freshContexts(backend, (ldb) => ({ ldb, did: EXCHANGE, policy, verifier: new CachingVerifier(), now: () => T0 }));
     const status = async (ctx: EngineContext, uri: string) => (await ctx.ldb.db.selectFrom("receipts").select("status").where("uri", "=", uri).executeTakeFirst())?.status;
     const account = async (ctx: EngineContext, d: string) => {
       const r = await ctx.ldb.db.selectFrom("accounts").selectAll().where("did", "=", d).executeTakeFirstOrThrow();

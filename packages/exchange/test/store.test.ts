@@ -15,8 +15,8 @@ import {
   type SigningKey,
 } from "@cocore/protocol";
 import { applyBatch, buildPolicyRecord, CachingVerifier, consistencyCheck, DEFAULT_POLICY, openLedgerDb, policyFromRecord, type EngineContext, type IngestOp, type LedgerDb } from "../src/index.ts";
-import { databaseFor, iso, pgSkip, T0, tempDir, type Backend } from "./support.ts";
-import { authorizationValue, jobValue } from "../../../test-support/records.ts";
+import { freshContexts, iso, pgSkip, T0, type Backend } from "./support.ts";
+import { attestationValue, authorizationValue, jobValue } from "../../../test-support/records.ts";
 
 const EXCHANGE = "did:plc:exchange0000000000000000";
 const did = (n: string) => `did:plc:${n.padEnd(24, "0")}`;
@@ -51,22 +51,12 @@ function world(): World {
       p.did,
       "dev.cocore.compute.attestation",
       signRecord(
-        {
-          $type: "dev.cocore.compute.attestation",
+        attestationValue({
           publicKey: p.key.publicKey,
           encryptionPubKey: base64Encode(generateEncryptionKeyPair().publicKey),
-          chipName: "x",
-          hardwareModel: "x",
-          serialNumberHash: "a".repeat(64),
-          osVersion: "x",
-          binaryHash: "b".repeat(64),
-          sipEnabled: false,
-          secureBootEnabled: false,
-          secureEnclaveAvailable: false,
-          authenticatedRootEnabled: false,
-          attestedAt: iso(T0 - 86_400_000),
-          expiresAt: iso(T0 + 86_400_000 * 30),
-        },
+          attestedAt: T0 - 86_400_000,
+          expiresAt: T0 + 86_400_000 * 30,
+        }),
         "selfSignature",
         p.key,
       ),
@@ -121,21 +111,7 @@ async function snapshot(ldb: LedgerDb) {
 
 for (const backend of ["sqlite", "postgres"] as Backend[]) {
   describe(`ledger store on ${backend}`, { skip: backend === "postgres" ? pgSkip : false }, () => {
-    const dir = tempDir();
-    const drops: (() => Promise<void>)[] = [];
-    after(async () => {
-      for (const d of drops) await d();
-      dir.remove();
-    });
-    const fresh = async (): Promise<EngineContext> => {
-      const db = await databaseFor(backend, dir.path);
-      const ldb = await openLedgerDb(db.url);
-      drops.push(async () => {
-        await ldb.close();
-        await db.drop();
-      });
-      return { ldb, did: EXCHANGE, policy, verifier: new CachingVerifier(), now: () => T0 };
-    };
+    const fresh = freshContexts(backend, (ldb) => ({ ldb, did: EXCHANGE, policy, verifier: new CachingVerifier(), now: () => T0 }));
 
     const w = world();
     let reference: Awaited<ReturnType<typeof snapshot>>;

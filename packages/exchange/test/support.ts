@@ -17,6 +17,8 @@ import {
 } from "@cocore/protocol";
 import { requirement } from "../../../test-support/requirements.ts";
 import { attestationValue } from "../../../test-support/records.ts";
+import { after } from "node:test";
+import { openLedgerDb, type EngineContext, type LedgerDb } from "../src/index.ts";
 
 export const PG_ADMIN_URL = process.env.COCORE_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -175,3 +177,25 @@ export async function publishReceipt(
 }
 
 export { startLocalNetwork, type LocalNetwork };
+
+/**
+ * Inside a describe: a factory of fresh, empty ledger databases for `backend`, each wrapped in an
+ * EngineContext by `wrap`; all of them are closed and dropped after the describe.
+ */
+export function freshContexts(backend: Backend, wrap: (ldb: LedgerDb) => EngineContext): () => Promise<EngineContext> {
+  const dir = tempDir();
+  const drops: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const d of drops) await d();
+    dir.remove();
+  });
+  return async () => {
+    const db = await databaseFor(backend, dir.path);
+    const ldb = await openLedgerDb(db.url);
+    drops.push(async () => {
+      await ldb.close();
+      await db.drop();
+    });
+    return wrap(ldb);
+  };
+}
