@@ -14,6 +14,12 @@ export interface IngestOp {
   cid?: string;
   /** Lex form; absent for deletes. */
   record?: Record<string, unknown>;
+  /**
+   * The repo revision (TID) of the commit or export that carried the op. An op with a rev lower
+   * than the stored row's is an older version replayed, and is ignored; without one (ops built by
+   * hand) the op is applied as it comes.
+   */
+  rev?: string;
 }
 
 export interface PolicyInUse {

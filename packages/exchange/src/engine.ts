@@ -16,6 +16,9 @@ export type { BatchResult, EngineContext, IngestOp, PolicyInUse, Verifier } from
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+// Findings a stale stored version of a referenced record can cause: strong-ref mismatches.
+const STALE_REF_CODES = new Set(["job-mismatch", "attestation-invalid", "authorization-invalid"]);
+
 /** A batch whose records have been checked (schema, signatures ahead), ready for its transaction. */
 export interface PreparedBatch {
   ops: IngestOp[];
@@ -69,18 +72,25 @@ export async function commitBatch(ctx: EngineContext, batch: PreparedBatch, curs
     await recs.load(relevant.map((o) => o.uri));
     const candidates = new Set<string>();
     const arrived = new Set<string>();
+    const changedJobs = new Set<string>();
     const facts: { uri: string; collection: string; value: Record<string, unknown> }[] = [];
     const ownRecords: { collection: string; rkey: string; uri: string; cid: string; value: Record<string, unknown> }[] = [];
     const firstSeen = iso(ctx.now());
     for (const [i, op] of relevant.entries()) {
       const at = parseAtUri(op.uri)!;
       const prev = recs.peek(op.uri);
+      // An older version replayed after a newer one (a rebuild: the backfill brought the current
+      // version, then the stream replays earlier commits; or sources delivering out of order).
+      if (op.rev && prev?.rev && op.rev < prev.rev) continue;
       if (op.action === "delete") {
-        recs.markDeleted(op.uri);
+        recs.markDeleted(op.uri, op.rev);
         continue;
       }
       if (!op.record || !op.cid) continue;
-      if (prev && prev.cid === op.cid && prev.status !== "deleted") continue; // a duplicate or replay
+      if (prev && prev.cid === op.cid && prev.status !== "deleted") {
+        if (op.rev) recs.bumpRev(op.uri, op.rev);
+        continue; // a duplicate or replay
+      }
       const checked = checks?.schema[i];
       const problem = checked === undefined ? schemaCheck(at.collection, op.record) : checked;
       recs.put({
@@ -92,6 +102,7 @@ export async function commitBatch(ctx: EngineContext, batch: PreparedBatch, curs
         status: problem ? "rejected" : "accepted",
         reason: problem,
         first_seen: prev?.first_seen ?? firstSeen,
+        rev: op.rev ?? null,
         lex: op.record,
         ...(checks?.json[i] !== undefined ? { json: checks.json[i] } : {}),
       });
@@ -102,7 +113,10 @@ export async function commitBatch(ctx: EngineContext, batch: PreparedBatch, curs
         }
       }
       if (at.collection === NSID.receipt) candidates.add(op.uri);
-      else if (at.collection === NSID.job || at.collection === NSID.paymentAuthorization || at.collection === NSID.attestation) arrived.add(op.uri);
+      else if (at.collection === NSID.job || at.collection === NSID.paymentAuthorization || at.collection === NSID.attestation) {
+        arrived.add(op.uri);
+        if (at.collection === NSID.job && prev) changedJobs.add(op.uri);
+      }
     }
 
     // Our own records coming back: the outbox rows they answer are published.
@@ -138,7 +152,19 @@ export async function commitBatch(ctx: EngineContext, batch: PreparedBatch, curs
       const waiting = await tx.selectFrom("receipts").select("uri").where("waiting_for", "is not", null).where("waiting_for", "in", chunk).where("status", "=", "pending").execute();
       for (const w of waiting) candidates.add(w.uri);
     }
-    if (candidates.size > 0) await evaluateReceipts(ctx, u, recs, [...candidates], result, false);
+    // A receipt rejected only because the job it names did not match the stored version (which
+    // may have been stale) is judged again against the new version.
+    const rejudge = new Set<string>();
+    for (const chunk of chunks([...changedJobs])) {
+      const rejected = await tx.selectFrom("receipts").select(["uri", "reason"]).where("job_uri", "in", chunk).where("status", "=", "rejected").execute();
+      for (const r of rejected) {
+        if (r.reason && r.reason.split(",").every((c) => STALE_REF_CODES.has(c))) {
+          rejudge.add(r.uri);
+          candidates.add(r.uri);
+        }
+      }
+    }
+    if (candidates.size > 0) await evaluateReceipts(ctx, u, recs, [...candidates], result, false, rejudge);
     await retryParked(ctx, u, recs, result);
 
     await recs.flush();

@@ -149,6 +149,7 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
           uri: op.uri,
           cid: op.cid,
           record: op.record as Record<string, unknown> | undefined,
+          rev: evt.rev,
         }));
         // Never past a commit that was not applied: retried until it is, or dead-lettered.
         // (Closing mid-retry leaves the stored cursor before it: the next start applies it.)
@@ -289,7 +290,7 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
 /** Imports a repo's current dev.cocore.* records (verified against its signing key). */
 async function backfill(ctx: EngineContext, idResolver: IdResolver, service: string, did: string): Promise<void> {
   const repo = await exportRepo(service, did, { idResolver, collectionPrefix: "dev.cocore." });
-  const ops: IngestOp[] = repo.records.map((r) => ({ action: "create", uri: r.uri, cid: r.cid, record: r.value as Record<string, unknown> }));
+  const ops: IngestOp[] = repo.records.map((r) => ({ action: "create", uri: r.uri, cid: r.cid, record: r.value as Record<string, unknown>, rev: repo.rev }));
   // The next slice is checked (in the pool's workers, if any) while this one commits.
   const pipeline = new BatchPipeline(ctx);
   const slices: Promise<BatchResult>[] = [];

@@ -16,6 +16,8 @@ export interface StoredRecord {
   status: "accepted" | "rejected" | "deleted";
   reason: string | null;
   first_seen: string;
+  /** Repo revision of this version (or of its deletion); null when unknown. */
+  rev: string | null;
   json: string;
   lex?: Record<string, unknown>;
 }
@@ -33,13 +35,13 @@ export function parseAtUri(uri: string): AtUriParts | undefined {
 
 const RECORDS: BulkSpec = {
   table: "records",
-  columns: [["uri", "text"], ["did", "text"], ["collection", "text"], ["rkey", "text"], ["cid", "text"], ["value", "text"], ["status", "text"], ["reason", "text"], ["first_seen", "text"]],
-  conflict: { target: ["uri"], update: ["cid", "value", "status", "reason"] },
+  columns: [["uri", "text"], ["did", "text"], ["collection", "text"], ["rkey", "text"], ["cid", "text"], ["value", "text"], ["status", "text"], ["reason", "text"], ["first_seen", "text"], ["rev", "text"]],
+  conflict: { target: ["uri"], update: ["cid", "value", "status", "reason", "rev"] },
 };
 
 const RECORD_BY_URI: LookupSpec = {
   table: "records",
-  columns: ["uri", "did", "collection", "rkey", "cid", "value", "status", "reason", "first_seen"],
+  columns: ["uri", "did", "collection", "rkey", "cid", "value", "status", "reason", "first_seen", "rev"],
   keys: ["uri"],
 };
 
@@ -84,10 +86,19 @@ export class RecordCache {
     return stored;
   }
 
-  markDeleted(uri: string): void {
+  markDeleted(uri: string, rev?: string): void {
     const r = this.peek(uri);
     if (!r || r.status === "deleted") return;
     r.status = "deleted";
+    if (rev) r.rev = rev;
+    this.changed.add(uri);
+  }
+
+  /** The same version seen again at a later revision (e.g. a backfill): only its rev moves. */
+  bumpRev(uri: string, rev: string): void {
+    const r = this.peek(uri);
+    if (!r || (r.rev !== null && r.rev >= rev)) return;
+    r.rev = rev;
     this.changed.add(uri);
   }
 
@@ -97,7 +108,7 @@ export class RecordCache {
       this.ldb,
       this.tx,
       RECORDS,
-      rows.map((r) => [r.uri, r.did, r.collection, r.rkey, r.cid, r.json, r.status, r.reason, r.first_seen]),
+      rows.map((r) => [r.uri, r.did, r.collection, r.rkey, r.cid, r.json, r.status, r.reason, r.first_seen, r.rev]),
     );
   }
 }

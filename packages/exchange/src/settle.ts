@@ -62,6 +62,8 @@ export async function evaluateReceipts(
   uris: string[],
   result: BatchResult,
   retryingParked: boolean,
+  /** Rejected receipts to judge again although their own version has not changed. */
+  rejudge?: ReadonlySet<string>,
 ): Promise<void> {
   const tx = u.tx;
   const policy = ctx.policy;
@@ -90,7 +92,7 @@ export async function evaluateReceipts(
     // Settled stays settled (an edited or deleted receipt changes nothing); a rejection stands
     // for the version it judged; receipts for other exchanges are not ours to judge.
     if (prior && (prior.status === "settled" || prior.status === "ignored")) continue;
-    if (prior && prior.status === "rejected" && prior.cid === row.cid) continue;
+    if (prior && prior.status === "rejected" && prior.cid === row.cid && !rejudge?.has(uri)) continue;
     if (prior && prior.status === "parked" && !retryingParked && prior.cid === row.cid) continue;
     list.push({
       uri,

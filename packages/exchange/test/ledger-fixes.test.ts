@@ -342,6 +342,58 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
       );
     });
 
+    // A job updated after creation: v1 (the create) and v2 (the update), same uri.
+    const jobVersions = (A: string) => {
+      const v1 = job(A, 10_000, T0);
+      const { $type: _t, ...body } = v1.job.record!;
+      const v2 = { ...v1, job: { ...rec(A, NSID.job, { ...body, maxTokensOut: 5000 }, v1.job.uri.split("/").pop()), action: "update" as const } };
+      assert.equal(v2.job.uri, v1.job.uri);
+      assert.notEqual(v2.job.cid, v1.job.cid);
+      return { v1, v2 };
+    };
+    const storedJob = async (ctx: EngineContext, uri: string) => (await ctx.ldb.db.selectFrom("records").select(["cid", "rev"]).where("uri", "=", uri).executeTakeFirstOrThrow());
+
+    test("an older record version replayed with a lower rev does not overwrite the newer one", async () => {
+      const ctx = await fresh();
+      const A = did("req-a");
+      const P = provider("prov-p");
+      const { v1, v2 } = jobVersions(A);
+      // Rebuild order: A's backfill (current = v2, at the repo's rev), then the create of v1
+      // replayed from the stream at its older rev, then the provider's records.
+      await applyBatch(ctx, [v1.auth, v2.job].map((o) => ({ ...o, rev: "3kbbbbbbbbbbb" })));
+      await applyBatch(ctx, [{ ...v1.job, rev: "3kaaaaaaaaaaa" }]);
+      assert.deepEqual(await storedJob(ctx, v1.job.uri), { cid: v2.job.cid, rev: "3kbbbbbbbbbbb" });
+      // A replayed delete older than the stored version is ignored too.
+      await applyBatch(ctx, [{ action: "delete", uri: v1.job.uri, rev: "3kaaaaaaaaaab" }]);
+      const r = receipt(P, A, v2, { in: 100, out: 200 }, T0 + 60_000);
+      await applyBatch(ctx, [P.att, r]);
+      assert.equal(await status(ctx, r.uri), "settled");
+      // The same version seen at a later rev (another export) only moves the rev.
+      await applyBatch(ctx, [{ ...v2.job, rev: "3kccccccccccc" }]);
+      assert.deepEqual(await storedJob(ctx, v1.job.uri), { cid: v2.job.cid, rev: "3kccccccccccc" });
+    });
+
+    test("a receipt rejected against a stale job version is judged again when the newer version arrives", async () => {
+      const ctx = await fresh();
+      const A = did("req-a");
+      const P = provider("prov-p");
+      const { v1, v2 } = jobVersions(A);
+      // Without revs the replayed v1 overwrites v2, and the receipt naming v2 is rejected.
+      await applyBatch(ctx, [v1.auth, v2.job]);
+      await applyBatch(ctx, [v1.job]);
+      const r = receipt(P, A, v2, { in: 100, out: 200 }, T0 + 60_000);
+      await applyBatch(ctx, [P.att, r]);
+      assert.equal(await status(ctx, r.uri), "rejected");
+      await applyBatch(ctx, [v2.job]);
+      assert.equal(await status(ctx, r.uri), "settled");
+      // A receipt naming a version that never comes back stays rejected.
+      const stale = receipt(P, A, v1, { in: 1, out: 1 }, T0 + 120_000);
+      await applyBatch(ctx, [stale]);
+      assert.equal(await status(ctx, stale.uri), "rejected");
+      await applyBatch(ctx, [{ ...v2.job, cid: recordCid({ ...v2.job.record!, maxTokensOut: 4000 })!, record: { ...v2.job.record!, maxTokensOut: 4000 } }]);
+      assert.equal(await status(ctx, stale.uri), "rejected");
+    });
+
     test("patronage is distributed only once ingestion has passed the period's end and a grace margin", async () => {
       const ctx = await fresh();
       const A = did("req-a");

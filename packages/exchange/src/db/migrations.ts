@@ -167,9 +167,18 @@ const deadLettersAndOwnSettlements: Migration = {
   },
 };
 
+// Each record row keeps the repo revision (a TID) it was seen at, so that an older version
+// replayed after a newer one (a rebuild from cursor 0 after a backfill, reordered sources) is
+// recognised and ignored.
+const recordRevs: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable("records").addColumn("rev", "text").execute();
+  },
+};
+
 const provider: MigrationProvider = {
   getMigrations: () =>
-    Promise.resolve({ "0001_initial": initial, "0002_lean_indexes": leanIndexes, "0003_dead_letters_own_settlements": deadLettersAndOwnSettlements }),
+    Promise.resolve({ "0001_initial": initial, "0002_lean_indexes": leanIndexes, "0003_dead_letters_own_settlements": deadLettersAndOwnSettlements, "0004_record_revs": recordRevs }),
 };
 
 export async function migrate(db: Kysely<unknown>): Promise<void> {

@@ -15,6 +15,8 @@ export interface RecordsTable {
   status: string;
   reason: string | null;
   first_seen: string;
+  /** The repo revision (TID) of the version stored; null when the op that brought it had none. */
+  rev: string | null;
 }
 
 export interface TransfersTable {
