@@ -16,6 +16,7 @@ import { AGENT_PROTOCOL_VERSION, type EngineState, type JobMessage, type Registe
 import { DEFAULT_TOKEN_RATE, PolicySource, type TokenRate } from "./policy.ts";
 import { ProviderRecord, type Fault, type ProviderPatch } from "./provider-record.ts";
 import { ReceiptQueue } from "./receipt-queue.ts";
+import { SeenJobs } from "./seen-jobs.ts";
 import { defaultStateDir, loadOrCreateState, RECEIPT_QUEUE_FILE, type AgentState } from "./state.ts";
 
 export const AGENT_VERSION: string = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
@@ -181,7 +182,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     admissions.get(jobUri)?.(admitted);
     admissions.delete(jobUri);
   };
-  const seen = new Set<string>();
+  const seen = new SeenJobs();
   let jobChain: Promise<void> = Promise.resolve();
   const ctx: JobContext = {
     did,
@@ -206,11 +207,10 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       send({ type: "error", jobUri, code: "shutting_down", message: "this machine is shutting down" });
       return Promise.resolve();
     }
-    if (seen.has(jobUri)) {
+    if (!seen.add(jobUri, msg.jobRecord?.expiresAt, Date.now())) {
       send({ type: "error", jobUri, code: "duplicate_job", message: "this job was already dispatched to this machine" });
       return Promise.resolve();
     }
-    seen.add(jobUri);
     const abort = new AbortController();
     active.set(jobUri, abort);
     let seq = 0;

@@ -69,7 +69,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
       if (!res.headersSent) sendError(res, e);
       else {
         // Mid-stream: OpenAI clients surface an `error` event as an exception.
-        res.write(`data: ${JSON.stringify({ error: { message: e.message, type: e.type, param: e.param, code: e.code } })}\n\n`);
+        res.write(`data: ${JSON.stringify(errorBody(e))}\n\n`);
         res.end();
       }
     });
@@ -139,6 +139,8 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
       let result: JobResult | undefined;
       for await (const e of events) if (e.type === "done") result = e.result;
       if (!result) throw new ApiError(502, "server_error", "provider_lost", "The job ended without a result.");
+      const mismatch = outputMismatch(result);
+      if (mismatch) return sendJson(res, mismatch.status, { ...errorBody(mismatch), cocore: cocoreInfo(result) });
       return sendJson(res, 200, {
         id, object: "chat.completion", created, model,
         choices: [{ index: 0, message: { role: "assistant", content: result.text }, finish_reason: finish(result.finishReason) }],
@@ -164,6 +166,16 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
         res.write(chunk({ content: e.text }, null));
       } else if (e.type === "done") {
         start();
+        const mismatch = outputMismatch(e.result);
+        if (mismatch) {
+          // The text already streamed cannot be taken back, so instead of a finish_reason the
+          // stream ends with an OpenAI-shaped `error` event (the openai SDKs throw it as an
+          // APIError) and then [DONE], so plain SSE readers still see a terminated stream.
+          res.write(`data: ${JSON.stringify({ ...errorBody(mismatch), cocore: cocoreInfo(e.result) })}\n\n`);
+          res.write("data: [DONE]\n\n");
+          res.end();
+          return;
+        }
         res.write(chunk({}, finish(e.result.finishReason)));
         res.write(`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model, choices: [], usage: usage(e.result), cocore: cocoreInfo(e.result) })}\n\n`);
         res.write("data: [DONE]\n\n");
@@ -187,6 +199,16 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * The refusal for a result whose output does not match what the provider committed to in its
+ * receipt (plaintext or sealed frames): the client must not take that text as the job's answer.
+ */
+function outputMismatch(r: Pick<JobResult, "outputMatches" | "cipherMatches">): ApiError | undefined {
+  if (r.outputMatches && r.cipherMatches) return undefined;
+  const which = !r.cipherMatches ? "sealed output frames" : "output text";
+  return new ApiError(502, "server_error", "output_mismatch", `The ${which} relayed to the gateway do not match the provider's commitment in the receipt; the output is not trustworthy.`);
 }
 
 function finish(reason: JobResult["finishReason"]): string {
@@ -223,6 +245,10 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+function errorBody(e: ApiError) {
+  return { error: { message: e.message, type: e.type, param: e.param, code: e.code } };
+}
+
 function sendError(res: ServerResponse, e: ApiError): void {
-  sendJson(res, e.status, { error: { message: e.message, type: e.type, param: e.param, code: e.code } });
+  sendJson(res, e.status, errorBody(e));
 }

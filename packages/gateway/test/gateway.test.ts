@@ -4,8 +4,9 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
+import type { CocoreClient, JobResult, StreamEvent } from "@cocore/client";
 import { startCooperative, type Cooperative } from "../../cli/src/cooperative.ts";
-import { KeyStore } from "../src/index.ts";
+import { KeyStore, startGateway, type Gateway } from "../src/index.ts";
 
 const MODEL_FILE = new URL("../../../models/fortunes-char.gguf", import.meta.url).pathname;
 
@@ -71,5 +72,81 @@ describe("OpenAI-compatible gateway", { skip: existsSync(MODEL_FILE) ? false : "
     assert.equal(store.lookup(key + "x"), undefined);
     assert.equal(store.revoke(entry.id), true);
     assert.equal(store.lookup(key), undefined);
+  });
+});
+
+// A provider whose receipt does not commit to the output we were relayed cannot be produced by a
+// real cooperative cheaply, so the gateway runs over a stand-in SDK client that reports it.
+describe("gateway refuses output that does not match the receipt", () => {
+  let gateway: Gateway;
+  let key: string;
+  let flags: { outputMatches: boolean; cipherMatches: boolean };
+
+  before(async () => {
+    const keys = new KeyStore();
+    key = keys.create("did:plc:requester").key;
+    const result = {
+      job: { uri: "at://did:plc:requester/dev.cocore.job/1", cid: "c" },
+      provider: "did:plc:provider",
+      text: "forged",
+      tokens: { in: 3, out: 2 },
+      price: { amount: 5, currency: "CCR" },
+      finishReason: "stop",
+      receipt: { uri: "at://did:plc:provider/dev.cocore.receipt/1", cid: "c", written: true },
+    };
+    const client = {
+      async *stream(): AsyncGenerator<StreamEvent> {
+        yield { type: "chunk", text: "forged" };
+        yield { type: "done", result: { ...result, ...flags } as unknown as JobResult };
+      },
+      models: async () => [{ id: "m", providers: 1 }],
+    } as unknown as CocoreClient;
+    gateway = await startGateway({ keys, clientFor: async () => client, models: () => client.models(), log: () => {} });
+  });
+  after(async () => {
+    await gateway?.close();
+  });
+
+  const openai = () => new OpenAI({ apiKey: key, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+  const isMismatch = (e: InstanceType<typeof OpenAI.APIError>) => e.code === "output_mismatch" && e.type === "server_error";
+
+  for (const f of [{ outputMatches: false, cipherMatches: true }, { outputMatches: true, cipherMatches: false }]) {
+    test(`non-streaming: 502 output_mismatch (${JSON.stringify(f)})`, async () => {
+      flags = f;
+      await assert.rejects(openai().chat.completions.create({ model: "m", messages: [{ role: "user", content: "x" }] }), (e: InstanceType<typeof OpenAI.APIError>) => e.status === 502 && isMismatch(e));
+    });
+
+    test(`streaming: an error event instead of a finish (${JSON.stringify(f)})`, async () => {
+      flags = f;
+      const stream = await openai().chat.completions.create({ model: "m", messages: [{ role: "user", content: "x" }], stream: true });
+      let finish: string | null = null;
+      await assert.rejects(
+        (async () => {
+          for await (const chunk of stream) finish ??= chunk.choices[0]?.finish_reason ?? null;
+        })(),
+        isMismatch,
+      );
+      assert.equal(finish, null);
+    });
+  }
+
+  test("raw stream: the error event comes before [DONE]", async () => {
+    flags = { outputMatches: true, cipherMatches: false };
+    const res = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "x" }], stream: true }),
+    });
+    const events = (await res.text()).split("\n\n").filter(Boolean);
+    assert.equal(events.at(-1), "data: [DONE]");
+    const err = JSON.parse(events.at(-2)!.slice("data: ".length)) as { error: { code: string }; cocore: { receipt: string } };
+    assert.equal(err.error.code, "output_mismatch");
+    assert.equal(err.cocore.receipt, "at://did:plc:provider/dev.cocore.receipt/1");
+  });
+
+  test("matching output still succeeds", async () => {
+    flags = { outputMatches: true, cipherMatches: true };
+    const res = await openai().chat.completions.create({ model: "m", messages: [{ role: "user", content: "x" }] });
+    assert.equal(res.choices[0]!.message.content, "forged");
   });
 });

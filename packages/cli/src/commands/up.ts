@@ -4,7 +4,11 @@ import { join } from "node:path";
 import type { Account, LocalNetwork } from "@cocore/atproto";
 import type { Exchange } from "@cocore/exchange";
 import type { Matchmaker } from "@cocore/matchmaker";
+import type { AtpAgent } from "@atproto/api";
+import type { ClientError } from "@cocore/client";
+import type { KeyStore } from "@cocore/gateway";
 import { CliError, parseFlags, printJson, type Command } from "../command.ts";
+import type { SavedSession } from "../requester.ts";
 
 const SEED_HANDLES = ["requester.test", "provider.test", "exchange.test", "matchmaker.test"] as const;
 
@@ -27,6 +31,8 @@ export interface UpContext {
   matchmaker?: Matchmaker;
   /** The requester's API key for the OpenAI-compatible gateway. */
   apiKey?: string;
+  /** The key file the gateway serves from (shared with `cocore apikey`). */
+  apiKeyFile?: string;
   model?: string;
   log(message: string): void;
 }
@@ -135,7 +141,7 @@ const services: UpService[] = [
     name: "OpenAI-compatible gateway",
     async start(ctx) {
       const acct = ctx.accounts.get("requester.test")!;
-      const [{ CocoreClient }, { KeyStore, startGateway }] = await Promise.all([import("@cocore/client"), import("@cocore/gateway")]);
+      const [{ CocoreClient, ClientError }, { KeyStore, startGateway }, { keyFilePath }] = await Promise.all([import("@cocore/client"), import("@cocore/gateway"), import("./apikey.ts")]);
       const client = new CocoreClient({
         agent: acct.agent,
         matchmakerUrl: ctx.matchmaker!.url,
@@ -143,23 +149,61 @@ const services: UpService[] = [
         exchangeDid: ctx.exchange!.did,
         plcUrl: requireNetwork(ctx).plcUrl,
       });
-      const keys = new KeyStore();
-      ctx.apiKey = keys.create(acct.did, "cocore up").key;
+      // The same key file as `cocore apikey`, so a key created there while `up` runs works here.
+      // `up`'s own key is revoked on stop (its DID dies with the temporary data); the file stays.
+      ctx.apiKeyFile = keyFilePath();
+      const keys = new KeyStore(ctx.apiKeyFile);
+      const own = keys.create(acct.did, "cocore up");
+      ctx.apiKey = own.key;
+      const others = new Map<string, Promise<InstanceType<typeof CocoreClient>>>();
+      const network = requireNetwork(ctx);
       const gw = await startGateway({
         keys,
         port: ctx.flags.gatewayPort,
         clientFor: async (did) => {
-          if (did !== acct.did) throw new Error(`no session for ${did}`);
-          return client;
+          if (did === acct.did) return client;
+          let c = others.get(did);
+          if (!c) {
+            c = clientFromKeySession(keys, did, network.pdsUrl, ClientError).then(
+              (agent) => new CocoreClient({ agent, matchmakerUrl: ctx.matchmaker!.url, exchangeUrl: ctx.exchange!.url, exchangeDid: ctx.exchange!.did, plcUrl: network.plcUrl }),
+            );
+            others.set(did, c);
+            c.catch(() => others.delete(did));
+          }
+          return c;
         },
         models: () => client.models(),
         log: (l: string) => ctx.log(`gateway: ${l}`),
       });
       ctx.endpoints.push({ name: "openai", url: `${gw.url}/v1` });
-      return () => gw.close();
+      return async () => {
+        await gw.close();
+        keys.revoke(own.entry.id);
+      };
     },
   },
 ];
+
+/**
+ * The agent for a key made by `cocore apikey create` for another account on this `up`'s PDS, from
+ * the session stored beside the key. Refreshed tokens go back to the key file only (not the CLI's
+ * session file, which may be another account's by now).
+ */
+async function clientFromKeySession(keys: KeyStore, did: string, pdsUrl: string, Refusal: typeof ClientError): Promise<AtpAgent> {
+  const saved = keys.session(did) as SavedSession | undefined;
+  if (!saved?.session || saved.pds !== pdsUrl) {
+    throw new Refusal("no_session", `The API key's account ${did} is not an account of this local cooperative (its session is for ${saved?.pds ?? "no PDS"}); create a key after \`cocore login\` against this \`cocore up\`.`);
+  }
+  const { AtpAgent } = await import("@atproto/api");
+  const agent = new AtpAgent({
+    service: saved.pds,
+    persistSession: (evt, session) => {
+      if ((evt === "create" || evt === "update") && session) keys.setSession(did, { ...saved, session });
+    },
+  });
+  await agent.resumeSession(saved.session);
+  return agent;
+}
 
 function curlExample(ctx: UpContext): string | undefined {
   const api = ctx.endpoints.find((e) => e.name === "openai");
@@ -214,7 +258,10 @@ export const command: Command = {
 
 Starts an in-process PLC directory and PDS with fresh temporary data, creates the accounts
 ${SEED_HANDLES.join(", ")} (random passwords, printed), prints the endpoints and runs until
-SIGINT/SIGTERM. Stopping deletes all data, so the next \`up\` starts clean.
+SIGINT/SIGTERM. Stopping deletes all data, so the next \`up\` starts clean. The OpenAI-compatible
+API reads the same key file as \`cocore apikey\` (${"$"}COCORE_API_KEYS_FILE, default
+${"$"}XDG_CONFIG_HOME/cocore/gateway/keys.json): keys created there while \`up\` runs work, and the
+key \`up\` prints is revoked when it stops (the file itself is kept).
 
   --plc-port N   PLC directory port (default 2582; 0 picks a free port)
   --pds-port N   PDS port (default 2583; 0 picks a free port)
@@ -285,7 +332,7 @@ SIGINT/SIGTERM. Stopping deletes all data, so the next \`up\` starts clean.
             `  ./cocore run "Tell me a fortune."`,
           );
         }
-        lines.push("", "Ctrl-C to stop (all data is deleted).");
+        lines.push("", `Ctrl-C to stop (all data is deleted${ctx.apiKeyFile ? `; API keys in ${ctx.apiKeyFile} are kept, except the one above` : ""}).`);
         process.stdout.write(lines.join("\n") + "\n");
       }
     }
