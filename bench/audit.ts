@@ -4,7 +4,7 @@
 // process); the timed part is the whole audit: every repo fetched as a verified CAR, every
 // receipt and settlement signature checked, the ledger re-derived and compared.
 import { randomBytes } from "node:crypto";
-import { applyWrites, lexToJson, startLocalNetwork, type Account, type WriteOp } from "@cocore/atproto";
+import { applyWrites, lexToJson, nextTid, startLocalNetwork, type Account, type WriteOp } from "@cocore/atproto";
 import { audit } from "@cocore/auditor";
 import { base64Encode, generateEncryptionKeyPair, generateSigningKey, inputCommitment, NSID, outputCommitment, recordCid, signRecord, type SigningKey } from "@cocore/protocol";
 
@@ -26,24 +26,11 @@ export interface AuditBenchResult {
 const GRANT = 1_000_000;
 const FEE_BPS = 500;
 const iso = (ms: number) => new Date(ms).toISOString();
-const ALPHABET = "234567abcdefghijklmnopqrstuvwxyz";
-let tidClock = BigInt(Date.now()) * 1000n;
-
-/** A fresh, increasing record key (TID: 53 bits of microseconds, 10 bits of clock id). */
-function tid(): string {
-  let v = (tidClock++ << 10n) | 7n;
-  let out = "";
-  for (let i = 0; i < 13; i++) {
-    out = ALPHABET[Number(v & 31n)]! + out;
-    v >>= 5n;
-  }
-  return out;
-}
 
 /** A create with a known uri and cid, so other records can strong-ref it before it is written. */
 function create(repo: string, collection: string, value: Record<string, unknown>): { op: WriteOp; uri: string; cid: string } {
   const full = { $type: collection, ...value };
-  const rkey = tid();
+  const rkey = nextTid();
   return { op: { action: "create", collection, rkey, value: lexToJson(full) as Record<string, unknown> }, uri: `at://${repo}/${collection}/${rkey}`, cid: recordCid(full)! };
 }
 

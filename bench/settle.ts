@@ -18,7 +18,7 @@ import {
   recordCid,
   signRecord,
 } from "@cocore/protocol";
-import { BatchPipeline, buildPolicyRecord, CachingVerifier, CheckPool, defaultCheckWorkers, consistencyCheck, DEFAULT_POLICY, openLedgerDb, policyFromRecord, type IngestOp } from "@cocore/exchange";
+import { BatchPipeline, buildPolicyRecord, CachingVerifier, CheckPool, defaultCheckWorkers, consistencyCheck, DEFAULT_POLICY, openLedgerDb, policyFromRecord, type IngestOp, createOp } from "@cocore/exchange";
 
 export interface SettleBenchOptions {
   receipts?: number;
@@ -39,28 +39,13 @@ export interface SettleBenchResult {
 const EXCHANGE = "did:plc:benchexchange00000000000";
 const iso = (ms: number) => new Date(ms).toISOString();
 const T0 = Date.parse("2026-03-01T00:00:00.000Z");
-let tidCounter = 0;
-const S32 = "234567abcdefghijklmnopqrstuvwxyz";
-// A distinct, well-formed TID per record (an earlier digit-substituting version collided now and
-// then, silently overwriting a record).
-const tid = () => {
-  let n = 0x3000000000000n + BigInt(++tidCounter);
-  let out = "";
-  for (let i = 0; i < 13; i++, n >>= 5n) out = S32[Number(n & 31n)]! + out;
-  return out;
-};
-
-function rec(repo: string, collection: string, value: Record<string, unknown>): IngestOp {
-  const full = { $type: collection, ...value };
-  return { action: "create", uri: `at://${repo}/${collection}/${tid()}`, cid: recordCid(full)!, record: full };
-}
 
 function generate(n: number): { ops: IngestOp[]; receipts: number } {
   const providers = Array.from({ length: 8 }, (_, i) => ({ did: `did:plc:benchprovider${String(i).padStart(11, "0")}`, key: generateSigningKey() }));
   const requesters = Array.from({ length: 64 }, (_, i) => `did:plc:benchrequester${String(i).padStart(10, "0")}`);
   const ops: IngestOp[] = [];
   const atts = providers.map((p) => {
-    const a = rec(
+    const a = createOp(
       p.did,
       "dev.cocore.compute.attestation",
       signRecord(
@@ -82,11 +67,11 @@ function generate(n: number): { ops: IngestOp[]; receipts: number } {
     const pi = i % providers.length;
     const p = providers[pi]!;
     const t = T0 + i * 10;
-    const auth = rec(req, "dev.cocore.compute.paymentAuthorization", authorizationValue({ exchange: EXCHANGE, ceiling: 5000, at: t }));
+    const auth = createOp(req, "dev.cocore.compute.paymentAuthorization", authorizationValue({ exchange: EXCHANGE, ceiling: 5000, at: t }));
     const commitment = inputCommitment(randomBytes(16));
-    const job = rec(req, "dev.cocore.compute.job", jobValue({ exchange: EXCHANGE, ceiling: 5000, at: t, inputCommitment: commitment, paymentAuthorization: { uri: auth.uri, cid: auth.cid! } }));
+    const job = createOp(req, "dev.cocore.compute.job", jobValue({ exchange: EXCHANGE, ceiling: 5000, at: t, inputCommitment: commitment, paymentAuthorization: { uri: auth.uri, cid: auth.cid! } }));
     const tokens = { in: 10 + (i % 50), out: 20 + (i % 70) };
-    const receipt = rec(
+    const receipt = createOp(
       p.did,
       "dev.cocore.compute.receipt",
       signRecord(

@@ -1,7 +1,8 @@
 // What the ledger engine works with: the record operations it is fed, the policy and verifier in
 // use, and the records it mints itself. Shared by record intake (engine.ts), receipt settlement
 // (settle.ts), rebuilt facts (facts.ts) and the scheduler.
-import { NSID, type ReceiptBundle, type VerifyResult } from "@cocore/protocol";
+import { nextTid } from "@cocore/atproto";
+import { NSID, recordCid, type ReceiptBundle, type VerifyResult } from "@cocore/protocol";
 import type { LedgerDb } from "./db/open.ts";
 import type { LedgerPolicy, Movement } from "./ledger.ts";
 import type { PreparedChecks, PrepareOp } from "./verifier.ts";
@@ -20,6 +21,12 @@ export interface IngestOp {
    * hand) the op is applied as it comes.
    */
   rev?: string;
+}
+
+/** A create of `value` (typed as `collection`) with its real CID, as the firehose delivers one; for tests, benches and tools. */
+export function createOp(repo: string, collection: string, value: Record<string, unknown>, rkey = nextTid()): IngestOp {
+  const record = { $type: collection, ...value };
+  return { action: "create", uri: `at://${repo}/${collection}/${rkey}`, cid: recordCid(record)!, record };
 }
 
 export interface PolicyInUse {

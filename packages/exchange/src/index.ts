@@ -5,7 +5,7 @@ export { startExchange, type AccountView, type Exchange, type ReceiptStatus } fr
 export { DEFAULT_POLICY, type ExchangeConfig, type PolicyParams } from "./config.ts";
 export { openLedgerDb, describeDbUrl, type Dialect, type LedgerDb } from "./db/open.ts";
 export { applyBatch, BatchPipeline, commitBatch, prepareBatch, type PreparedBatch } from "./engine.ts";
-export { settlementKey, type BatchResult, type EngineContext, type IngestOp, type PolicyInUse } from "./context.ts";
+export { createOp, settlementKey, type BatchResult, type EngineContext, type IngestOp, type PolicyInUse } from "./context.ts";
 export { buildPolicyRecord } from "./policy.ts";
 export { policyFromRecord } from "./ledger.ts";
 export { CachingVerifier } from "./verifier.ts";

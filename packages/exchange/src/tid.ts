@@ -4,25 +4,13 @@
 // sub-millisecond digits and the clock id from a hash of the idempotency key, so the same fact
 // always lands on the same rkey: a retried putRecord overwrites instead of duplicating.
 import { createHash } from "node:crypto";
-
-const ALPHABET = "234567abcdefghijklmnopqrstuvwxyz";
-
-export function encodeTid(value: bigint): string {
-  let out = "";
-  let v = value;
-  for (let i = 0; i < 13; i++) {
-    out = ALPHABET[Number(v & 31n)]! + out;
-    v >>= 5n;
-  }
-  return out;
-}
+import { TID } from "@atproto/common-web";
 
 /** `salt` > 0 picks another key for the same fact (used only if two facts would collide). */
 export function deterministicTid(key: string, atMs: number, salt = 0): string {
   const h = createHash("sha256").update(salt === 0 ? key : `${key}#${salt}`).digest();
-  const subMs = BigInt(h.readUInt16BE(0) % 1000);
-  const clockId = BigInt(h.readUInt16BE(2) & 0x3ff);
-  const ms = BigInt(Math.max(0, Math.floor(atMs)));
-  const micros = (ms * 1000n + subMs) & ((1n << 53n) - 1n);
-  return encodeTid((micros << 10n) | clockId);
+  const subMs = h.readUInt16BE(0) % 1000;
+  const clockId = h.readUInt16BE(2) & 0x3ff;
+  const micros = Math.max(0, Math.floor(atMs)) * 1000 + subMs;
+  return TID.fromTime(micros, clockId).toString();
 }

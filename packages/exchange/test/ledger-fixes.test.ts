@@ -2,6 +2,7 @@
 // receipt is never re-judged by a racing transaction, firehose commits are never dropped,
 // releasing a hold retries parked receipts, holds are the job record's ceiling and protect other
 // jobs, settlement records keep one rkey across rebuilds, and patronage waits for ingestion.
+import { nextTid } from "@cocore/atproto";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, describe, test } from "node:test";
@@ -16,7 +17,7 @@ import {
   signRecord,
   type SigningKey,
 } from "@cocore/protocol";
-import { applyBatch, buildPolicyRecord, CachingVerifier, consistencyCheck, DEFAULT_POLICY, deterministicTid, openLedgerDb, policyFromRecord, settlementKey, type EngineContext, type IngestOp } from "../src/index.ts";
+import { applyBatch, buildPolicyRecord, CachingVerifier, consistencyCheck, DEFAULT_POLICY, deterministicTid, openLedgerDb, policyFromRecord, settlementKey, type EngineContext, type IngestOp, createOp } from "../src/index.ts";
 import { admitJob, releaseHold, tick, touchMember } from "../src/scheduler.ts";
 import { applyCommitDurably, listDeadLetters, replayDeadLetters } from "../src/ingest.ts";
 import { UnitOfWork } from "../src/uow.ts";
@@ -25,23 +26,13 @@ import { freshContexts, iso, pgSkip, T0, type Backend } from "./support.ts";
 const EXCHANGE = "did:plc:exchange0000000000000000";
 const DAY = 86_400_000;
 const did = (n: string) => `did:plc:${n.padEnd(24, "0")}`;
-const tid = () => {
-  const a = "234567abcdefghijklmnopqrstuvwxyz";
-  let s = "3";
-  for (let i = 0; i < 12; i++) s += a[Math.floor(Math.random() * 32)];
-  return s;
-};
-function rec(repo: string, collection: string, value: Record<string, unknown>, rkey = tid()): IngestOp {
-  const full = { $type: collection, ...value };
-  return { action: "create", uri: `at://${repo}/${collection}/${rkey}`, cid: recordCid(full)!, record: full };
-}
 const policyValue = buildPolicyRecord(EXCHANGE, DEFAULT_POLICY, iso(T0 - DAY));
 const policy = { uri: `at://${EXCHANGE}/${NSID.exchangePolicy}/3aaaaaaaaaaaa`, cid: recordCid(policyValue)!, value: policyValue, ledger: policyFromRecord(policyValue) };
 
 type Provider = { did: string; key: SigningKey; att: IngestOp };
 function provider(name: string, asDid = did(name)): Provider {
   const key = generateSigningKey();
-  const att = rec(
+  const att = createOp(
     asDid,
     NSID.attestation,
     signRecord(
@@ -69,9 +60,9 @@ function provider(name: string, asDid = did(name)): Provider {
 }
 type Job = { auth: IngestOp; job: IngestOp; commitment: string };
 function job(req: string, ceiling: number, t: number): Job {
-  const auth = rec(req, NSID.paymentAuthorization, { exchange: EXCHANGE, ceiling: { amount: ceiling, currency: "TOK" }, scope: "singleJob", nonce: randomBytes(16).toString("hex"), expiresAt: iso(t + DAY), createdAt: iso(t) });
+  const auth = createOp(req, NSID.paymentAuthorization, { exchange: EXCHANGE, ceiling: { amount: ceiling, currency: "TOK" }, scope: "singleJob", nonce: randomBytes(16).toString("hex"), expiresAt: iso(t + DAY), createdAt: iso(t) });
   const commitment = inputCommitment(randomBytes(16));
-  const j = rec(req, NSID.job, {
+  const j = createOp(req, NSID.job, {
     model: "m",
     inputCommitment: commitment,
     maxTokensOut: 2_000_000,
@@ -85,7 +76,7 @@ function job(req: string, ceiling: number, t: number): Job {
   });
   return { auth, job: j, commitment };
 }
-function receipt(p: Provider, req: string, j: Job, tokens: { in: number; out: number }, completedAt: number, rkey = tid()): IngestOp {
+function receipt(p: Provider, req: string, j: Job, tokens: { in: number; out: number }, completedAt: number, rkey = nextTid()): IngestOp {
   const v = signRecord(
     {
       $type: NSID.receipt,
@@ -103,7 +94,7 @@ function receipt(p: Provider, req: string, j: Job, tokens: { in: number; out: nu
     "enclaveSignature",
     p.key,
   );
-  return rec(p.did, NSID.receipt, v, rkey);
+  return createOp(p.did, NSID.receipt, v, rkey);
 }
 const ref = (op: IngestOp) => ({ uri: op.uri, cid: op.cid! });
 
@@ -329,7 +320,7 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
       // Rebuild: our repo (backfilled first) holds the settlement under another rkey (as an older
       // version derived it); the replay settles the receipt at another time and must reuse it.
       const rebuilt = await fresh();
-      const published = rec(EXCHANGE, NSID.settlement, JSON.parse(ob.record) as Record<string, unknown>, "3zzzzzzzzzzzz");
+      const published = createOp(EXCHANGE, NSID.settlement, JSON.parse(ob.record) as Record<string, unknown>, "3zzzzzzzzzzzz");
       await applyBatch(rebuilt, [published]);
       await applyBatch(rebuilt, world);
       await touchMember(rebuilt, A, T0 + 9 * DAY);
@@ -346,7 +337,7 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
     const jobVersions = (A: string) => {
       const v1 = job(A, 10_000, T0);
       const { $type: _t, ...body } = v1.job.record!;
-      const v2 = { ...v1, job: { ...rec(A, NSID.job, { ...body, maxTokensOut: 5000 }, v1.job.uri.split("/").pop()), action: "update" as const } };
+      const v2 = { ...v1, job: { ...createOp(A, NSID.job, { ...body, maxTokensOut: 5000 }, v1.job.uri.split("/").pop()), action: "update" as const } };
       assert.equal(v2.job.uri, v1.job.uri);
       assert.notEqual(v2.job.cid, v1.job.cid);
       return { v1, v2 };

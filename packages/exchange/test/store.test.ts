@@ -1,5 +1,6 @@
 // The ledger store on its own (no network), on SQLite and PostgreSQL: the same records in any
 // order, with duplicates and replays, in batches of any size, give the same ledger.
+import { nextTid } from "@cocore/atproto";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, describe, test } from "node:test";
@@ -14,23 +15,12 @@ import {
   signRecord,
   type SigningKey,
 } from "@cocore/protocol";
-import { applyBatch, buildPolicyRecord, CachingVerifier, consistencyCheck, DEFAULT_POLICY, openLedgerDb, policyFromRecord, type EngineContext, type IngestOp, type LedgerDb } from "../src/index.ts";
+import { applyBatch, buildPolicyRecord, CachingVerifier, consistencyCheck, DEFAULT_POLICY, openLedgerDb, policyFromRecord, type EngineContext, type IngestOp, type LedgerDb, createOp } from "../src/index.ts";
 import { freshContexts, iso, pgSkip, T0, type Backend } from "./support.ts";
 import { attestationValue, authorizationValue, jobValue } from "../../../test-support/records.ts";
 
 const EXCHANGE = "did:plc:exchange0000000000000000";
 const did = (n: string) => `did:plc:${n.padEnd(24, "0")}`;
-const tid = () => {
-  const a = "234567abcdefghijklmnopqrstuvwxyz";
-  let s = "3";
-  for (let i = 0; i < 12; i++) s += a[Math.floor(Math.random() * 32)];
-  return s;
-};
-
-function rec(repo: string, collection: string, value: Record<string, unknown>): IngestOp {
-  const full = { $type: collection, ...value };
-  return { action: "create", uri: `at://${repo}/${collection}/${tid()}`, cid: recordCid(full)!, record: full };
-}
 
 const policyValue = buildPolicyRecord(EXCHANGE, DEFAULT_POLICY, iso(T0 - 86_400_000));
 const policy = { uri: `at://${EXCHANGE}/dev.cocore.compute.exchangePolicy/3aaaaaaaaaaaa`, cid: recordCid(policyValue)!, value: policyValue, ledger: policyFromRecord(policyValue) };
@@ -47,7 +37,7 @@ function world(): World {
   const ops: IngestOp[] = [];
   const receipts: World["receipts"] = [];
   const atts = providers.map((p) => {
-    const a = rec(
+    const a = createOp(
       p.did,
       "dev.cocore.compute.attestation",
       signRecord(
@@ -70,9 +60,9 @@ function world(): World {
       for (const kind of ["plain", "plain", "probono", "forged"] as const) {
         n++;
         const t = T0 + n * 60_000;
-        const auth = rec(req, "dev.cocore.compute.paymentAuthorization", authorizationValue({ exchange: EXCHANGE, ceiling: 50_000, at: t }));
+        const auth = createOp(req, "dev.cocore.compute.paymentAuthorization", authorizationValue({ exchange: EXCHANGE, ceiling: 50_000, at: t }));
         const commitment = inputCommitment(randomBytes(16));
-        const job = rec(req, "dev.cocore.compute.job", jobValue({ exchange: EXCHANGE, ceiling: 50_000, at: t, inputCommitment: commitment, paymentAuthorization: { uri: auth.uri, cid: auth.cid! } }));
+        const job = createOp(req, "dev.cocore.compute.job", jobValue({ exchange: EXCHANGE, ceiling: 50_000, at: t, inputCommitment: commitment, paymentAuthorization: { uri: auth.uri, cid: auth.cid! } }));
         const tokens = kind === "probono" ? { in: 0, out: 0 } : { in: 100 + n, out: 200 + n };
         let value: Record<string, unknown> = {
           $type: "dev.cocore.compute.receipt",
@@ -90,7 +80,7 @@ function world(): World {
         };
         value = signRecord(value, "enclaveSignature", p.key);
         if (kind === "forged") value = { ...value, tokens: { in: 1, out: 1 }, price: { amount: 2, currency: "TOK" } };
-        const receipt = rec(p.did, "dev.cocore.compute.receipt", value);
+        const receipt = createOp(p.did, "dev.cocore.compute.receipt", value);
         ops.push(auth, job, receipt);
         receipts.push({ uri: receipt.uri, expect: kind === "forged" ? "rejected" : "settled" });
       }
@@ -157,7 +147,7 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
       await applyBatch(ctx, w.ops);
       const receiptOp = w.ops.find((o) => o.uri === w.receipts[0]!.uri)!;
       const copy = { ...receiptOp.record!, startedAt: iso(T0 + 5) };
-      const second = { action: "create" as const, uri: receiptOp.uri.replace(/[^/]+$/, tid()), cid: recordCid(copy)!, record: copy };
+      const second = { action: "create" as const, uri: receiptOp.uri.replace(/[^/]+$/, nextTid()), cid: recordCid(copy)!, record: copy };
       await applyBatch(ctx, [second]);
       const row = await ctx.ldb.db.selectFrom("receipts").selectAll().where("uri", "=", second.uri).executeTakeFirstOrThrow();
       assert.equal(row.status, "rejected");
