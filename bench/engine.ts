@@ -61,7 +61,7 @@ function median(xs: number[]): number {
 
 export async function benchEngine(opts: EngineBenchOptions = {}): Promise<EngineBenchResult> {
   const threads = opts.threads ?? defaultThreads();
-  const runs = opts.runs ?? 15;
+  const runs = opts.runs ?? 30;
   const tokensPerRun = opts.tokensPerRun ?? 200;
   const prompt = opts.prompt ?? "The";
   const rawOpts = { threads, tokensPerRun, prompt, ...(opts.modelPath && { modelPath: opts.modelPath }) };
@@ -103,7 +103,7 @@ export async function benchEngine(opts: EngineBenchOptions = {}): Promise<Engine
         "serve",
         "--pds", net.pdsUrl,
         "--handle", provider.handle,
-        "--password", provider.password,
+        `--password=${provider.password}`,
         "--state-dir", stateDir,
         "--threads", String(threads),
         ...(opts.modelPath ? ["--model", opts.modelPath] : []),

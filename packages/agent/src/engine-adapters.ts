@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { EngineHostOptions, EngineLoader, LoadedModel } from "./engine-host.ts";
 import { bundledModelPath, EngineError, LlamaEngine, OpenAIEngine, StubEngine, STUB_MODEL_ID, type Engine } from "./engines/index.ts";
-import type { ChatMessage } from "./matchmaker-protocol.ts";
+import { OUTPUT_FLUSH_MS, type ChatMessage } from "./matchmaker-protocol.ts";
 import { PromptTooLongError, type RunRequest, type RunResult } from "./model-runner.ts";
 
 export const BUNDLED_MODEL_ID = "fortunes-char";
@@ -62,6 +62,8 @@ function wrap(engine: Engine, modelId: string): LoadedModel {
             ...(req.temperatureMilli > 0 && { temperatureMilli: req.temperatureMilli, topPMilli: req.topPMilli }),
             ...(req.seed !== undefined && { seed: req.seed }),
             ...(req.signal && { signal: req.signal }),
+            // The reply is sealed into frames at most every OUTPUT_FLUSH_MS anyway.
+            emitIntervalMs: OUTPUT_FLUSH_MS,
           },
           (text) => req.onText?.(text),
         );

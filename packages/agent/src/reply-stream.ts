@@ -13,6 +13,7 @@ import { base64Encode, OutputCipherHash, sealReply } from "@cocore/protocol";
 import { OUTPUT_FLUSH_MS } from "./matchmaker-protocol.ts";
 
 const utf8 = new TextEncoder();
+const FLUSH_SLACK_MS = 1;
 
 export class ReplyStream {
   private pending = "";
@@ -33,7 +34,9 @@ export class ReplyStream {
     this.pending += text;
     if (this.timer) return;
     const wait = this.lastFlush + this.flushMs - performance.now();
-    if (wait <= 0) this.flush();
+    // A push that comes a hair early (the llama engine hands over text every flushMs, measured
+    // on its own clock) flushes now rather than on a timer that would fire mid-token.
+    if (wait <= FLUSH_SLACK_MS) this.flush();
     else this.timer = setTimeout(() => this.flush(), Math.ceil(wait));
   }
 

@@ -122,6 +122,36 @@ describe("llama engine on the bundled model", () => {
     assert.equal(result.text, chunks.join(""));
   });
 
+  test("coalesced output (emitIntervalMs) is the same text in fewer pieces, first piece at once", async () => {
+    const plain = await run(engine, "The meaning of life is", 200);
+    const coalesced = await run(engine, "The meaning of life is", 200, { emitIntervalMs: 16 });
+    let firstAt = 0;
+    const started = performance.now();
+    const timed = await engine.generate({ model: MODEL_ID, prompt: "The meaning of life is", maxTokens: 200, emitIntervalMs: 16 }, () => {
+      firstAt ||= performance.now();
+    });
+    const ended = performance.now();
+    assert.equal(coalesced.result.text, plain.result.text);
+    assert.equal(coalesced.result.tokensOut, plain.result.tokensOut);
+    assert.equal(coalesced.chunks.join(""), coalesced.result.text);
+    assert.ok(coalesced.chunks.length < coalesced.result.tokensOut, `${coalesced.chunks.length} pieces for ${coalesced.result.tokensOut} tokens`);
+    // The first piece does not wait for the interval (nor for the end of generation).
+    assert.equal(timed.text, plain.result.text);
+    assert.ok(firstAt - started < (ended - started) / 2, `first piece after ${(firstAt - started).toFixed(1)} of ${(ended - started).toFixed(1)} ms`);
+  });
+
+  test("coalesced output still stops on abort, with the text matching what was emitted", async () => {
+    const ac = new AbortController();
+    const chunks: string[] = [];
+    const result = await engine.generate({ model: MODEL_ID, prompt: "A", maxTokens: 200, signal: ac.signal, emitIntervalMs: 16 }, (t) => {
+      chunks.push(t);
+      ac.abort();
+    });
+    assert.equal(result.finishReason, "abort");
+    assert.ok(result.tokensOut >= 1 && result.tokensOut < 200, `tokensOut ${result.tokensOut}`);
+    assert.equal(result.text, chunks.join(""));
+  });
+
   test("rejects unknown models and bad maxTokens", async () => {
     await assert.rejects(engine.generate({ model: "gpt-4", prompt: "hi", maxTokens: 5 }, () => {}), (e) => codeOf(e) === "unknown-model");
     await assert.rejects(run(engine, "hi", 0), (e) => codeOf(e) === "bad-request");
@@ -136,5 +166,10 @@ describe("llama engine on the bundled model", () => {
     const out = tokens.map((t) => detok.push(t));
     assert.deepEqual(out, ["a", "", "", "€", "b"]);
     assert.equal(detok.flush(), "");
+    // Several at once: an incomplete character at the end is held back until its last byte.
+    const many = new IncrementalDetokenizer(model, []);
+    assert.equal(many.pushMany(tokens.slice(0, 3)), "a");
+    assert.equal(many.pushMany(tokens.slice(3)), "€b");
+    assert.equal(many.flush(), "");
   });
 });

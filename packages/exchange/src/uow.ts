@@ -4,11 +4,11 @@
 // queries, and it is where the ledger's invariants are enforced against the database: a
 // transfer key already present with another payload is an `idempotency-conflict`; the same key
 // with the same payload means the caller's state checks failed, and aborts the transaction.
-import { createHash } from "node:crypto";
 import type { LedgerDb, Tx } from "./db/open.ts";
-import { insertMany, selectByKeys, type BulkSpec, type LookupSpec } from "./db/bulk.ts";
+import { insertMany, insertNew, selectByKeys, type BulkSpec, type LookupSpec } from "./db/bulk.ts";
 import { deterministicTid } from "./tid.ts";
 import { toInt } from "./ints.ts";
+import type { TransfersTable } from "./db/schema.ts";
 import { LedgerError, touchAccount, type AccountState, type LedgerPolicy, type Movement } from "./ledger.ts";
 
 export interface Account {
@@ -51,7 +51,7 @@ export interface OutboxInsert {
 
 const CHUNK = 400;
 
-const TRANSFER_BY_KEY: LookupSpec = { table: "transfers", columns: ["key", "payload_hash"], keys: ["key"] };
+const TRANSFER_BY_KEY: LookupSpec = { table: "transfers", columns: ["key", "kind", "from_did", "to_did", "amount", "at"], keys: ["key"] };
 const OUTBOX_BY_KEY: LookupSpec = { table: "outbox", columns: ["key"], keys: ["key"] };
 const OUTBOX_BY_RKEY: LookupSpec = { table: "outbox", columns: ["collection", "rkey"], keys: ["collection", "rkey"] };
 const OWN_SETTLEMENT_BY_RECEIPT: LookupSpec = { table: "own_settlements", columns: ["receipt_uri", "uri", "cid", "rkey"], keys: ["receipt_uri"] };
@@ -59,7 +59,9 @@ const RECORD_BY_URI: LookupSpec = { table: "records", columns: ["uri", "cid", "c
 
 const TRANSFERS: BulkSpec = {
   table: "transfers",
-  columns: [["key", "text"], ["kind", "text"], ["from_did", "text"], ["to_did", "text"], ["amount", "int8"], ["at", "text"], ["ref", "text"], ["payload_hash", "text"]],
+  columns: [["key", "text"], ["kind", "text"], ["from_did", "text"], ["to_did", "text"], ["amount", "int8"], ["at", "text"], ["ref", "text"]],
+  // A key already present is detected from the insert itself (insertNew), then judged below.
+  conflict: { target: ["key"] },
 };
 const ACCOUNTS: BulkSpec = {
   table: "accounts",
@@ -90,8 +92,9 @@ export function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
   return out;
 }
 
-export function payloadHash(m: Movement): string {
-  return createHash("sha256").update(JSON.stringify([m.kind, m.from, m.to, m.amount, m.at])).digest("hex").slice(0, 32);
+/** Whether a stored transfer row carries the same movement (the key aside). */
+function samePayload(row: Pick<TransfersTable, "kind" | "from_did" | "to_did" | "amount" | "at">, m: Movement): boolean {
+  return row.kind === m.kind && row.from_did === m.from && row.to_did === m.to && toInt(row.amount, "amount") === m.amount && row.at === m.at;
 }
 
 function iso(ms: number): string {
@@ -201,17 +204,18 @@ export class UnitOfWork {
       if (seen.has(t.key)) throw new LedgerError("idempotency-conflict", `movement ${t.key} produced twice in one batch`);
       seen.add(t.key);
     }
-    const existing = await selectByKeys<{ key: string; payload_hash: string }>(this.ldb, tx, TRANSFER_BY_KEY, this.transfers.map((t) => [t.key]));
-    if (existing.length > 0) {
-      const byKey = new Map(existing.map((e) => [e.key, e.payload_hash]));
-      for (const t of this.transfers) {
+    // Throwing aborts the whole transaction, so the rows inserted before a conflict go too.
+    const skipped = await insertNew(this.ldb, tx, TRANSFERS, this.transfers.map((t) => [t.key, t.kind, t.from, t.to, t.amount, t.at, t.ref]));
+    if (skipped.length > 0) {
+      const clashes = skipped.map((i) => this.transfers[i]!);
+      const stored = await selectByKeys<TransfersTable>(this.ldb, tx, TRANSFER_BY_KEY, clashes.map((t) => [t.key]));
+      const byKey = new Map(stored.map((r) => [r.key, r]));
+      for (const t of clashes) {
         const prior = byKey.get(t.key);
-        if (prior === undefined) continue;
-        if (prior !== payloadHash(t)) throw new LedgerError("idempotency-conflict", `transfer ${t.key} already exists with another payload`);
-        throw new LedgerError("invariant", `transfer ${t.key} would be applied twice`);
+        if (prior && !samePayload(prior, t)) throw new LedgerError("idempotency-conflict", `transfer ${t.key} already exists with another payload`);
       }
+      throw new LedgerError("invariant", `transfer ${clashes[0]!.key} would be applied twice`);
     }
-    await insertMany(this.ldb, tx, TRANSFERS, this.transfers.map((t) => [t.key, t.kind, t.from, t.to, t.amount, t.at, t.ref, payloadHash(t)]));
     const dirty = [...this.dirty].map((d) => this.account(d));
     await insertMany(
       this.ldb,

@@ -9,7 +9,7 @@
 //   their ingestion-time schema results, so a bundle costs string comparisons plus, at most, the
 //   signature checks `prepare` could not do ahead.
 import { toJsonRecord, verifyReceipt, type ReceiptBundle, type VerifyOptions, type VerifyResult } from "@cocore/protocol";
-import { schemaCheck, type CheckedField, type CheckItem, type CheckResult } from "./check.ts";
+import { isCloneableLex, schemaCheck, type CheckedField, type CheckItem, type CheckResult } from "./check.ts";
 import type { CheckPool } from "./check-pool.ts";
 
 export type TrustedFacts = NonNullable<VerifyOptions["trusted"]>;
@@ -80,10 +80,11 @@ export class CachingVerifier {
     const at: number[] = [];
     const sigs: (string | undefined)[] = [];
     for (const op of ops) if (op.record && op.collection === ATTESTATION) this.noteAttestation(op.uri, op.record);
+    const pooled = this.pool !== undefined && ops.length >= POOL_THRESHOLD;
     ops.forEach((op, i) => {
       if (!op.record) return;
-      json[i] = JSON.stringify(toJsonRecord(op.record));
-      const item: CheckItem = { c: op.collection, j: json[i]! };
+      // Going to a worker, a plain record travels as is and the worker makes its JSON form.
+      const item: CheckItem = pooled && isCloneableLex(op.record) ? { c: op.collection, r: op.record } : { c: op.collection, j: (json[i] = JSON.stringify(toJsonRecord(op.record))) };
       let field: CheckedField | undefined;
       let key: string | undefined;
       if (op.collection === RECEIPT) {
@@ -104,7 +105,7 @@ export class CachingVerifier {
       sigs.push(item.f ? `${op.cid}|${item.f}|${item.k}` : undefined);
     });
     let results: CheckResult[] | undefined;
-    if (this.pool && items.length >= POOL_THRESHOLD) {
+    if (this.pool && pooled) {
       try {
         results = await this.pool.run(items);
       } catch {
@@ -116,6 +117,7 @@ export class CachingVerifier {
     if (this.verdicts.size + items.length > this.limit * 4) this.verdicts.clear();
     results.forEach((r, n) => {
       schema[at[n]!] = r.s;
+      if (r.j !== undefined) json[at[n]!] = r.j;
       const sigKey = sigs[n];
       if (sigKey && r.v !== undefined) this.verdicts.set(sigKey, r.v);
     });

@@ -8,7 +8,7 @@
 // means the committed bytes are literally the spec's frame; a verifier holding only the frame and
 // the commitment needs nothing else. (We found no published cocore.dev convention placing the key
 // inside the frame; if one appears, only the transport changes, not the commitment rule.)
-import { createPrivateKey, createPublicKey, diffieHellman, randomBytes } from "node:crypto";
+import { createPrivateKey, createPublicKey, diffieHellman, randomBytes, timingSafeEqual, type KeyObject } from "node:crypto";
 import nacl from "tweetnacl";
 
 export const NONCE_LENGTH = nacl.box.nonceLength; // 24
@@ -38,8 +38,18 @@ const SPKI_X25519 = Buffer.from("302a300506032b656e032100", "hex");
 const HSALSA_SIGMA = new TextEncoder().encode("expand 32-byte k");
 const lowlevel = (nacl as unknown as { lowlevel: { crypto_core_hsalsa20(out: Uint8Array, inp: Uint8Array, k: Uint8Array, c: Uint8Array): number } }).lowlevel;
 
-function privateKeyObject(secretKey: Uint8Array) {
-  return createPrivateKey({ key: Buffer.concat([PKCS8_X25519, secretKey]), format: "der", type: "pkcs8" });
+// A machine opens every job and derives every reply key with the same long-lived secret key:
+// parsing it into an OpenSSL key object each time cost about as much as the scalar multiplication.
+// The cache is keyed by the caller's array, so an entry lives exactly as long as that array; the
+// copy beside it catches an array rewritten in place (e.g. zeroed) and then used again.
+const privateKeys = new WeakMap<Uint8Array, { copy: Uint8Array; key: KeyObject }>();
+
+function privateKeyObject(secretKey: Uint8Array): KeyObject {
+  const hit = privateKeys.get(secretKey);
+  if (hit && timingSafeEqual(hit.copy, secretKey)) return hit.key;
+  const key = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, secretKey]), format: "der", type: "pkcs8" });
+  privateKeys.set(secretKey, { copy: new Uint8Array(secretKey), key });
+  return key;
 }
 
 function x25519PublicKey(secretKey: Uint8Array): Uint8Array {

@@ -74,6 +74,27 @@ export class IncrementalDetokenizer {
     if (text.endsWith("\uFFFD") && this.#pending.length < 4) return "";
     return this.#commit(text);
   }
+  /**
+   * Several tokens in one detokenize call: the text of all of them, except that the tokens of a
+   * character still incomplete at the end (at most three) are held back, as push does.
+   */
+  pushMany(tokens: readonly Token[]): string {
+    this.#pending.push(...tokens);
+    const text = this.#model.detokenize(this.#pending, false, this.#context);
+    if (!text.endsWith("\uFFFD")) return this.#commit(text);
+    for (let held = 1; held <= 3 && held < this.#pending.length; held++) {
+      const head = this.#pending.slice(0, -held);
+      const headText = this.#model.detokenize(head, false, this.#context);
+      if (!headText.endsWith("\uFFFD")) {
+        const tail = this.#pending.slice(-held);
+        this.#pending = head;
+        const out = this.#commit(headText);
+        this.#pending = tail;
+        return out;
+      }
+    }
+    return this.#pending.length < 4 ? "" : this.#commit(text);
+  }
   flush(): string {
     if (this.#pending.length === 0) return "";
     return this.#commit(this.#model.detokenize(this.#pending, false, this.#context));
@@ -193,9 +214,39 @@ export class LlamaEngine implements Engine {
       text += s;
       onToken(s);
     };
+    const coalesce = (req.emitIntervalMs ?? 0) > 0;
+    // Coalescing (emitIntervalMs): the loop only queues token ids, and a token arriving once the
+    // interval has passed (or the first one) schedules a drain two event-loop turns later: after
+    // node-llama-cpp has dispatched the next decode (from a setImmediate of its own), so the text
+    // work and whatever the callback does overlap that decode. A timer would not do: it tends to
+    // fire in the gap between a decode and its sampling, right in front of the next token. The
+    // last tokens are drained before generate() returns.
+    const queued: Token[] = [];
+    let drainScheduled = false;
+    let lastDrainAt = Number.NEGATIVE_INFINITY;
+    let drainError: unknown;
+    let detok: IncrementalDetokenizer | undefined;
+    const drain = () => {
+      drainScheduled = false;
+      if (queued.length === 0 || !detok) return;
+      try {
+        emit(detok.pushMany(queued.splice(0)));
+      } catch (err) {
+        drainError ??= err;
+      }
+    };
+    const queueToken = (t: Token) => {
+      queued.push(t);
+      if (drainScheduled) return;
+      const now = performance.now();
+      if (now - lastDrainAt < req.emitIntervalMs!) return;
+      drainScheduled = true;
+      lastDrainAt = now;
+      setImmediate(() => setImmediate(drain));
+    };
     try {
       await seq.clearHistory();
-      const detok = new IncrementalDetokenizer(model, prompt);
+      detok = new IncrementalDetokenizer(model, prompt);
       if (req.signal?.aborted) {
         finishReason = "abort";
       } else {
@@ -203,7 +254,11 @@ export class LlamaEngine implements Engine {
         for await (const token of seq.evaluate(prompt, { ...sampling, yieldEogToken: true })) {
           if (model.isEogToken(token)) break;
           tokensOut++;
-          emit(detok.push(token));
+          if (!coalesce) emit(detok.push(token));
+          else {
+            queueToken(token);
+            if (drainError !== undefined) throw drainError;
+          }
           if (req.signal?.aborted) {
             finishReason = "abort";
             break;
@@ -214,6 +269,8 @@ export class LlamaEngine implements Engine {
           }
         }
       }
+      drain();
+      if (drainError !== undefined) throw drainError;
       emit(detok.flush());
     } finally {
       this.#pool.release(seq);

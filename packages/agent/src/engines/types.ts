@@ -19,6 +19,14 @@ export interface GenerateRequest {
   seed?: number;
   /** Aborting ends generation early with finishReason "abort"; counts cover what was done. */
   signal?: AbortSignal;
+  /**
+   * 0 or absent: `onToken` is called for every token, from inside the generation loop. Otherwise
+   * the engine may coalesce: the first piece still comes at once, later ones at most this often,
+   * and the text work is done between tokens rather than in front of the next one. For callers
+   * that batch the output anyway (the agent seals it into frames), it keeps per-token work off
+   * the generation loop.
+   */
+  emitIntervalMs?: number;
 }
 
 export type FinishReason = "stop" | "length" | "abort";

@@ -59,6 +59,33 @@ export async function insertMany(ldb: LedgerDb, tx: Tx, spec: BulkSpec, rows: re
   await sql`insert into ${sql.raw(`"${spec.table}"`)} (${sql.raw(cols)}) select * from unnest(${sql.join(arrays)})${sql.raw(conflictClause(spec))}`.execute(tx);
 }
 
+/**
+ * Inserts `rows` like insertMany with a do-nothing conflict clause, and returns the indexes of the
+ * rows that were NOT inserted because their key (column `keyIndex`) was already present: the
+ * caller learns about duplicates without looking every key up first.
+ */
+export async function insertNew(ldb: LedgerDb, tx: Tx, spec: BulkSpec, rows: readonly (readonly Cell[])[], keyIndex = 0): Promise<number[]> {
+  if (rows.length === 0) return [];
+  if (spec.conflict?.update) throw new Error(`insertNew: ${spec.table} spec updates on conflict`);
+  const skipped: number[] = [];
+  if (ldb.sqlite) {
+    const stmt = sqliteStatement(ldb.sqlite, spec);
+    rows.forEach((row, i) => {
+      if (stmt.run(row as Cell[]).changes === 0) skipped.push(i);
+    });
+    return skipped;
+  }
+  const cols = spec.columns.map(([n]) => `"${n}"`).join(", ");
+  const arrays = spec.columns.map(([, type], i) => sql`${rows.map((r) => r[i] ?? null)}::${sql.raw(type)}[]`);
+  const key = spec.columns[keyIndex]![0];
+  const result = await sql<Record<string, Cell>>`insert into ${sql.raw(`"${spec.table}"`)} (${sql.raw(cols)}) select * from unnest(${sql.join(arrays)})${sql.raw(conflictClause(spec))} returning ${sql.raw(`"${key}"`)}`.execute(tx);
+  const inserted = new Set(result.rows.map((r) => r[key]));
+  rows.forEach((row, i) => {
+    if (!inserted.has(row[keyIndex] ?? null)) skipped.push(i);
+  });
+  return skipped;
+}
+
 export interface LookupSpec {
   table: string;
   columns: readonly string[];

@@ -8,6 +8,7 @@ import { dirname, resolve } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, PostgresDialect, SqliteDialect, sql, type Transaction } from "kysely";
 import pg from "pg";
+import { Checkpointer } from "./checkpointer.ts";
 import { migrate } from "./migrations.ts";
 import type { Database } from "./schema.ts";
 
@@ -56,8 +57,10 @@ function openSqlite(path: string): LedgerDb {
   // mid-transaction and are written twice.
   raw.pragma("cache_size = -65536");
   // Checkpointing (copying the WAL back, with two fsyncs) every 1,000 pages cost about as much as
-  // the inserts of a bulk batch; every 10,000 pages (a 40 MB WAL) amortizes it.
+  // the inserts of a bulk batch; a file database hands it to a thread of its own (checkpointer.ts),
+  // and an in-memory one has no WAL.
   raw.pragma("wal_autocheckpoint = 10000");
+  const checkpointer = file === ":memory:" ? undefined : new Checkpointer(file, raw);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
   return {
     dialect: "sqlite",
@@ -71,6 +74,7 @@ function openSqlite(path: string): LedgerDb {
         try {
           const result = await fn(conn);
           await sql`commit`.execute(conn);
+          checkpointer?.afterCommit();
           return result;
         } catch (err) {
           if (raw.inTransaction) await sql`rollback`.execute(conn);
@@ -81,7 +85,10 @@ function openSqlite(path: string): LedgerDb {
     async lockAccounts() {
       // The IMMEDIATE transaction already excludes every other writer.
     },
-    close: () => db.destroy(),
+    async close() {
+      await checkpointer?.close();
+      await db.destroy();
+    },
   };
 }
 

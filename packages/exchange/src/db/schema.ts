@@ -28,7 +28,6 @@ export interface TransfersTable {
   amount: Int;
   at: string;
   ref: string | null;
-  payload_hash: string;
 }
 
 export interface AccountsTable {
