@@ -17,7 +17,8 @@ interface Slot {
 }
 
 export function defaultCheckWorkers(): number {
-  return Math.max(1, availableParallelism());
+  // The ingesting thread keeps a core for the database work of the batch before.
+  return Math.max(1, availableParallelism() - 1);
 }
 
 export class CheckPool {

@@ -4,6 +4,7 @@
 // patronage) read back; evaluate new receipts and receipts that were waiting for a record that
 // just arrived; then retry parked receipts of anyone whose balance went up.
 import { NSID } from "@cocore/protocol";
+import { selectByKeys, type LookupSpec } from "./db/bulk.ts";
 import { settlementKey, type BatchResult, type EngineContext, type IngestOp } from "./context.ts";
 import { objOf, str } from "./fields.ts";
 import { applyFacts } from "./facts.ts";
@@ -15,6 +16,9 @@ import { chunks, UnitOfWork } from "./uow.ts";
 export type { BatchResult, EngineContext, IngestOp, PolicyInUse, Verifier } from "./context.ts";
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Pending receipts waiting for one of the given records. */
+const WAITING_FOR: LookupSpec = { table: "receipts", columns: ["uri"], keys: ["waiting_for"], where: "waiting_for is not null and status = 'pending'" };
 
 // Findings a stale stored version of a referenced record can cause: strong-ref mismatches.
 const STALE_REF_CODES = new Set(["job-mismatch", "attestation-invalid", "authorization-invalid"]);
@@ -148,10 +152,7 @@ export async function commitBatch(ctx: EngineContext, batch: PreparedBatch, curs
 
     if (facts.length > 0) await applyFacts(ctx, u, facts);
 
-    for (const chunk of chunks([...arrived])) {
-      const waiting = await tx.selectFrom("receipts").select("uri").where("waiting_for", "is not", null).where("waiting_for", "in", chunk).where("status", "=", "pending").execute();
-      for (const w of waiting) candidates.add(w.uri);
-    }
+    for (const w of await selectByKeys<{ uri: string }>(ctx.ldb, tx, WAITING_FOR, [...arrived].map((a) => [a]))) candidates.add(w.uri);
     // A receipt rejected only because the job it names did not match the stored version (which
     // may have been stale) is judged again against the new version.
     const rejudge = new Set<string>();

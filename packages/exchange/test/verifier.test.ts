@@ -31,6 +31,7 @@ after(() => pool.close());
 test("pooled checks and inline verification give the same statuses; forged receipts are rejected", async () => {
   const { ops, forged } = world();
   const results: Map<string, string>[] = [];
+  const stored: Map<string, string>[] = [];
   for (const p of [undefined, pool]) {
     const ldb = await openLedgerDb("sqlite::memory:");
     try {
@@ -40,6 +41,9 @@ test("pooled checks and inline verification give the same statuses; forged recei
       await Promise.all([pipeline.submit(ops.slice(0, 101)), pipeline.submit(ops.slice(101, 300)), pipeline.submit(ops.slice(300))]);
       const rows = await ldb.db.selectFrom("receipts").select(["uri", "status", "reason"]).execute();
       results.push(new Map(rows.map((r) => [r.uri, `${r.status}:${r.reason ?? ""}`])));
+      // Pooled, the workers make the records' JSON form: it must be the one made inline.
+      const recs = await ldb.db.selectFrom("records").select(["uri", "value"]).execute();
+      stored.push(new Map(recs.map((r) => [r.uri, r.value])));
     } finally {
       await ldb.close();
     }
@@ -47,6 +51,8 @@ test("pooled checks and inline verification give the same statuses; forged recei
   const [inline, pooled] = results as [Map<string, string>, Map<string, string>];
   assert.equal(inline.size, 150);
   assert.deepEqual([...pooled].sort(), [...inline].sort());
+  assert.equal(stored[0]!.size, ops.length);
+  assert.deepEqual([...stored[1]!].sort(), [...stored[0]!].sort());
   for (const [uri, s] of pooled) {
     if (forged.has(uri)) assert.match(s, /^rejected:.*bad-signature/, uri);
     else assert.equal(s, "settled:", uri);

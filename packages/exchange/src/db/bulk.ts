@@ -1,8 +1,8 @@
 // Bulk writes for the hot path, outside Kysely's query builder: building and compiling a
 // thousand-row VALUES list (and, on SQLite, preparing a fresh 40 kB statement for it every time)
 // cost more than the rows themselves. SQLite runs one cached single-row prepared statement per
-// row (no round trips: it is in-process); PostgreSQL gets one statement per batch whose columns
-// are arrays (`unnest`), with a constant text the server parses once.
+// row (no round trips: it is in-process); PostgreSQL gets one statement per batch whose rows come
+// as one json parameter, with a constant text the server parses once.
 import { sql } from "kysely";
 import type BetterSqlite3 from "better-sqlite3";
 import type { LedgerDb, Tx } from "./open.ts";
@@ -54,9 +54,32 @@ export async function insertMany(ldb: LedgerDb, tx: Tx, spec: BulkSpec, rows: re
     for (const row of rows) stmt.run(row as Cell[]);
     return;
   }
+  await sql`${sql.raw(pgInsertText(spec))}${pgRowsJson(spec, rows)}${sql.raw(pgInsertTail(spec))}`.execute(tx);
+}
+
+// PostgreSQL bulk rows travel as ONE json parameter (an array of objects keyed by column) read
+// back with json_to_recordset: JSON.stringify and the server's JSON parser are native, whereas
+// array parameters (`unnest($1::text[], …)`) are escaped element by element in JavaScript by
+// `pg` and parsed again by the server, which for rows carrying record JSON cost more than the
+// inserts themselves.
+function pgInsertText(spec: BulkSpec): string {
   const cols = spec.columns.map(([n]) => `"${n}"`).join(", ");
-  const arrays = spec.columns.map(([, type], i) => sql`${rows.map((r) => r[i] ?? null)}::${sql.raw(type)}[]`);
-  await sql`insert into ${sql.raw(`"${spec.table}"`)} (${sql.raw(cols)}) select * from unnest(${sql.join(arrays)})${sql.raw(conflictClause(spec))}`.execute(tx);
+  return `insert into "${spec.table}" (${cols}) select ${cols} from json_to_recordset(`;
+}
+
+function pgInsertTail(spec: BulkSpec): string {
+  const defs = spec.columns.map(([n, type]) => `"${n}" ${type === "int8" ? "bigint" : "text"}`).join(", ");
+  return `::json) as r(${defs})${conflictClause(spec)}`;
+}
+
+function pgRowsJson(spec: BulkSpec, rows: readonly (readonly Cell[])[]): string {
+  return JSON.stringify(
+    rows.map((row) => {
+      const o: Record<string, Cell> = {};
+      spec.columns.forEach(([n], i) => (o[n] = row[i] ?? null));
+      return o;
+    }),
+  );
 }
 
 /**
@@ -75,10 +98,8 @@ export async function insertNew(ldb: LedgerDb, tx: Tx, spec: BulkSpec, rows: rea
     });
     return skipped;
   }
-  const cols = spec.columns.map(([n]) => `"${n}"`).join(", ");
-  const arrays = spec.columns.map(([, type], i) => sql`${rows.map((r) => r[i] ?? null)}::${sql.raw(type)}[]`);
   const key = spec.columns[keyIndex]![0];
-  const result = await sql<Record<string, Cell>>`insert into ${sql.raw(`"${spec.table}"`)} (${sql.raw(cols)}) select * from unnest(${sql.join(arrays)})${sql.raw(conflictClause(spec))} returning ${sql.raw(`"${key}"`)}`.execute(tx);
+  const result = await sql<Record<string, Cell>>`${sql.raw(pgInsertText(spec))}${pgRowsJson(spec, rows)}${sql.raw(`${pgInsertTail(spec)} returning "${key}"`)}`.execute(tx);
   const inserted = new Set(result.rows.map((r) => r[key]));
   rows.forEach((row, i) => {
     if (!inserted.has(row[keyIndex] ?? null)) skipped.push(i);
@@ -91,35 +112,55 @@ export interface LookupSpec {
   columns: readonly string[];
   /** The key columns (text), matched together. */
   keys: readonly string[];
+  /** An extra SQL condition on the rows (the same text in both dialects). */
+  where?: string;
 }
 
 const lookups = new WeakMap<BetterSqlite3.Database, Map<LookupSpec, BetterSqlite3.Statement>>();
+const setLookups = new WeakMap<BetterSqlite3.Database, Map<LookupSpec, BetterSqlite3.Statement>>();
+/** From this many keys on, SQLite reads them in one statement (json_each) rather than one each. */
+const SQLITE_SET_LOOKUP = 16;
+
+function cachedStatement(caches: WeakMap<BetterSqlite3.Database, Map<LookupSpec, BetterSqlite3.Statement>>, raw: BetterSqlite3.Database, spec: LookupSpec, text: () => string): BetterSqlite3.Statement {
+  let cache = caches.get(raw);
+  if (!cache) caches.set(raw, (cache = new Map()));
+  let stmt = cache.get(spec);
+  if (!stmt) cache.set(spec, (stmt = raw.prepare(text())));
+  return stmt;
+}
 
 /**
  * Rows of `spec.table` whose key columns equal one of `keys` (tuples in `spec.keys` order). On
- * SQLite one cached point-lookup statement per key; on PostgreSQL one `= any(array)` / `unnest`
- * query with a constant text.
+ * SQLite one cached point-lookup statement per key; on PostgreSQL one query with a constant text
+ * and the keys as one json parameter.
  */
 export async function selectByKeys<R>(ldb: LedgerDb, tx: Tx, spec: LookupSpec, keys: readonly (readonly string[])[]): Promise<R[]> {
   if (keys.length === 0) return [];
   const cols = spec.columns.map((c) => `"${c}"`).join(", ");
+  const extra = spec.where ? ` and (${spec.where})` : "";
+  const keyCols = spec.keys.map((k) => `"${k}"`).join(", ");
   if (ldb.sqlite) {
-    let cache = lookups.get(ldb.sqlite);
-    if (!cache) lookups.set(ldb.sqlite, (cache = new Map()));
-    let stmt = cache.get(spec);
-    if (!stmt) {
-      stmt = ldb.sqlite.prepare(`select ${cols} from "${spec.table}" where ${spec.keys.map((k) => `"${k}" = ?`).join(" and ")}`);
-      cache.set(spec, stmt);
+    const raw = ldb.sqlite;
+    if (keys.length >= SQLITE_SET_LOOKUP) {
+      // One call for the whole set: crossing into SQLite once per key cost more than the lookups.
+      const stmt = cachedStatement(setLookups, raw, spec, () =>
+        spec.keys.length === 1
+          ? `select ${cols} from "${spec.table}" where ${keyCols} in (select value from json_each(?))${extra}`
+          : `select ${cols} from "${spec.table}" where (${keyCols}) in (select ${spec.keys.map((_, i) => `value->>${i}`).join(", ")} from json_each(?))${extra}`,
+      );
+      return stmt.all(JSON.stringify(spec.keys.length === 1 ? keys.map((k) => k[0]) : keys)) as R[];
     }
+    const stmt = cachedStatement(lookups, raw, spec, () => `select ${cols} from "${spec.table}" where ${spec.keys.map((k) => `"${k}" = ?`).join(" and ")}${extra}`);
     const out: R[] = [];
     for (const k of keys) for (const row of stmt.all(k as string[])) out.push(row as R);
     return out;
   }
-  const arrays = spec.keys.map((_, i) => sql`${keys.map((k) => k[i])}::text[]`);
+  // The keys travel as one json parameter too (see pgRowsJson); `= any(array(…))` keeps the
+  // index lookups the planner uses for a literal array.
   const where =
     spec.keys.length === 1
-      ? sql`${sql.raw(`"${spec.keys[0]}"`)} = any(${arrays[0]!})`
-      : sql`(${sql.raw(spec.keys.map((k) => `"${k}"`).join(", "))}) in (select * from unnest(${sql.join(arrays)}))`;
-  const result = await sql<R>`select ${sql.raw(cols)} from ${sql.raw(`"${spec.table}"`)} where ${where}`.execute(tx);
+      ? sql`${sql.raw(keyCols)} = any(array(select json_array_elements_text(${JSON.stringify(keys.map((k) => k[0]))}::json)))`
+      : sql`(${sql.raw(keyCols)}) in (select ${sql.raw(spec.keys.map((_, i) => `k->>${i}`).join(", "))} from json_array_elements(${JSON.stringify(keys)}::json) k)`;
+  const result = await sql<R>`select ${sql.raw(cols)} from ${sql.raw(`"${spec.table}"`)} where ${where}${sql.raw(extra)}`.execute(tx);
   return result.rows;
 }

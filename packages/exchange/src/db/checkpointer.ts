@@ -2,8 +2,7 @@
 // that crosses the threshold, on the writer's connection: copying tens of megabytes back into the
 // database file and two fsyncs, about 40% of what a bulk commit costs. Here the writer only
 // appends to the WAL; a worker thread with its own connection runs passive checkpoints after
-// commits, which never block the writer. Should the worker fall behind anyway (a long reader pins
-// the WAL), the writer checkpoints itself once the WAL passes a hard cap.
+// commits, which never block the writer.
 import { statSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import type BetterSqlite3 from "better-sqlite3";
@@ -11,12 +10,14 @@ import type BetterSqlite3 from "better-sqlite3";
 /** At most this often a commit asks the worker for a checkpoint (each one ends in an fsync). */
 const KICK_INTERVAL_MS = 200;
 /**
- * The WAL file is cut back to this size whenever it restarts, so that a file larger than CAP_BYTES
- * means a WAL that really has not restarted for that long.
+ * The WAL file is cut back to this size whenever it restarts, so a larger file means a WAL that
+ * has not restarted since it grew past it. A WAL restarts only at the start of a write after a
+ * checkpoint that copied every frame, and the worker, running beside a busy writer, often ends a
+ * frame or two short; the writer then finishes the job itself at commit (a passive checkpoint
+ * with little left to copy), so that the WAL, and the index SQLite searches on every page read,
+ * stay small.
  */
 const SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
-/** WAL file bytes after which the writer checkpoints (and truncates) itself, blocking. */
-const CAP_BYTES = 512 * 1024 * 1024;
 
 export class Checkpointer {
   private readonly worker: Worker;
@@ -64,8 +65,8 @@ export class Checkpointer {
   /** Called after each committed write transaction. */
   afterCommit(): void {
     if (this.closed) return;
-    if (this.walBytes() >= CAP_BYTES) {
-      this.writer.pragma("wal_checkpoint(truncate)");
+    if (this.walBytes() > SIZE_LIMIT_BYTES) {
+      this.writer.pragma("wal_checkpoint(passive)");
       return;
     }
     const now = Date.now();
