@@ -9,7 +9,7 @@ import { settlementKey, type BatchResult, type EngineContext, type IngestOp } fr
 import { objOf, str } from "./fields.ts";
 import { applyFacts } from "./facts.ts";
 import { parseAtUri, RecordCache, schemaCheck } from "./records.ts";
-import { evaluateReceipts, retryParked } from "./settle.ts";
+import { evaluateReceipts, retryParked, STALE_REF_CODES } from "./settle.ts";
 import type { PreparedChecks } from "./verifier.ts";
 import { chunks, UnitOfWork } from "./uow.ts";
 
@@ -17,11 +17,11 @@ export type { BatchResult, EngineContext, IngestOp, PolicyInUse, Verifier } from
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** Pending receipts waiting for one of the given records. */
-const WAITING_FOR: LookupSpec = { table: "receipts", columns: ["uri"], keys: ["waiting_for"], where: "waiting_for is not null and status = 'pending'" };
-
-// Findings a stale stored version of a referenced record can cause: strong-ref mismatches.
-const STALE_REF_CODES = new Set(["job-mismatch", "attestation-invalid", "authorization-invalid"]);
+/**
+ * Receipts waiting for one of the given records: pending ones (the record was missing) and
+ * rejected ones (judged against a version of it that may have been stale; settle.ts).
+ */
+const WAITING_FOR: LookupSpec = { table: "receipts", columns: ["uri", "status"], keys: ["waiting_for"], where: "waiting_for is not null and status in ('pending', 'rejected')" };
 
 /** A batch whose records have been checked (schema, signatures ahead), ready for its transaction. */
 export interface PreparedBatch {
@@ -152,10 +152,13 @@ export async function commitBatch(ctx: EngineContext, batch: PreparedBatch, curs
 
     if (facts.length > 0) await applyFacts(ctx, u, facts);
 
-    for (const w of await selectByKeys<{ uri: string }>(ctx.ldb, tx, WAITING_FOR, [...arrived].map((a) => [a]))) candidates.add(w.uri);
-    // A receipt rejected only because the job it names did not match the stored version (which
-    // may have been stale) is judged again against the new version.
     const rejudge = new Set<string>();
+    for (const w of await selectByKeys<{ uri: string; status: string }>(ctx.ldb, tx, WAITING_FOR, [...arrived].map((a) => [a]))) {
+      candidates.add(w.uri);
+      if (w.status === "rejected") rejudge.add(w.uri);
+    }
+    // Receipts rejected against a job version before rejections remembered their record: those
+    // rejected only for stale-reference findings are judged again against the new version.
     for (const chunk of chunks([...changedJobs])) {
       const rejected = await tx.selectFrom("receipts").select(["uri", "reason"]).where("job_uri", "in", chunk).where("status", "=", "rejected").execute();
       for (const r of rejected) {

@@ -14,6 +14,9 @@ import { chunks, type ReceiptRowUpdate, type UnitOfWork } from "./uow.ts";
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** Findings a stale stored version of a referenced record can cause: strong-ref mismatches. */
+export const STALE_REF_CODES: ReadonlySet<string> = new Set(["job-mismatch", "attestation-invalid", "authorization-invalid"]);
+
 const NONCE_BY_KEY: LookupSpec = { table: "nonces", columns: ["requester", "nonce", "auth_uri", "job_uri"], keys: ["requester", "nonce"] };
 const RECEIPT_BY_URI: LookupSpec = { table: "receipts", columns: ["uri", "status", "cid"], keys: ["uri"] };
 const RECEIPT_BY_JOB: LookupSpec = { table: "receipts", columns: ["uri", "job_uri", "status"], keys: ["job_uri"] };
@@ -159,7 +162,12 @@ export async function evaluateReceipts(
       fee: null,
     };
     const reject = (findings: { code: string; message: string }[]) => {
-      u.setReceipt({ ...base, status: "rejected", reason: findings.map((f) => f.code).join(","), findings: JSON.stringify(findings) });
+      // A rejection that a newer version of a referenced record could undo remembers that record
+      // (in waiting_for), so that its next version has the receipt judged again.
+      const codes = findings.map((f) => f.code);
+      const stale = codes.every((c) => STALE_REF_CODES.has(c));
+      const recheck = !stale ? null : codes.includes("attestation-invalid") ? r.attUri : codes.includes("authorization-invalid") ? (authUri(r) ?? null) : r.jobUri;
+      u.setReceipt({ ...base, status: "rejected", reason: codes.join(","), waiting_for: recheck, findings: JSON.stringify(findings) });
       result.rejected.push(r.uri);
     };
     const wait = (what: string, uri: string) => u.setReceipt({ ...base, status: "pending", reason: `waiting for ${what}`, waiting_for: uri });

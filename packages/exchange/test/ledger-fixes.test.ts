@@ -385,6 +385,39 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
       assert.equal(await status(ctx, stale.uri), "rejected");
     });
 
+    test("a receipt rejected against a stale attestation or authorization version settles when the newer version arrives", async () => {
+      const ctx = await fresh();
+      const A = did("req-a");
+      const P = provider("prov-p");
+      // The attestation updated in place (same uri, new content and cid), signed again.
+      const { $type: _a, selfSignature: _s, ...attBody } = P.att.record!;
+      const attV2 = { ...createOp(P.did, NSID.attestation, signRecord({ $type: NSID.attestation, ...attBody, osVersion: "y" }, "selfSignature", P.key), P.att.uri.split("/").pop()), action: "update" as const };
+      assert.equal(attV2.uri, P.att.uri);
+      assert.notEqual(attV2.cid, P.att.cid);
+      const j = job(A, 10_000, T0);
+      await applyBatch(ctx, [P.att, j.auth, j.job]);
+      const r = receipt({ ...P, att: attV2 }, A, j, { in: 100, out: 200 }, T0 + 60_000);
+      await applyBatch(ctx, [r]);
+      assert.equal(await status(ctx, r.uri), "rejected");
+      await applyBatch(ctx, [attV2]);
+      assert.equal(await status(ctx, r.uri), "settled");
+
+      // The authorization: the job names version 2 while the exchange holds version 1.
+      const k = job(A, 10_000, T0 + 1000);
+      const { $type: _t, ...authBody } = k.auth.record!;
+      const authV2 = { ...createOp(A, NSID.paymentAuthorization, { ...authBody, expiresAt: iso(T0 + 2 * DAY) }, k.auth.uri.split("/").pop()), action: "update" as const };
+      const { $type: _j, ...jobBody } = k.job.record!;
+      const jobOnV2 = createOp(A, NSID.job, { ...jobBody, paymentAuthorization: ref(authV2) });
+      const k2 = { ...k, job: jobOnV2 };
+      await applyBatch(ctx, [k.auth, jobOnV2]);
+      const r2 = receipt({ ...P, att: attV2 }, A, k2, { in: 10, out: 20 }, T0 + 120_000);
+      await applyBatch(ctx, [r2]);
+      assert.equal(await status(ctx, r2.uri), "rejected");
+      await applyBatch(ctx, [authV2]);
+      assert.equal(await status(ctx, r2.uri), "settled");
+      assert.ok((await consistencyCheck(ctx.ldb)).ok);
+    });
+
     test("patronage is distributed only once ingestion has passed the period's end and a grace margin", async () => {
       const ctx = await fresh();
       const A = did("req-a");
