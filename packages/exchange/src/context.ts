@@ -41,7 +41,7 @@ export interface Verifier {
    * The verdict on one bundle. `trusted` carries what the engine already knows about these exact
    * records (CIDs from verified commits, ingestion-time schema results).
    */
-  verify(key: string, bundle: ReceiptBundle, exchange: string, trusted?: { cids?: boolean; schema?: Partial<Record<BundlePart, string | null>> }): VerifyResult;
+  verify(bundle: ReceiptBundle, exchange: string, trusted?: { cids?: boolean; schema?: Partial<Record<BundlePart, string | null>> }): VerifyResult;
   /** The per-record checks of a batch, done ahead of its transaction (see verifier.ts). */
   prepare?(ops: PrepareOp[]): Promise<PreparedChecks>;
   /** An attestation read from the database, for checking later receipts ahead. */

@@ -57,6 +57,29 @@ interface LoadedReceipt {
   requester: string;
 }
 
+// The per-receipt steps below are module functions rather than closures made in the loop: under
+// tsx (which keeps function names) each closure made per receipt cost a property definition.
+
+function reject(u: UnitOfWork, result: BatchResult, base: ReceiptRowUpdate, r: LoadedReceipt, authUri: string | undefined, findings: { code: string; message: string }[]): void {
+  // A rejection that a newer version of a referenced record could undo remembers that record
+  // (in waiting_for), so that its next version has the receipt judged again.
+  const codes = findings.map((f) => f.code);
+  const stale = codes.every((c) => STALE_REF_CODES.has(c));
+  const recheck = !stale ? null : codes.includes("attestation-invalid") ? r.attUri : codes.includes("authorization-invalid") ? (authUri ?? null) : r.jobUri;
+  u.setReceipt({ ...base, status: "rejected", reason: codes.join(","), waiting_for: recheck, findings: JSON.stringify(findings) });
+  result.rejected.push(r.uri);
+}
+
+function waitFor(u: UnitOfWork, base: ReceiptRowUpdate, what: string, uri: string): void {
+  u.setReceipt({ ...base, status: "pending", reason: `waiting for ${what}`, waiting_for: uri });
+}
+
+/** The ingestion-time schema result of a bundle part, when the stored row is of the right collection. */
+function knownSchema(schema: Partial<Record<BundlePart, string | null>>, recs: RecordCache, part: BundlePart, uri: string | undefined, nsid: string): void {
+  const row = uri ? recs.peek(uri) : undefined;
+  if (row && row.collection === nsid) schema[part] = row.status === "rejected" ? (row.reason ?? "schema-invalid") : null;
+}
+
 /** Verify and settle (or park, reject, leave pending) receipts, in the given order. */
 export async function evaluateReceipts(
   ctx: EngineContext,
@@ -161,34 +184,24 @@ export async function evaluateReceipts(
       payout: null,
       fee: null,
     };
-    const reject = (findings: { code: string; message: string }[]) => {
-      // A rejection that a newer version of a referenced record could undo remembers that record
-      // (in waiting_for), so that its next version has the receipt judged again.
-      const codes = findings.map((f) => f.code);
-      const stale = codes.every((c) => STALE_REF_CODES.has(c));
-      const recheck = !stale ? null : codes.includes("attestation-invalid") ? r.attUri : codes.includes("authorization-invalid") ? (authUri(r) ?? null) : r.jobUri;
-      u.setReceipt({ ...base, status: "rejected", reason: codes.join(","), waiting_for: recheck, findings: JSON.stringify(findings) });
-      result.rejected.push(r.uri);
-    };
-    const wait = (what: string, uri: string) => u.setReceipt({ ...base, status: "pending", reason: `waiting for ${what}`, waiting_for: uri });
     const job = r.jobUri ? recs.value(r.jobUri) : undefined;
     const att = r.attUri ? recs.value(r.attUri) : undefined;
+    const aUri = authUri(r);
     if (!r.jobUri || !r.attUri) {
-      reject([{ code: "schema-invalid", message: "receipt has no job or attestation reference" }]);
+      reject(u, result, base, r, aUri, [{ code: "schema-invalid", message: "receipt has no job or attestation reference" }]);
       continue;
     }
     if (!job) {
-      wait("job", r.jobUri);
+      waitFor(u, base, "job", r.jobUri);
       continue;
     }
     if (!att) {
-      wait("attestation", r.attUri);
+      waitFor(u, base, "attestation", r.attUri);
       continue;
     }
-    const aUri = authUri(r);
     const auth = aUri ? recs.value(aUri) : undefined;
     if (aUri && !auth) {
-      wait("paymentAuthorization", aUri);
+      waitFor(u, base, "paymentAuthorization", aUri);
       continue;
     }
     if (auth && str(auth, "exchange") !== ctx.did) {
@@ -202,21 +215,16 @@ export async function evaluateReceipts(
       policy: { uri: policy.uri, cid: policy.cid, value: policy.value },
     };
     if (aUri && auth) bundle.paymentAuthorization = { uri: aUri, cid: recs.peek(aUri)!.cid, value: auth };
-    const cacheKey = [r.uri, r.cid, bundle.job.cid, bundle.attestation.cid, bundle.paymentAuthorization?.cid ?? "-", policy.cid].join("|");
     // CIDs came with verified repo commits (or the repo export); each record's lexicon check was
     // done when it was stored, against its own collection, which is only the part's lexicon when
     // the reference points into the right collection (otherwise the verifier validates itself).
     const schema: Partial<Record<BundlePart, string | null>> = {};
-    const known = (part: BundlePart, uri: string | undefined, nsid: string) => {
-      const row = uri ? recs.peek(uri) : undefined;
-      if (row && row.collection === nsid) schema[part] = row.status === "rejected" ? (row.reason ?? "schema-invalid") : null;
-    };
-    known("receipt", r.uri, NSID.receipt);
-    known("job", r.jobUri, NSID.job);
-    known("attestation", r.attUri, NSID.attestation);
-    known("paymentAuthorization", aUri, NSID.paymentAuthorization);
+    knownSchema(schema, recs, "receipt", r.uri, NSID.receipt);
+    knownSchema(schema, recs, "job", r.jobUri, NSID.job);
+    knownSchema(schema, recs, "attestation", r.attUri, NSID.attestation);
+    knownSchema(schema, recs, "paymentAuthorization", aUri, NSID.paymentAuthorization);
     schema.policy = policySchema(policy);
-    const verdict = ctx.verifier.verify(cacheKey, bundle, ctx.did, { cids: true, schema });
+    const verdict = ctx.verifier.verify(bundle, ctx.did, { cids: true, schema });
     const findings = [...verdict.findings];
     const nonce = str(auth, "nonce");
     if (nonce && aUri) {
@@ -231,7 +239,7 @@ export async function evaluateReceipts(
       findings.push({ code: "nonce-reused", message: `job ${r.jobUri} was already settled by receipt ${settledBy}` });
     }
     if (findings.length > 0) {
-      reject(findings);
+      reject(u, result, base, r, aUri, findings);
       continue;
     }
     const atMs = Date.parse(completedAt!);

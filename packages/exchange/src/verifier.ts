@@ -38,9 +38,30 @@ function attestationUriOf(record: Record<string, unknown>): string | undefined {
   return typeof uri === "string" ? uri : undefined;
 }
 
+/** A verdict and the exact records it was reached on (besides the receipt, which keys it). */
+interface CachedVerdict {
+  uri: string;
+  job: string | undefined;
+  attestation: string | undefined;
+  authorization: string | undefined;
+  policy: string | undefined;
+  exchange: string;
+  result: VerifyResult;
+}
+
+/** A signature verdict on the record with some CID (the map key): its field, key, and outcome. */
+interface SignatureVerdict {
+  field: string;
+  publicKey: string;
+  ok: boolean;
+}
+
 export class CachingVerifier {
-  private readonly cache = new Map<string, VerifyResult>();
-  private readonly verdicts = new Map<string, boolean>();
+  // Both maps are keyed by a CID string, usually the very string object the op or row carries,
+  // whose hash V8 keeps: a composite key built per lookup (300 characters of CIDs) had to be
+  // hashed anew every time, and cost more than the rest of a cached verdict.
+  private readonly cache = new Map<string, CachedVerdict>();
+  private readonly verdicts = new Map<string, SignatureVerdict>();
   /** Attestation at-uri → publicKey of the latest version seen, to check receipts ahead. */
   private readonly attestationKeys = new Map<string, string>();
 
@@ -49,19 +70,33 @@ export class CachingVerifier {
     private readonly pool?: CheckPool,
   ) {}
 
-  verify(key: string, bundle: ReceiptBundle, exchange: string, trusted?: Omit<TrustedFacts, "signature">): VerifyResult {
-    const hit = this.cache.get(key);
-    if (hit) return hit;
-    const options: VerifyOptions = { exchange };
-    if (trusted) options.trusted = { ...trusted, signature: (cid, field, publicKey) => this.verdicts.get(`${cid}|${field}|${publicKey}`) };
-    const result = verifyReceipt(bundle, options);
-    this.prime(key, result);
-    return result;
+  /** signatureVerdict for verifyReceipt's `trusted.signature`, bound once. */
+  private readonly knownSignature = (cid: string, field: string, publicKey: string): boolean | undefined => this.signatureVerdict(cid, field, publicKey);
+
+  private signatureVerdict(cid: string, field: string, publicKey: string): boolean | undefined {
+    const v = this.verdicts.get(cid);
+    return v && v.field === field && v.publicKey === publicKey ? v.ok : undefined;
   }
 
-  prime(key: string, result: VerifyResult): void {
-    if (this.cache.size >= this.limit) this.cache.clear();
-    this.cache.set(key, result);
+  verify(bundle: ReceiptBundle, exchange: string, trusted?: Omit<TrustedFacts, "signature">): VerifyResult {
+    const key = bundle.receipt.cid;
+    const job = bundle.job.cid;
+    const attestation = bundle.attestation.cid;
+    const authorization = bundle.paymentAuthorization?.cid;
+    const policy = bundle.policy?.cid;
+    const uri = bundle.receipt.uri ?? "";
+    const hit = key === undefined ? undefined : this.cache.get(key);
+    if (hit && hit.uri === uri && hit.job === job && hit.attestation === attestation && hit.authorization === authorization && hit.policy === policy && hit.exchange === exchange) {
+      return hit.result;
+    }
+    const options: VerifyOptions = { exchange };
+    if (trusted) options.trusted = { ...trusted, signature: this.knownSignature };
+    const result = verifyReceipt(bundle, options);
+    if (key !== undefined) {
+      if (this.cache.size >= this.limit) this.cache.clear();
+      this.cache.set(key, { uri, job, attestation, authorization, policy, exchange, result });
+    }
+    return result;
   }
 
   /** Remembers an attestation's key (from a stored record) for checking later receipts ahead. */
@@ -78,7 +113,7 @@ export class CachingVerifier {
     const schema: (string | null | undefined)[] = new Array<string | null | undefined>(ops.length);
     const items: CheckItem[] = [];
     const at: number[] = [];
-    const sigs: (string | undefined)[] = [];
+    const sigs: (SignatureVerdict & { cid: string } | undefined)[] = [];
     for (const op of ops) if (op.record && op.collection === ATTESTATION) this.noteAttestation(op.uri, op.record);
     const pooled = this.pool !== undefined && ops.length >= POOL_THRESHOLD;
     ops.forEach((op, i) => {
@@ -95,14 +130,14 @@ export class CachingVerifier {
         key = op.record.publicKey;
         field = "selfSignature";
       }
-      const known = op.cid && field && key ? this.verdicts.get(`${op.cid}|${field}|${key}`) : undefined;
+      const known = op.cid && field && key ? this.signatureVerdict(op.cid, field, key) : undefined;
       if (op.cid && field && key && known === undefined) {
         item.f = field;
         item.k = key;
       }
       items.push(item);
       at.push(i);
-      sigs.push(item.f ? `${op.cid}|${item.f}|${item.k}` : undefined);
+      sigs.push(item.f && item.k && op.cid ? { cid: op.cid, field: item.f, publicKey: item.k, ok: false } : undefined);
     });
     let results: CheckResult[] | undefined;
     if (this.pool && pooled) {
@@ -118,8 +153,8 @@ export class CachingVerifier {
     results.forEach((r, n) => {
       schema[at[n]!] = r.s;
       if (r.j !== undefined) json[at[n]!] = r.j;
-      const sigKey = sigs[n];
-      if (sigKey && r.v !== undefined) this.verdicts.set(sigKey, r.v);
+      const sig = sigs[n];
+      if (sig && r.v !== undefined) this.verdicts.set(sig.cid, { field: sig.field, publicKey: sig.publicKey, ok: r.v });
     });
     return { json, schema };
   }

@@ -236,9 +236,17 @@ function schemaProblems(part: Part, ref: RecordRef, known: string | null | undef
   return result.ok ? undefined : result.message;
 }
 
+// A class rather than a closure: a function created per call costs an extra property definition
+// under tsx (which keeps function names), on the exchange's per-receipt path.
+class Findings {
+  readonly items: Finding[] = [];
+  add(code: FindingCode, message: string): void {
+    this.items.push({ code, message });
+  }
+}
+
 export function verifyReceipt(bundle: ReceiptBundle, options: VerifyOptions = {}): VerifyResult {
-  const findings: Finding[] = [];
-  const add = (code: FindingCode, message: string) => findings.push({ code, message });
+  const found = new Findings();
 
   const receipt = bundle.receipt.value;
   const job = bundle.job.value;
@@ -253,13 +261,13 @@ export function verifyReceipt(bundle: ReceiptBundle, options: VerifyOptions = {}
     const ref = bundle[part];
     if (!ref) continue;
     const problem = schemaProblems(part, ref, trusted?.schema?.[part]);
-    if (problem) add("schema-invalid", `${part}: ${problem}`);
+    if (problem) found.add("schema-invalid", `${part}: ${problem}`);
     if (trusted?.cids && ref.cid) {
       cids[part] = ref.cid;
       continue;
     }
     const computed = recordCid(ref.value);
-    if (computed && ref.cid && computed !== ref.cid) add("cid-mismatch", `${part}: given cid ${ref.cid} but the value hashes to ${computed}`);
+    if (computed && ref.cid && computed !== ref.cid) found.add("cid-mismatch", `${part}: given cid ${ref.cid} but the value hashes to ${computed}`);
     const cid = computed ?? ref.cid;
     if (cid) cids[part] = cid;
   }
@@ -282,16 +290,16 @@ export function verifyReceipt(bundle: ReceiptBundle, options: VerifyOptions = {}
     if (bundle.job.uri && refUri !== bundle.job.uri) problems.push(`receipt.job.uri is ${refUri ?? "missing"}, the job is ${bundle.job.uri}`);
     if (cids.job && refCid !== cids.job) problems.push(`receipt.job.cid is ${refCid ?? "missing"}, the job's cid is ${cids.job}`);
     if (!bundle.job.uri && !cids.job) problems.push("the job has neither uri nor cid to match receipt.job against");
-    for (const p of problems) add("job-mismatch", p);
+    for (const p of problems) found.add("job-mismatch", p);
   }
 
   const requester = str(receipt, "requester");
-  if (requesterDid === undefined) add("requester-mismatch", "cannot tell who owns the job: no at-uri for it");
-  else if (requester !== requesterDid) add("requester-mismatch", `receipt.requester is ${requester ?? "missing"} but the job is in ${requesterDid}'s repo`);
+  if (requesterDid === undefined) found.add("requester-mismatch", "cannot tell who owns the job: no at-uri for it");
+  else if (requester !== requesterDid) found.add("requester-mismatch", `receipt.requester is ${requester ?? "missing"} but the job is in ${requesterDid}'s repo`);
 
   const rIn = str(receipt, "inputCommitment");
   const jIn = str(job, "inputCommitment");
-  if (rIn !== jIn) add("commitment-mismatch", `receipt.inputCommitment ${rIn ?? "missing"} differs from the job's ${jIn ?? "missing"}`);
+  if (rIn !== jIn) found.add("commitment-mismatch", `receipt.inputCommitment ${rIn ?? "missing"} differs from the job's ${jIn ?? "missing"}`);
 
   // Time. Job expiry is judged at completedAt (a fact of the receipt); validity windows at `at`.
   const completedAt = time(str(receipt, "completedAt"));
@@ -300,104 +308,104 @@ export function verifyReceipt(bundle: ReceiptBundle, options: VerifyOptions = {}
     at = time(options.at);
     if (at === undefined) throw new RangeError(`verification time ${JSON.stringify(options.at)} is not an ISO 8601 time`);
     if (completedAt !== undefined && completedAt > at) {
-      add("completed-in-future", `receipt completedAt ${str(receipt, "completedAt")} is after the verification time ${options.at}`);
+      found.add("completed-in-future", `receipt completedAt ${str(receipt, "completedAt")} is after the verification time ${options.at}`);
     }
   }
   const jobExpires = time(str(job, "expiresAt"));
   if (completedAt !== undefined && jobExpires !== undefined && completedAt > jobExpires) {
-    add("expired", `completedAt ${str(receipt, "completedAt")} is after the job's expiresAt ${str(job, "expiresAt")}`);
+    found.add("expired", `completedAt ${str(receipt, "completedAt")} is after the job's expiresAt ${str(job, "expiresAt")}`);
   }
 
   // Attestation: its own signature, its place (provider's repo), the receipt's reference, its window.
   const publicKey = str(att, "publicKey");
   const keyOk = publicKey !== undefined && isValidPublicKey(publicKey);
-  if (!keyOk) add("attestation-invalid", "attestation.publicKey is not standard base64 of a 64-byte P-256 point");
+  if (!keyOk) found.add("attestation-invalid", "attestation.publicKey is not standard base64 of a 64-byte P-256 point");
   const sigScheme = str(att, "sigScheme");
-  if (sigScheme !== undefined && sigScheme !== "p256") add("attestation-invalid", `attestation.sigScheme ${sigScheme} is not p256`);
+  if (sigScheme !== undefined && sigScheme !== "p256") found.add("attestation-invalid", `attestation.sigScheme ${sigScheme} is not p256`);
   if (keyOk) {
     try {
       const attCid = trusted?.cids ? bundle.attestation.cid : undefined;
       const known = attCid ? trusted?.signature?.(attCid, "selfSignature", publicKey) : undefined;
-      if (!(known ?? attestationSignatureOk(att, publicKey, attCid))) add("attestation-invalid", "attestation.selfSignature does not verify under its publicKey");
+      if (!(known ?? attestationSignatureOk(att, publicKey, attCid))) found.add("attestation-invalid", "attestation.selfSignature does not verify under its publicKey");
     } catch (err) {
       if (!(err instanceof CanonicalError)) throw err;
-      add("canonical-invalid", `attestation: ${err.message}`);
+      found.add("canonical-invalid", `attestation: ${err.message}`);
     }
   }
   {
     const refUri = str(attRef, "uri");
     const refCid = str(attRef, "cid");
-    if (refUri && parseAtUri(refUri)?.collection !== NSID.attestation) add("attestation-invalid", `receipt.attestation.uri ${refUri} is not a ${NSID.attestation} record`);
-    if (bundle.attestation.uri && refUri !== bundle.attestation.uri) add("attestation-invalid", `receipt.attestation.uri is ${refUri ?? "missing"}, the attestation is ${bundle.attestation.uri}`);
-    if (cids.attestation && refCid !== cids.attestation) add("attestation-invalid", `receipt.attestation.cid is ${refCid ?? "missing"}, the attestation's cid is ${cids.attestation}`);
-    if (attUri && providerDid && attUri.repo !== providerDid) add("attestation-invalid", `the attestation is in ${attUri.repo}'s repo, not the provider ${providerDid}'s`);
+    if (refUri && parseAtUri(refUri)?.collection !== NSID.attestation) found.add("attestation-invalid", `receipt.attestation.uri ${refUri} is not a ${NSID.attestation} record`);
+    if (bundle.attestation.uri && refUri !== bundle.attestation.uri) found.add("attestation-invalid", `receipt.attestation.uri is ${refUri ?? "missing"}, the attestation is ${bundle.attestation.uri}`);
+    if (cids.attestation && refCid !== cids.attestation) found.add("attestation-invalid", `receipt.attestation.cid is ${refCid ?? "missing"}, the attestation's cid is ${cids.attestation}`);
+    if (attUri && providerDid && attUri.repo !== providerDid) found.add("attestation-invalid", `the attestation is in ${attUri.repo}'s repo, not the provider ${providerDid}'s`);
   }
   const attestedAt = time(str(att, "attestedAt"));
   const attExpires = time(str(att, "expiresAt"));
   if (at !== undefined && attestedAt !== undefined && attExpires !== undefined && (at < attestedAt || at > attExpires)) {
-    add("attestation-expired", `${new Date(at).toISOString()} is outside the attestation's window [${str(att, "attestedAt")}, ${str(att, "expiresAt")}]`);
+    found.add("attestation-expired", `${new Date(at).toISOString()} is outside the attestation's window [${str(att, "attestedAt")}, ${str(att, "expiresAt")}]`);
   }
 
   // The receipt's own signature, by the attestation's key.
   if (keyOk) {
     try {
       const known = trusted?.cids && bundle.receipt.cid ? trusted.signature?.(bundle.receipt.cid, "enclaveSignature", publicKey) : undefined;
-      if (!(known ?? verifyRecordSignature(receipt, "enclaveSignature", publicKey))) add("bad-signature", "receipt.enclaveSignature does not verify under the attestation's publicKey");
+      if (!(known ?? verifyRecordSignature(receipt, "enclaveSignature", publicKey))) found.add("bad-signature", "receipt.enclaveSignature does not verify under the attestation's publicKey");
     } catch (err) {
       if (!(err instanceof CanonicalError)) throw err;
-      add("canonical-invalid", `receipt: ${err.message}`);
+      found.add("canonical-invalid", `receipt: ${err.message}`);
     }
   } else {
-    add("bad-signature", "receipt.enclaveSignature cannot be verified: the attestation has no usable publicKey");
+    found.add("bad-signature", "receipt.enclaveSignature cannot be verified: the attestation has no usable publicKey");
   }
 
   // The settling exchange, its policy, and whether the job and authorization let it settle.
   const exchange = options.exchange ?? str(policy, "exchange") ?? str(auth, "exchange");
   if (policy) {
     const policyExchange = str(policy, "exchange");
-    if (options.exchange && policyExchange !== options.exchange) add("policy-invalid", `the policy belongs to ${policyExchange ?? "no exchange"}, not ${options.exchange}`);
+    if (options.exchange && policyExchange !== options.exchange) found.add("policy-invalid", `the policy belongs to ${policyExchange ?? "no exchange"}, not ${options.exchange}`);
     const policyRepo = parseAtUri(bundle.policy?.uri)?.repo;
-    if (policyRepo && policyRepo !== policyExchange) add("policy-invalid", `policy.exchange ${policyExchange ?? "missing"} is not the repo ${policyRepo} it is published in`);
+    if (policyRepo && policyRepo !== policyExchange) found.add("policy-invalid", `policy.exchange ${policyExchange ?? "missing"} is not the repo ${policyRepo} it is published in`);
   }
   const acceptedExchanges = strings(job, "acceptedExchanges");
   if (acceptedExchanges && exchange !== undefined && !acceptedExchanges.includes(exchange)) {
-    add("exchange-not-accepted", `exchange ${exchange} is not in the job's acceptedExchanges`);
+    found.add("exchange-not-accepted", `exchange ${exchange} is not in the job's acceptedExchanges`);
   }
   const acceptedProviders = strings(job, "acceptedProviders");
   if (acceptedProviders && acceptedProviders.length > 0) {
-    if (providerDid === undefined) add("provider-not-accepted", "the job names acceptedProviders but the receipt's repo is unknown");
-    else if (!acceptedProviders.includes(providerDid)) add("provider-not-accepted", `provider ${providerDid} is not in the job's acceptedProviders`);
+    if (providerDid === undefined) found.add("provider-not-accepted", "the job names acceptedProviders but the receipt's repo is unknown");
+    else if (!acceptedProviders.includes(providerDid)) found.add("provider-not-accepted", `provider ${providerDid} is not in the job's acceptedProviders`);
   }
 
   const ceiling = obj(job, "priceCeiling");
   if (!auth) {
-    add("authorization-invalid", "no paymentAuthorization given");
+    found.add("authorization-invalid", "no paymentAuthorization given");
   } else {
     const authRef = bundle.paymentAuthorization!;
     const jobAuthRef = obj(job, "paymentAuthorization");
     const jaUri = str(jobAuthRef, "uri");
     const jaCid = str(jobAuthRef, "cid");
-    if (authRef.uri && jaUri !== authRef.uri) add("authorization-invalid", `job.paymentAuthorization.uri is ${jaUri ?? "missing"}, the authorization is ${authRef.uri}`);
-    if (cids.paymentAuthorization && jaCid !== cids.paymentAuthorization) add("authorization-invalid", `job.paymentAuthorization.cid is ${jaCid ?? "missing"}, the authorization's cid is ${cids.paymentAuthorization}`);
-    if (!authRef.uri && !cids.paymentAuthorization) add("authorization-invalid", "the authorization has neither uri nor cid to match the job's reference against");
+    if (authRef.uri && jaUri !== authRef.uri) found.add("authorization-invalid", `job.paymentAuthorization.uri is ${jaUri ?? "missing"}, the authorization is ${authRef.uri}`);
+    if (cids.paymentAuthorization && jaCid !== cids.paymentAuthorization) found.add("authorization-invalid", `job.paymentAuthorization.cid is ${jaCid ?? "missing"}, the authorization's cid is ${cids.paymentAuthorization}`);
+    if (!authRef.uri && !cids.paymentAuthorization) found.add("authorization-invalid", "the authorization has neither uri nor cid to match the job's reference against");
     const authRepo = parseAtUri(authRef.uri ?? jaUri)?.repo;
-    if (authRepo && requesterDid && authRepo !== requesterDid) add("authorization-invalid", `the authorization is in ${authRepo}'s repo, not the requester ${requesterDid}'s`);
+    if (authRepo && requesterDid && authRepo !== requesterDid) found.add("authorization-invalid", `the authorization is in ${authRepo}'s repo, not the requester ${requesterDid}'s`);
     const authExchange = str(auth, "exchange");
-    if (exchange !== undefined && authExchange !== exchange) add("authorization-invalid", `the authorization names exchange ${authExchange ?? "none"}, not ${exchange}`);
+    if (exchange !== undefined && authExchange !== exchange) found.add("authorization-invalid", `the authorization names exchange ${authExchange ?? "none"}, not ${exchange}`);
     const authExpires = time(str(auth, "expiresAt"));
-    if (at !== undefined && authExpires !== undefined && at > authExpires) add("authorization-invalid", `the authorization expired at ${str(auth, "expiresAt")}`);
+    if (at !== undefined && authExpires !== undefined && at > authExpires) found.add("authorization-invalid", `the authorization expired at ${str(auth, "expiresAt")}`);
     const authCeiling = obj(auth, "ceiling");
     const aAmount = int(authCeiling, "amount");
     const jAmount = int(ceiling, "amount");
     if (str(authCeiling, "currency") !== str(ceiling, "currency")) {
-      add("authorization-invalid", `authorization ceiling currency ${str(authCeiling, "currency") ?? "missing"} differs from the job's ${str(ceiling, "currency") ?? "missing"}`);
+      found.add("authorization-invalid", `authorization ceiling currency ${str(authCeiling, "currency") ?? "missing"} differs from the job's ${str(ceiling, "currency") ?? "missing"}`);
     } else if (aAmount !== undefined && jAmount !== undefined && aAmount < jAmount) {
-      add("authorization-invalid", `authorization ceiling ${aAmount} is below the job's priceCeiling ${jAmount}`);
+      found.add("authorization-invalid", `authorization ceiling ${aAmount} is below the job's priceCeiling ${jAmount}`);
     }
     const nonce = str(auth, "nonce");
     const used = options.usedNonces;
     if (nonce !== undefined && used && (typeof used === "function" ? used(nonce) : used.has(nonce))) {
-      add("nonce-reused", `authorization nonce ${nonce} was already used`);
+      found.add("nonce-reused", `authorization nonce ${nonce} was already used`);
     }
   }
 
@@ -407,13 +415,13 @@ export function verifyReceipt(bundle: ReceiptBundle, options: VerifyOptions = {}
   const currency = str(price, "currency");
   const tokens = obj(receipt, "tokens");
   if (currency !== str(ceiling, "currency")) {
-    add("currency-mismatch", `price currency ${currency ?? "missing"} differs from the job's ceiling currency ${str(ceiling, "currency") ?? "missing"}`);
+    found.add("currency-mismatch", `price currency ${currency ?? "missing"} differs from the job's ceiling currency ${str(ceiling, "currency") ?? "missing"}`);
   } else if (amount !== undefined && int(ceiling, "amount") !== undefined && amount > int(ceiling, "amount")!) {
-    add("price-over-ceiling", `price ${amount} exceeds the job's priceCeiling ${int(ceiling, "amount")}`);
+    found.add("price-over-ceiling", `price ${amount} exceeds the job's priceCeiling ${int(ceiling, "amount")}`);
   }
   if (policy) {
     const supported = strings(policy, "supportedCurrencies");
-    if (supported && currency !== undefined && !supported.includes(currency)) add("currency-mismatch", `the exchange does not settle in ${currency}`);
+    if (supported && currency !== undefined && !supported.includes(currency)) found.add("currency-mismatch", `the exchange does not settle in ${currency}`);
     const rate = obj(policy, "tokenRate");
     if (rate) {
       const rateCurrency = str(rate, "currency");
@@ -422,21 +430,21 @@ export function verifyReceipt(bundle: ReceiptBundle, options: VerifyOptions = {}
       const inRate = int(rate, "inputPricePerMTok");
       const outRate = int(rate, "outputPricePerMTok");
       if (rateCurrency !== currency) {
-        add("currency-mismatch", `price currency ${currency ?? "missing"} differs from the policy's tokenRate currency ${rateCurrency ?? "missing"}`);
+        found.add("currency-mismatch", `price currency ${currency ?? "missing"} differs from the policy's tokenRate currency ${rateCurrency ?? "missing"}`);
       } else if (amount !== undefined && tIn !== undefined && tOut !== undefined && inRate !== undefined && outRate !== undefined) {
         try {
           const expected = tokenRatePrice({ inputPricePerMTok: inRate, outputPricePerMTok: outRate }, { in: tIn, out: tOut });
-          if (amount !== expected) add("price-mismatch", `price ${amount} is not the tokenRate price ${expected} for ${tIn} in / ${tOut} out`);
+          if (amount !== expected) found.add("price-mismatch", `price ${amount} is not the tokenRate price ${expected} for ${tIn} in / ${tOut} out`);
         } catch (err) {
           if (!(err instanceof PricingError)) throw err;
-          add("price-mismatch", `tokenRate price cannot be computed: ${err.message}`);
+          found.add("price-mismatch", `tokenRate price cannot be computed: ${err.message}`);
         }
       }
     }
   }
   if (receipt.proBono === true && (amount !== 0 || int(tokens, "in") !== 0 || int(tokens, "out") !== 0)) {
-    add("pro-bono-nonzero", `pro bono receipt has price ${amount ?? "?"} and tokens ${int(tokens, "in") ?? "?"}/${int(tokens, "out") ?? "?"}; all must be 0`);
+    found.add("pro-bono-nonzero", `pro bono receipt has price ${amount ?? "?"} and tokens ${int(tokens, "in") ?? "?"}/${int(tokens, "out") ?? "?"}; all must be 0`);
   }
 
-  return { ok: findings.length === 0, findings };
+  return { ok: found.items.length === 0, findings: found.items };
 }
