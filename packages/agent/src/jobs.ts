@@ -137,9 +137,10 @@ interface Checked {
 export async function checkJob(ctx: JobContext, msg: JobMessage): Promise<Checked> {
   const job = msg.jobRecord;
   if (!job || typeof job !== "object") refuse("job_invalid", "jobRecord is missing");
-  const valid = validateRecord("dev.cocore.compute.job", fromJsonRecord(job));
+  const lex = fromJsonRecord(job);
+  const valid = validateRecord("dev.cocore.compute.job", lex);
   if (!valid.ok) refuse("job_invalid", `job record is invalid: ${valid.message}`);
-  const cid = recordCid(fromJsonRecord(job));
+  const cid = recordCid(lex);
   // A record with no computable CID cannot be bound to its strong ref: refuse rather than skip the check.
   if (!msg.job?.uri || cid === undefined || cid !== msg.job.cid) refuse("job_mismatch", "the job record does not match its strong-ref cid");
   if (repoOf(msg.job.uri) !== msg.requester) refuse("requester_mismatch", "the requester does not own the job record");

@@ -152,6 +152,23 @@ describe("llama engine on the bundled model", () => {
     assert.equal(result.text, chunks.join(""));
   });
 
+  test("coalesced output: a callback that throws fails generate(), and nothing is emitted after", async () => {
+    let calls = 0;
+    let failedAt = 0;
+    await assert.rejects(
+      // An interval this short schedules a drain for every token, so one is pending when it fails.
+      engine.generate({ model: MODEL_ID, prompt: "The", maxTokens: 200, emitIntervalMs: 0.001 }, () => {
+        calls++;
+        throw new Error("sink broke");
+      }),
+      /sink broke/,
+    );
+    failedAt = calls;
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(calls, failedAt);
+    assert.equal(calls, 1);
+  });
+
   test("rejects unknown models and bad maxTokens", async () => {
     await assert.rejects(engine.generate({ model: "gpt-4", prompt: "hi", maxTokens: 5 }, () => {}), (e) => codeOf(e) === "unknown-model");
     await assert.rejects(run(engine, "hi", 0), (e) => codeOf(e) === "bad-request");

@@ -79,7 +79,14 @@ export class CheckPool {
     return new Promise<CheckResult[]>((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
       slot.worker.ref();
-      slot.worker.postMessage({ id, items });
+      try {
+        slot.worker.postMessage({ id, items });
+      } catch (err) {
+        // Not cloneable: nothing reached the worker, so nothing will answer (the caller checks inline).
+        slot.pending.delete(id);
+        if (slot.pending.size === 0) slot.worker.unref();
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
     });
   }
 

@@ -46,6 +46,7 @@ export interface CheckResult {
  * Uint8Arrays. A class instance (a CID in an unknown field) would arrive as a bare object.
  */
 export function isCloneableLex(value: unknown): boolean {
+  if (typeof value === "function" || typeof value === "symbol") return false;
   if (value === null || typeof value !== "object") return true;
   if (Array.isArray(value)) return value.every(isCloneableLex);
   if (value instanceof Uint8Array) return true;

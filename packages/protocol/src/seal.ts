@@ -44,16 +44,16 @@ const lowlevel = (nacl as unknown as { lowlevel: { crypto_core_hsalsa20(out: Uin
 // copy beside it catches an array rewritten in place (e.g. zeroed) and then used again.
 const privateKeys = new WeakMap<Uint8Array, { copy: Uint8Array; key: KeyObject }>();
 
-function privateKeyObject(secretKey: Uint8Array): KeyObject {
+function privateKeyObject(secretKey: Uint8Array, cache = true): KeyObject {
   const hit = privateKeys.get(secretKey);
   if (hit && timingSafeEqual(hit.copy, secretKey)) return hit.key;
   const key = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, secretKey]), format: "der", type: "pkcs8" });
-  privateKeys.set(secretKey, { copy: new Uint8Array(secretKey), key });
+  if (cache) privateKeys.set(secretKey, { copy: new Uint8Array(secretKey), key });
   return key;
 }
 
-function x25519PublicKey(secretKey: Uint8Array): Uint8Array {
-  const spki = createPublicKey(privateKeyObject(secretKey)).export({ format: "der", type: "spki" });
+function x25519PublicKey(secretKey: Uint8Array, cache = true): Uint8Array {
+  const spki = createPublicKey(privateKeyObject(secretKey, cache)).export({ format: "der", type: "spki" });
   return new Uint8Array(spki.subarray(SPKI_X25519.length));
 }
 
@@ -69,11 +69,11 @@ export class LowOrderKeyError extends Error {
 }
 
 /** crypto_box_beforenm: HSalsa20 over the X25519 shared secret. */
-function boxBefore(peerPublicKey: Uint8Array, ownSecretKey: Uint8Array): Uint8Array {
+function boxBefore(peerPublicKey: Uint8Array, ownSecretKey: Uint8Array, cache = true): Uint8Array {
   let shared: Uint8Array;
   try {
     const publicKey = createPublicKey({ key: Buffer.concat([SPKI_X25519, peerPublicKey]), format: "der", type: "spki" });
-    shared = diffieHellman({ privateKey: privateKeyObject(ownSecretKey), publicKey });
+    shared = diffieHellman({ privateKey: privateKeyObject(ownSecretKey, cache), publicKey });
   } catch {
     shared = nacl.scalarMult(ownSecretKey, peerPublicKey);
   }
@@ -96,9 +96,11 @@ export function encryptionKeyPairFromSecret(secretKey: Uint8Array): EncryptionKe
 
 export function seal(plaintext: Uint8Array, recipientPublicKey: Uint8Array): Sealed {
   if (recipientPublicKey.length !== X25519_KEY_LENGTH) throw new RangeError("X25519 public key must be 32 bytes");
-  const ephemeral = generateEncryptionKeyPair();
+  // The one-use sender key stays out of the key-object cache: nothing of it outlives this call.
+  const secretKey = new Uint8Array(randomBytes(X25519_KEY_LENGTH));
+  const ephemeral = { publicKey: x25519PublicKey(secretKey, false), secretKey };
   const nonce = nacl.randomBytes(NONCE_LENGTH);
-  const box = nacl.box.after(plaintext, nonce, boxBefore(recipientPublicKey, ephemeral.secretKey));
+  const box = nacl.box.after(plaintext, nonce, boxBefore(recipientPublicKey, ephemeral.secretKey, false));
   const sealed = new Uint8Array(NONCE_LENGTH + box.length);
   sealed.set(nonce, 0);
   sealed.set(box, NONCE_LENGTH);

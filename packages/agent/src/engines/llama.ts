@@ -226,9 +226,11 @@ export class LlamaEngine implements Engine {
     let lastDrainAt = Number.NEGATIVE_INFINITY;
     let drainError: unknown;
     let detok: IncrementalDetokenizer | undefined;
+    let finished = false;
     const drain = () => {
       drainScheduled = false;
-      if (queued.length === 0 || !detok) return;
+      // Once generate() has returned or failed, a drain still scheduled has nothing to say.
+      if (finished || queued.length === 0 || !detok) return;
       try {
         emit(detok.pushMany(queued.splice(0)));
       } catch (err) {
@@ -273,6 +275,7 @@ export class LlamaEngine implements Engine {
       if (drainError !== undefined) throw drainError;
       emit(detok.flush());
     } finally {
+      finished = true;
       this.#pool.release(seq);
     }
     // A request aborted before evaluation started consumed no prompt tokens.

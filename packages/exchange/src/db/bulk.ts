@@ -76,10 +76,18 @@ function pgRowsJson(spec: BulkSpec, rows: readonly (readonly Cell[])[]): string 
   return JSON.stringify(
     rows.map((row) => {
       const o: Record<string, Cell> = {};
-      spec.columns.forEach(([n], i) => (o[n] = row[i] ?? null));
+      spec.columns.forEach(([n], i) => (o[n] = wellFormed(row[i] ?? null)));
       return o;
     }),
   );
+}
+
+/**
+ * PostgreSQL's json parser refuses a lone UTF-16 surrogate, which JSON.stringify writes as an
+ * escape; it becomes U+FFFD, as `pg` made it of a text parameter before.
+ */
+function wellFormed(cell: Cell): Cell {
+  return typeof cell === "string" ? cell.toWellFormed() : cell;
 }
 
 /**
@@ -90,6 +98,10 @@ function pgRowsJson(spec: BulkSpec, rows: readonly (readonly Cell[])[]): string 
 export async function insertNew(ldb: LedgerDb, tx: Tx, spec: BulkSpec, rows: readonly (readonly Cell[])[], keyIndex = 0): Promise<number[]> {
   if (rows.length === 0) return [];
   if (spec.conflict?.update) throw new Error(`insertNew: ${spec.table} spec updates on conflict`);
+  // Conflicts are told apart by key: keys must be text (PostgreSQL returns them as written) and
+  // distinct within the call (PostgreSQL would report a repeated key as inserted).
+  if (spec.columns[keyIndex]?.[1] !== "text") throw new Error(`insertNew: ${spec.table} key column is not text`);
+  if (new Set(rows.map((r) => r[keyIndex])).size !== rows.length) throw new Error(`insertNew: a key of ${spec.table} repeats within one call`);
   const skipped: number[] = [];
   if (ldb.sqlite) {
     const stmt = sqliteStatement(ldb.sqlite, spec);
@@ -159,8 +171,8 @@ export async function selectByKeys<R>(ldb: LedgerDb, tx: Tx, spec: LookupSpec, k
   // index lookups the planner uses for a literal array.
   const where =
     spec.keys.length === 1
-      ? sql`${sql.raw(keyCols)} = any(array(select json_array_elements_text(${JSON.stringify(keys.map((k) => k[0]))}::json)))`
-      : sql`(${sql.raw(keyCols)}) in (select ${sql.raw(spec.keys.map((_, i) => `k->>${i}`).join(", "))} from json_array_elements(${JSON.stringify(keys)}::json) k)`;
+      ? sql`${sql.raw(keyCols)} = any(array(select json_array_elements_text(${JSON.stringify(keys.map((k) => k[0]!.toWellFormed()))}::json)))`
+      : sql`(${sql.raw(keyCols)}) in (select ${sql.raw(spec.keys.map((_, i) => `k->>${i}`).join(", "))} from json_array_elements(${JSON.stringify(keys.map((k) => k.map((c) => c.toWellFormed())))}::json) k)`;
   const result = await sql<R>`select ${sql.raw(cols)} from ${sql.raw(`"${spec.table}"`)} where ${where}${sql.raw(extra)}`.execute(tx);
   return result.rows;
 }

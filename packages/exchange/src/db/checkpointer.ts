@@ -45,8 +45,8 @@ export class Checkpointer {
       if (this.again) this.kick();
       else this.worker.unref();
     });
-    // A worker that dies leaves the writer to checkpoint on its own (the cap below, or SQLite's
-    // own automatic checkpoint, restored here).
+    // A worker that dies leaves the writer to checkpoint on its own: SQLite's automatic
+    // checkpoint is restored.
     this.worker.on("error", (err) => {
       this.lastError = err.message;
       this.closed = true;
@@ -65,6 +65,15 @@ export class Checkpointer {
   /** Called after each committed write transaction. */
   afterCommit(): void {
     if (this.closed) return;
+    try {
+      this.afterCommitUnsafe();
+    } catch (err) {
+      // The transaction has committed: a checkpoint that failed (I/O) must not make it look failed.
+      this.lastError = err instanceof Error ? err.message : String(err);
+    }
+  }
+
+  private afterCommitUnsafe(): void {
     if (this.walBytes() > SIZE_LIMIT_BYTES) {
       this.writer.pragma("wal_checkpoint(passive)");
       return;
