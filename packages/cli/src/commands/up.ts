@@ -328,7 +328,7 @@ key \`up\` prints is revoked when it stops (the file itself is kept).
           lines.push(
             "",
             "or from the CLI:",
-            `  ./cocore login ${req.handle} --pds ${net.pdsUrl} --plc ${net.plcUrl} --matchmaker ${ctx.matchmaker.url} --exchange ${ctx.exchange.url} --password '${req.password}'`,
+            `  ./cocore login ${req.handle} --pds ${net.pdsUrl} --plc ${net.plcUrl} --matchmaker ${ctx.matchmaker.url} --exchange ${ctx.exchange.url} --password='${req.password}'`,
             `  ./cocore run "Tell me a fortune."`,
           );
         }
