@@ -7,18 +7,11 @@
 import { randomBytes, sign as nodeSign, verify as nodeVerify, generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { attestationValue, authorizationValue, jobValue } from "../test-support/records.ts";
+import { receiptValue } from "../test-support/records.ts";
+import { authorizedJobOps, signedAttestationOp } from "../test-support/ops.ts";
 import { join } from "node:path";
 import pg from "pg";
-import {
-  base64Encode,
-  generateEncryptionKeyPair,
-  generateSigningKey,
-  inputCommitment,
-  outputCommitment,
-  recordCid,
-  signRecord,
-} from "@cocore/protocol";
+import { generateSigningKey, recordCid, signRecord } from "@cocore/protocol";
 import { BatchPipeline, buildPolicyRecord, CachingVerifier, CheckPool, defaultCheckWorkers, consistencyCheck, DEFAULT_POLICY, openLedgerDb, policyFromRecord, type IngestOp, type LedgerDb, createOp } from "@cocore/exchange";
 
 export interface SettleBenchOptions {
@@ -45,55 +38,17 @@ function generate(n: number): { ops: IngestOp[]; receipts: number } {
   const providers = Array.from({ length: 8 }, (_, i) => ({ did: `did:plc:benchprovider${String(i).padStart(11, "0")}`, key: generateSigningKey() }));
   const requesters = Array.from({ length: 64 }, (_, i) => `did:plc:benchrequester${String(i).padStart(10, "0")}`);
   const ops: IngestOp[] = [];
-  const atts = providers.map((p) => {
-    const a = createOp(
-      p.did,
-      "dev.cocore.compute.attestation",
-      signRecord(
-        attestationValue({
-          publicKey: p.key.publicKey,
-          encryptionPubKey: base64Encode(generateEncryptionKeyPair().publicKey),
-          attestedAt: T0 - 86_400_000,
-          expiresAt: T0 + 86_400_000 * 30,
-        }),
-        "selfSignature",
-        p.key,
-      ),
-    );
-    ops.push(a);
-    return a;
-  });
+  const atts = providers.map((p) => signedAttestationOp(p.did, p.key, T0));
+  ops.push(...atts);
   for (let i = 0; i < n; i++) {
     const req = requesters[i % requesters.length]!;
     const pi = i % providers.length;
     const p = providers[pi]!;
     const t = T0 + i * 10;
-    const auth = createOp(req, "dev.cocore.compute.paymentAuthorization", authorizationValue({ exchange: EXCHANGE, ceiling: 5000, at: t }));
-    const commitment = inputCommitment(randomBytes(16));
-    const job = createOp(req, "dev.cocore.compute.job", jobValue({ exchange: EXCHANGE, ceiling: 5000, at: t, inputCommitment: commitment, paymentAuthorization: { uri: auth.uri, cid: auth.cid! } }));
+    const { auth, job, commitment } = authorizedJobOps(req, { exchange: EXCHANGE, ceiling: 5000, at: t });
     const tokens = { in: 10 + (i % 50), out: 20 + (i % 70) };
-    const receipt = createOp(
-      p.did,
-      "dev.cocore.compute.receipt",
-      signRecord(
-        {
-          $type: "dev.cocore.compute.receipt",
-          job: { uri: job.uri, cid: job.cid },
-          requester: req,
-          model: "m",
-          inputCommitment: commitment,
-          outputCommitment: outputCommitment("y"),
-          tokens,
-          startedAt: iso(t + 1),
-          completedAt: iso(t + 2),
-          price: { amount: tokens.in + tokens.out, currency: "TOK" },
-          attestation: { uri: atts[pi]!.uri, cid: atts[pi]!.cid },
-        },
-        "enclaveSignature",
-        p.key,
-      ),
-    );
-    ops.push(auth, job, receipt);
+    const value = receiptValue({ job: { uri: job.uri, cid: job.cid! }, requester: req, inputCommitment: commitment, tokens, startedAt: t + 1, completedAt: t + 2, attestation: { uri: atts[pi]!.uri, cid: atts[pi]!.cid! } });
+    ops.push(auth, job, createOp(p.did, "dev.cocore.compute.receipt", signRecord(value, "enclaveSignature", p.key)));
   }
   return { ops, receipts: n };
 }

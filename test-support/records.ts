@@ -1,6 +1,7 @@
 // Plain record values for tests and benches: one place that knows what a well-formed
 // attestation, payment authorization and job look like, so fixtures cannot drift apart.
 import { randomBytes } from "node:crypto";
+import { outputCommitment } from "@cocore/protocol";
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -63,5 +64,32 @@ export function jobValue(o: {
     nonce: randomBytes(16).toString("hex"),
     expiresAt: iso(o.at + 3_600_000),
     createdAt: iso(o.at),
+  };
+}
+
+/** An unsigned receipt by the provider of `attestation` for `job`, priced at tokens in + out. */
+export function receiptValue(o: {
+  job: { uri: string; cid: string };
+  requester: string;
+  inputCommitment: string;
+  tokens: { in: number; out: number };
+  startedAt: number;
+  completedAt: number;
+  attestation: { uri: string; cid: string };
+  proBono?: boolean;
+}): Record<string, unknown> {
+  return {
+    $type: "dev.cocore.compute.receipt",
+    job: { uri: o.job.uri, cid: o.job.cid },
+    requester: o.requester,
+    model: "m",
+    inputCommitment: o.inputCommitment,
+    outputCommitment: outputCommitment("y"),
+    tokens: o.tokens,
+    startedAt: iso(o.startedAt),
+    completedAt: iso(o.completedAt),
+    price: { amount: o.tokens.in + o.tokens.out, currency: "TOK" },
+    attestation: { uri: o.attestation.uri, cid: o.attestation.cid },
+    ...(o.proBono ? { proBono: true } : {}),
   };
 }

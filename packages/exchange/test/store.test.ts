@@ -2,22 +2,13 @@
 // order, with duplicates and replays, in batches of any size, give the same ledger.
 import { nextTid } from "@cocore/atproto";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import fc from "fast-check";
-import {
-  base64Encode,
-  generateEncryptionKeyPair,
-  generateSigningKey,
-  inputCommitment,
-  outputCommitment,
-  recordCid,
-  signRecord,
-  type SigningKey,
-} from "@cocore/protocol";
-import { applyBatch, buildPolicyRecord, CachingVerifier, consistencyCheck, DEFAULT_POLICY, openLedgerDb, policyFromRecord, type EngineContext, type IngestOp, type LedgerDb, createOp } from "../src/index.ts";
+import { generateSigningKey, recordCid, signRecord, type SigningKey } from "@cocore/protocol";
+import { applyBatch, buildPolicyRecord, CachingVerifier, consistencyCheck, DEFAULT_POLICY, policyFromRecord, type IngestOp, type LedgerDb, createOp } from "../src/index.ts";
 import { freshContexts, iso, pgSkip, T0, type Backend } from "./support.ts";
-import { attestationValue, authorizationValue, jobValue } from "../../../test-support/records.ts";
+import { receiptValue } from "../../../test-support/records.ts";
+import { authorizedJobOps, signedAttestationOp } from "../../../test-support/ops.ts";
 
 const EXCHANGE = "did:plc:exchange0000000000000000";
 const did = (n: string) => `did:plc:${n.padEnd(24, "0")}`;
@@ -36,49 +27,27 @@ function world(): World {
   const requesters = ["req-a", "req-b", "req-c"].map(did);
   const ops: IngestOp[] = [];
   const receipts: World["receipts"] = [];
-  const atts = providers.map((p) => {
-    const a = createOp(
-      p.did,
-      "dev.cocore.compute.attestation",
-      signRecord(
-        attestationValue({
-          publicKey: p.key.publicKey,
-          encryptionPubKey: base64Encode(generateEncryptionKeyPair().publicKey),
-          attestedAt: T0 - 86_400_000,
-          expiresAt: T0 + 86_400_000 * 30,
-        }),
-        "selfSignature",
-        p.key,
-      ),
-    );
-    ops.push(a);
-    return a;
-  });
+  const atts = providers.map((p) => signedAttestationOp(p.did, p.key, T0));
+  ops.push(...atts);
   let n = 0;
   for (const req of requesters) {
     for (const [pi, p] of providers.entries()) {
       for (const kind of ["plain", "plain", "probono", "forged"] as const) {
         n++;
         const t = T0 + n * 60_000;
-        const auth = createOp(req, "dev.cocore.compute.paymentAuthorization", authorizationValue({ exchange: EXCHANGE, ceiling: 50_000, at: t }));
-        const commitment = inputCommitment(randomBytes(16));
-        const job = createOp(req, "dev.cocore.compute.job", jobValue({ exchange: EXCHANGE, ceiling: 50_000, at: t, inputCommitment: commitment, paymentAuthorization: { uri: auth.uri, cid: auth.cid! } }));
+        const { auth, job, commitment } = authorizedJobOps(req, { exchange: EXCHANGE, ceiling: 50_000, at: t });
         const tokens = kind === "probono" ? { in: 0, out: 0 } : { in: 100 + n, out: 200 + n };
-        let value: Record<string, unknown> = {
-          $type: "dev.cocore.compute.receipt",
-          job: { uri: job.uri, cid: job.cid },
+        const unsigned = receiptValue({
+          job: { uri: job.uri, cid: job.cid! },
           requester: req,
-          model: "m",
           inputCommitment: commitment,
-          outputCommitment: outputCommitment("y"),
           tokens,
-          startedAt: iso(t + 1000),
-          completedAt: iso(t + 2000),
-          price: { amount: tokens.in + tokens.out, currency: "TOK" },
-          attestation: { uri: atts[pi]!.uri, cid: atts[pi]!.cid },
-          ...(kind === "probono" ? { proBono: true } : {}),
-        };
-        value = signRecord(value, "enclaveSignature", p.key);
+          startedAt: t + 1000,
+          completedAt: t + 2000,
+          attestation: { uri: atts[pi]!.uri, cid: atts[pi]!.cid! },
+          proBono: kind === "probono",
+        });
+        let value = signRecord(unsigned, "enclaveSignature", p.key);
         if (kind === "forged") value = { ...value, tokens: { in: 1, out: 1 }, price: { amount: 2, currency: "TOK" } };
         const receipt = createOp(p.did, "dev.cocore.compute.receipt", value);
         ops.push(auth, job, receipt);
