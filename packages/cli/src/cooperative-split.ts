@@ -12,8 +12,8 @@ import { fileURLToPath } from "node:url";
 import { login, type AtpAgent } from "@cocore/atproto";
 import { CocoreClient } from "@cocore/client";
 import { serviceAuthFromAgent, startMatchmaker, type Matchmaker } from "@cocore/matchmaker";
-import { startAgent, type RunningAgent } from "@cocore/agent";
-import { waitUntil, type CooperativeOptions } from "./cooperative.ts";
+import type { RunningAgent } from "@cocore/agent";
+import { startLocalAgent, type CooperativeOptions } from "./cooperative.ts";
 import type { Credentials, ServicesOptions, ServicesReady } from "./cooperative-services.ts";
 
 export interface SplitAccount extends Credentials {
@@ -92,23 +92,8 @@ export async function startSplitCooperative(opts: SplitCooperativeOptions = {}):
     stops.push(() => matchmaker.close());
 
     const provider = ready.accounts.provider;
-    const modelId = opts.engine === "stub" ? "stub" : (opts.modelId ?? "fortunes-char");
-    const agent = await startAgent({
-      pds: ready.pdsUrl,
-      handle: provider.handle,
-      password: provider.password,
-      stateDir: join(stateDir, "agent"),
-      engine: opts.engine ?? "llama",
-      model: opts.model,
-      modelId: opts.engine === "stub" ? undefined : modelId,
-      matchmaker: matchmaker.url,
-      exchange: ready.exchange.did,
-      plc: ready.plcUrl,
-      machineLabel: "local agent",
-      log: (l) => log(`agent: ${l}`),
-    });
+    const { agent, modelId } = await startLocalAgent({ opts, pdsUrl: ready.pdsUrl, plcUrl: ready.plcUrl, account: provider, stateDir, matchmaker, exchangeDid: ready.exchange.did, log });
     stops.push(() => agent.stop());
-    await waitUntil(() => matchmaker.registry.live(Date.now()).some((m) => m.provider === provider.did && m.models.includes(modelId)), 60_000, "the agent to register with the matchmaker");
 
     const requesters: SplitAccount[] = [];
     for (const r of ready.accounts.requesters) requesters.push(await signIn(r));

@@ -95,23 +95,8 @@ export async function startCooperative(opts: CooperativeOptions = {}): Promise<C
     });
     stops.push(() => matchmaker.close());
 
-    const modelId = opts.engine === "stub" ? "stub" : (opts.modelId ?? "fortunes-char");
-    const agent = await startAgent({
-      pds: network.pdsUrl,
-      handle: providerAcct.handle,
-      password: providerAcct.password,
-      stateDir: join(stateDir, "agent"),
-      engine: opts.engine ?? "llama",
-      model: opts.model,
-      modelId: opts.engine === "stub" ? undefined : modelId,
-      matchmaker: matchmaker.url,
-      exchange: exchange.did,
-      plc: network.plcUrl,
-      machineLabel: "local agent",
-      log: (l) => log(`agent: ${l}`),
-    });
+    const { agent, modelId } = await startLocalAgent({ opts, pdsUrl: network.pdsUrl, plcUrl: network.plcUrl, account: providerAcct, stateDir, matchmaker, exchangeDid: exchange.did, log });
     stops.push(() => agent.stop());
-    await waitUntil(() => matchmaker.registry.live(Date.now()).some((m) => m.provider === providerAcct.did && m.models.includes(modelId)), 60_000, "the agent to register with the matchmaker");
 
     const clientFor = (account: Account) =>
       new CocoreClient({ agent: account.agent, matchmakerUrl: matchmaker.url, exchangeUrl: exchange.url, exchangeDid: exchange.did, plcUrl: network.plcUrl });
@@ -153,6 +138,45 @@ export async function startCooperative(opts: CooperativeOptions = {}): Promise<C
     await close();
     throw err;
   }
+}
+
+/**
+ * The cooperative's provider agent, started against its matchmaker and exchange; resolves once
+ * the matchmaker lists it serving the model.
+ */
+export async function startLocalAgent(o: {
+  opts: Pick<CooperativeOptions, "engine" | "model" | "modelId">;
+  pdsUrl: string;
+  plcUrl: string;
+  account: { did: string; handle: string; password: string };
+  stateDir: string;
+  matchmaker: Matchmaker;
+  exchangeDid: string;
+  log: (line: string) => void;
+}): Promise<{ agent: RunningAgent; modelId: string }> {
+  const stub = o.opts.engine === "stub";
+  const modelId = stub ? "stub" : (o.opts.modelId ?? "fortunes-char");
+  const agent = await startAgent({
+    pds: o.pdsUrl,
+    handle: o.account.handle,
+    password: o.account.password,
+    stateDir: join(o.stateDir, "agent"),
+    engine: o.opts.engine ?? "llama",
+    model: o.opts.model,
+    modelId: stub ? undefined : modelId,
+    matchmaker: o.matchmaker.url,
+    exchange: o.exchangeDid,
+    plc: o.plcUrl,
+    machineLabel: "local agent",
+    log: (l) => o.log(`agent: ${l}`),
+  });
+  try {
+    await waitUntil(() => o.matchmaker.registry.live(Date.now()).some((m) => m.provider === o.account.did && m.models.includes(modelId)), 60_000, "the agent to register with the matchmaker");
+  } catch (err) {
+    await agent.stop();
+    throw err;
+  }
+  return { agent, modelId };
 }
 
 export async function waitUntil(cond: () => boolean, ms: number, what: string): Promise<void> {

@@ -1,16 +1,12 @@
 // What an exchange is started with. Everything has a default fit for the local network except the
 // identity (PDS account) it publishes as.
+import type { LedgerPolicy } from "@cocore/protocol";
 
-/** The policy parameters the exchange publishes (PROTOCOL.md §3 defaults, in TOK). */
-export interface PolicyParams {
-  currency: string;
-  feeBps: number;
-  feeMinMinor: number;
-  tokenGrant: number;
-  tokenFloor: number;
-  refresh?: { amountPerDid: number; cadenceMinutes: number };
-  patronage?: { fractionBps: number; cadenceDays: number };
-  selfLoopFeeWaived: boolean;
+/**
+ * The policy parameters the exchange publishes (PROTOCOL.md §3 defaults, in TOK): the numbers the
+ * ledger rules read back from the record, plus what the record only states.
+ */
+export interface PolicyParams extends Pick<LedgerPolicy, "currency" | "feeBps" | "feeMinMinor" | "tokenGrant" | "tokenFloor" | "refresh" | "patronage" | "selfLoopFeeWaived"> {
   /** Defaults to the exchange's own DID. */
   treasuryDid?: string;
   termsUri?: string;

@@ -9,9 +9,9 @@ import { settlementKey, type BatchResult, type EngineContext, type IngestOp } fr
 import { objOf, str } from "./fields.ts";
 import { applyFacts } from "./facts.ts";
 import { parseAtUri, RecordCache, schemaCheck } from "./records.ts";
-import { evaluateReceipts, retryParked, STALE_REF_CODES } from "./settle.ts";
+import { evaluateReceipts, retryParked } from "./settle.ts";
 import type { PreparedChecks } from "./verifier.ts";
-import { chunks, UnitOfWork } from "./uow.ts";
+import { UnitOfWork } from "./uow.ts";
 
 export type { BatchResult, EngineContext, IngestOp, PolicyInUse, Verifier } from "./context.ts";
 
@@ -76,7 +76,6 @@ export async function commitBatch(ctx: EngineContext, batch: PreparedBatch, curs
     await recs.load(relevant.map((o) => o.uri));
     const candidates = new Set<string>();
     const arrived = new Set<string>();
-    const changedJobs = new Set<string>();
     const facts: { uri: string; collection: string; value: Record<string, unknown> }[] = [];
     const ownRecords: { collection: string; rkey: string; uri: string; cid: string; value: Record<string, unknown> }[] = [];
     const firstSeen = iso(ctx.now());
@@ -119,7 +118,6 @@ export async function commitBatch(ctx: EngineContext, batch: PreparedBatch, curs
       if (at.collection === NSID.receipt) candidates.add(op.uri);
       else if (at.collection === NSID.job || at.collection === NSID.paymentAuthorization || at.collection === NSID.attestation) {
         arrived.add(op.uri);
-        if (at.collection === NSID.job && prev) changedJobs.add(op.uri);
       }
     }
 
@@ -156,17 +154,6 @@ export async function commitBatch(ctx: EngineContext, batch: PreparedBatch, curs
     for (const w of await selectByKeys<{ uri: string; status: string }>(ctx.ldb, tx, WAITING_FOR, [...arrived].map((a) => [a]))) {
       candidates.add(w.uri);
       if (w.status === "rejected") rejudge.add(w.uri);
-    }
-    // Receipts rejected against a job version before rejections remembered their record: those
-    // rejected only for stale-reference findings are judged again against the new version.
-    for (const chunk of chunks([...changedJobs])) {
-      const rejected = await tx.selectFrom("receipts").select(["uri", "reason"]).where("job_uri", "in", chunk).where("status", "=", "rejected").execute();
-      for (const r of rejected) {
-        if (r.reason && r.reason.split(",").every((c) => STALE_REF_CODES.has(c))) {
-          rejudge.add(r.uri);
-          candidates.add(r.uri);
-        }
-      }
     }
     if (candidates.size > 0) await evaluateReceipts(ctx, u, recs, [...candidates], result, false, rejudge);
     await retryParked(ctx, u, recs, result);

@@ -8,7 +8,7 @@ import type { LedgerDb, Tx } from "./db/open.ts";
 import { insertMany, insertNew, selectByKeys, type BulkSpec, type LookupSpec } from "./db/bulk.ts";
 import { deterministicTid } from "./tid.ts";
 import { toInt } from "./ints.ts";
-import type { TransfersTable } from "./db/schema.ts";
+import type { ReceiptsTable, TransfersTable } from "./db/schema.ts";
 import { LedgerError, touchAccount, type AccountState, type LedgerPolicy, type Movement } from "./ledger.ts";
 
 export interface Account {
@@ -23,23 +23,12 @@ export interface TransferRow extends Movement {
   ref: string | null;
 }
 
-export interface ReceiptRowUpdate {
-  uri: string;
-  cid: string;
-  job_uri: string;
-  requester: string | null;
-  provider: string;
-  status: string;
-  reason: string | null;
-  waiting_for: string | null;
-  findings: string | null;
-  completed_at: string | null;
-  kind: string | null;
-  settled_at: string | null;
+/** A receipts row as the engine writes it: amounts as numbers; settlement_uri is not its to set. */
+export type ReceiptRowUpdate = Omit<ReceiptsTable, "charged" | "payout" | "fee" | "settlement_uri"> & {
   charged: number | null;
   payout: number | null;
   fee: number | null;
-}
+};
 
 export interface OutboxInsert {
   key: string;

@@ -70,13 +70,11 @@ export class CachingVerifier {
     private readonly pool?: CheckPool,
   ) {}
 
-  /** signatureVerdict for verifyReceipt's `trusted.signature`, bound once. */
-  private readonly knownSignature = (cid: string, field: string, publicKey: string): boolean | undefined => this.signatureVerdict(cid, field, publicKey);
-
-  private signatureVerdict(cid: string, field: string, publicKey: string): boolean | undefined {
+  /** A recorded verdict on this record's signature; bound once, as verifyReceipt's `trusted.signature`. */
+  private readonly signatureVerdict = (cid: string, field: string, publicKey: string): boolean | undefined => {
     const v = this.verdicts.get(cid);
     return v && v.field === field && v.publicKey === publicKey ? v.ok : undefined;
-  }
+  };
 
   verify(bundle: ReceiptBundle, exchange: string, trusted?: Omit<TrustedFacts, "signature">): VerifyResult {
     const key = bundle.receipt.cid;
@@ -90,7 +88,7 @@ export class CachingVerifier {
       return hit.result;
     }
     const options: VerifyOptions = { exchange };
-    if (trusted) options.trusted = { ...trusted, signature: this.knownSignature };
+    if (trusted) options.trusted = { ...trusted, signature: this.signatureVerdict };
     const result = verifyReceipt(bundle, options);
     if (key !== undefined) {
       if (this.cache.size >= this.limit) this.cache.clear();

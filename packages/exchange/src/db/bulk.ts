@@ -30,19 +30,25 @@ function conflictClause(spec: BulkSpec): string {
   return ` on conflict (${target}) do update set ${c.update.map((u) => `"${u}" = excluded."${u}"`).join(", ")}${where}`;
 }
 
-const statements = new WeakMap<BetterSqlite3.Database, Map<BulkSpec, BetterSqlite3.Statement>>();
+type StatementCache = WeakMap<BetterSqlite3.Database, Map<object, BetterSqlite3.Statement>>;
+
+/** A statement prepared once per connection and spec (a spec object is a statement's identity). */
+function cachedStatement(caches: StatementCache, raw: BetterSqlite3.Database, spec: object, text: () => string): BetterSqlite3.Statement {
+  let cache = caches.get(raw);
+  if (!cache) caches.set(raw, (cache = new Map()));
+  let stmt = cache.get(spec);
+  if (!stmt) cache.set(spec, (stmt = raw.prepare(text())));
+  return stmt;
+}
+
+const inserts: StatementCache = new WeakMap();
 
 function sqliteStatement(raw: BetterSqlite3.Database, spec: BulkSpec): BetterSqlite3.Statement {
-  let cache = statements.get(raw);
-  if (!cache) statements.set(raw, (cache = new Map()));
-  let stmt = cache.get(spec);
-  if (!stmt) {
+  return cachedStatement(inserts, raw, spec, () => {
     const cols = spec.columns.map(([n]) => `"${n}"`).join(", ");
     const marks = spec.columns.map(() => "?").join(", ");
-    stmt = raw.prepare(`insert into "${spec.table}" (${cols}) values (${marks})${conflictClause(spec)}`);
-    cache.set(spec, stmt);
-  }
-  return stmt;
+    return `insert into "${spec.table}" (${cols}) values (${marks})${conflictClause(spec)}`;
+  });
 }
 
 /** Inserts `rows` (cells in `spec.columns` order) inside the transaction `tx` of `ldb`. */
@@ -128,18 +134,10 @@ export interface LookupSpec {
   where?: string;
 }
 
-const lookups = new WeakMap<BetterSqlite3.Database, Map<LookupSpec, BetterSqlite3.Statement>>();
-const setLookups = new WeakMap<BetterSqlite3.Database, Map<LookupSpec, BetterSqlite3.Statement>>();
+const lookups: StatementCache = new WeakMap();
+const setLookups: StatementCache = new WeakMap();
 /** From this many keys on, SQLite reads them in one statement (json_each) rather than one each. */
 const SQLITE_SET_LOOKUP = 16;
-
-function cachedStatement(caches: WeakMap<BetterSqlite3.Database, Map<LookupSpec, BetterSqlite3.Statement>>, raw: BetterSqlite3.Database, spec: LookupSpec, text: () => string): BetterSqlite3.Statement {
-  let cache = caches.get(raw);
-  if (!cache) caches.set(raw, (cache = new Map()));
-  let stmt = cache.get(spec);
-  if (!stmt) cache.set(spec, (stmt = raw.prepare(text())));
-  return stmt;
-}
 
 /**
  * Rows of `spec.table` whose key columns equal one of `keys` (tuples in `spec.keys` order). On

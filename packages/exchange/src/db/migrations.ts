@@ -184,9 +184,19 @@ const noPayloadHash: Migration = {
   },
 };
 
+// Receipts rejected before rejections recorded the record they rest on (settle.ts): those rejected
+// only with strong-ref findings wait for their job's next version, as they were judged again then.
+const staleRejections: Migration = {
+  async up(db: Kysely<unknown>) {
+    await sql`update receipts set waiting_for = job_uri
+      where status = 'rejected' and waiting_for is null and reason is not null
+        and replace(replace(replace(replace(reason, 'job-mismatch', ''), 'attestation-invalid', ''), 'authorization-invalid', ''), ',', '') = ''`.execute(db);
+  },
+};
+
 const provider: MigrationProvider = {
   getMigrations: () =>
-    Promise.resolve({ "0001_initial": initial, "0002_lean_indexes": leanIndexes, "0003_dead_letters_own_settlements": deadLettersAndOwnSettlements, "0004_record_revs": recordRevs, "0005_no_payload_hash": noPayloadHash }),
+    Promise.resolve({ "0001_initial": initial, "0002_lean_indexes": leanIndexes, "0003_dead_letters_own_settlements": deadLettersAndOwnSettlements, "0004_record_revs": recordRevs, "0005_no_payload_hash": noPayloadHash, "0006_stale_rejections": staleRejections }),
 };
 
 export async function migrate(db: Kysely<unknown>): Promise<void> {

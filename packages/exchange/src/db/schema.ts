@@ -58,7 +58,10 @@ export interface ReceiptsTable {
   /** pending | parked | settled | rejected | ignored */
   status: string;
   reason: string | null;
-  /** For pending receipts: the record (job, authorization, attestation) still missing. */
+  /**
+   * Pending receipts: the record (job, authorization, attestation) still missing. Rejected ones:
+   * the record whose possibly stale version the rejection rests on (judged again on its next).
+   */
   waiting_for: string | null;
   findings: string | null;
   completed_at: string | null;
