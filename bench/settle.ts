@@ -1,6 +1,7 @@
 // `settle` benchmark: receipts verified (every §5.6 rule, signatures included) and settled per
 // second through the exchange's ledger store, on SQLite and on PostgreSQL, plus this machine's
-// single-core P-256 verify rate for comparison. Records are generated and signed beforehand
+// single-core P-256 verify rate and the single-thread cost of the checks every receipt needs, for
+// comparison: with that cost and the process CPU per receipt, the figures show what bounds them. Records are generated and signed beforehand
 // (untimed); the timed part is applyBatch over receipts, jobs, authorizations and attestations,
 // in batches, exactly as the firehose ingester feeds them. Each timed run follows an untimed
 // warm-up on other records and a throwaway database: the figure is steady-state throughput.
@@ -12,7 +13,7 @@ import { authorizedJobOps, signedAttestationOp } from "../test-support/ops.ts";
 import { join } from "node:path";
 import pg from "pg";
 import { generateSigningKey, recordCid, signRecord } from "@cocore/protocol";
-import { BatchPipeline, buildPolicyRecord, CachingVerifier, CheckPool, defaultCheckWorkers, consistencyCheck, DEFAULT_POLICY, openLedgerDb, policyFromRecord, type IngestOp, type LedgerDb, createOp } from "@cocore/exchange";
+import { BatchPipeline, buildPolicyRecord, CachingVerifier, CheckPool, checkItem, defaultCheckWorkers, consistencyCheck, DEFAULT_POLICY, openLedgerDb, policyFromRecord, type CheckItem, type IngestOp, type LedgerDb, createOp } from "@cocore/exchange";
 
 export interface SettleBenchOptions {
   receipts?: number;
@@ -25,7 +26,16 @@ export interface SettleBenchOptions {
 export interface SettleBenchResult {
   sqliteReceiptsPerSec: number;
   postgresReceiptsPerSec: number | null;
+  /** CPU time of this process (all its threads) per receipt during the timed SQLite run. */
+  sqliteCpuUsPerReceipt: number;
+  /** The same for PostgreSQL; the server's own CPU, on the same cores, is not in it. */
+  postgresCpuUsPerReceipt: number | null;
   p256VerifyPerSecPerCore: number;
+  /**
+   * One thread's time for the database-free checks of one receipt with its job and authorization
+   * (lexicon validation, the receipt's signature, JSON forms): cores × 10⁶ ÷ this bounds any rate.
+   */
+  checksUsPerReceipt: number;
   receipts: number;
   workers: number;
 }
@@ -71,7 +81,7 @@ async function ingest(ldb: LedgerDb, pool: CheckPool | undefined, ops: IngestOp[
   return settled;
 }
 
-async function run(url: string, ops: IngestOp[], warmUp: IngestOp[], receipts: number, batch: number, workers: number): Promise<number> {
+async function run(url: string, ops: IngestOp[], warmUp: IngestOp[], receipts: number, batch: number, workers: number): Promise<{ perSec: number; cpuUs: number }> {
   const pool = workers > 0 ? new CheckPool(workers) : undefined;
   let ldb: LedgerDb | undefined;
   try {
@@ -85,13 +95,15 @@ async function run(url: string, ops: IngestOp[], warmUp: IngestOp[], receipts: n
       await scratch.close();
     }
     ldb = await openLedgerDb(url);
+    const cpu = process.cpuUsage();
     const started = performance.now();
     const settled = await ingest(ldb, pool, ops, batch);
     const seconds = (performance.now() - started) / 1000;
+    const used = process.cpuUsage(cpu);
     if (settled !== receipts) throw new Error(`bench: ${settled} of ${receipts} receipts settled`);
     const check = await consistencyCheck(ldb);
     if (!check.ok) throw new Error(`bench: ledger inconsistent: ${check.problems.slice(0, 3).join("; ")}`);
-    return Math.round(receipts / seconds);
+    return { perSec: Math.round(receipts / seconds), cpuUs: Math.round((used.user + used.system) / receipts) };
   } finally {
     await pool?.close();
     await ldb?.close();
@@ -111,6 +123,25 @@ export function p256VerifyPerSec(durationMs = 1000): number {
   return Math.round(n / ((performance.now() - start) / 1000));
 }
 
+/** Microseconds one thread spends on the checks of `receipts` receipts' records (after one warm-up pass). */
+function checksUsPerReceipt(ops: IngestOp[], receipts: number): number {
+  const keys = new Map<string, string>();
+  const items: CheckItem[] = [];
+  for (const op of ops) {
+    const collection = op.uri.split("/")[3]!;
+    if (collection === "dev.cocore.compute.attestation") keys.set(op.uri, op.record!.publicKey as string);
+    else if (collection === "dev.cocore.compute.receipt") items.push({ c: collection, r: op.record!, f: "enclaveSignature", k: keys.get((op.record!.attestation as { uri: string }).uri)! });
+    else items.push({ c: collection, r: op.record! });
+  }
+  let us = 0;
+  for (let pass = 0; pass < 2; pass++) {
+    const started = performance.now();
+    for (const item of items) checkItem(item);
+    us = ((performance.now() - started) * 1000) / receipts;
+  }
+  return Math.round(us);
+}
+
 export const __generate = generate;
 
 export async function benchSettle(opts: SettleBenchOptions = {}): Promise<SettleBenchResult> {
@@ -122,8 +153,9 @@ export async function benchSettle(opts: SettleBenchOptions = {}): Promise<Settle
   const dir = mkdtempSync(join(tmpdir(), "cocore-bench-settle-"));
   try {
     const p256 = p256VerifyPerSec();
+    const checks = checksUsPerReceipt(warmUp, Math.min(2000, receipts));
     const sqlite = await run(`sqlite:${join(dir, "ledger.db")}`, ops, warmUp, receipts, batch, workers);
-    let postgres: number | null = null;
+    let postgres: { perSec: number; cpuUs: number } | null = null;
     const admin = opts.pgUrl ?? process.env.COCORE_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
     const name = `cocore_bench_${randomBytes(4).toString("hex")}`;
     const client = new pg.Client({ connectionString: admin, connectionTimeoutMillis: 1500 });
@@ -143,7 +175,16 @@ export async function benchSettle(opts: SettleBenchOptions = {}): Promise<Settle
       }
     }
     await client.end().catch(() => {});
-    return { sqliteReceiptsPerSec: sqlite, postgresReceiptsPerSec: postgres, p256VerifyPerSecPerCore: p256, receipts, workers };
+    return {
+      sqliteReceiptsPerSec: sqlite.perSec,
+      postgresReceiptsPerSec: postgres?.perSec ?? null,
+      sqliteCpuUsPerReceipt: sqlite.cpuUs,
+      postgresCpuUsPerReceipt: postgres?.cpuUs ?? null,
+      p256VerifyPerSecPerCore: p256,
+      checksUsPerReceipt: checks,
+      receipts,
+      workers,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -10,6 +10,7 @@ export { buildPolicyRecord } from "./policy.ts";
 export { policyFromRecord } from "./ledger.ts";
 export { CachingVerifier } from "./verifier.ts";
 export { CheckPool, defaultCheckWorkers } from "./check-pool.ts";
+export { checkItem, type CheckItem } from "./check.ts";
 export { consistencyCheck, type ConsistencyReport } from "./consistency.ts";
 export { admitJob, releaseHold, tick, touchMember, type AdmitInput, type AdmitOutput, type ReleaseInput, type ReleaseOutput, type TickResult } from "./scheduler.ts";
 export { signSettlement } from "./publisher.ts";
