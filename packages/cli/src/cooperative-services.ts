@@ -7,7 +7,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startLocalNetwork } from "@cocore/atproto";
-import { startExchange, type PolicyParams } from "@cocore/exchange";
+import type { PolicyParams } from "@cocore/exchange";
+import { seedCooperative } from "./cooperative-seed.ts";
 
 export interface ServicesOptions {
   dataDir?: string;
@@ -34,27 +35,9 @@ async function main(): Promise<void> {
   const opts = JSON.parse(process.argv[2] ?? "{}") as ServicesOptions;
   const stateDir = await mkdtemp(join(opts.dataDir ?? tmpdir(), "cocore-services-"));
   const network = await startLocalNetwork({ dataDir: stateDir, quiet: true });
-  const creds = async (h: string): Promise<Credentials> => {
-    const a = await network.createAccount(h);
-    return { did: a.did, handle: a.handle, password: a.password };
-  };
-  const exchangeAcct = await creds("exchange");
-  const matchmakerAcct = await creds("matchmaker");
-  const provider = await creds(opts.providerHandle);
-  const requesters: Credentials[] = [];
-  for (const h of opts.requesters) requesters.push(await creds(h));
-  const exchange = await startExchange({
-    pdsUrl: network.pdsUrl,
-    plcUrl: network.plcUrl,
-    handle: exchangeAcct.handle,
-    password: exchangeAcct.password,
-    stateDir: join(stateDir, "exchange"),
-    port: 0,
-    host: "127.0.0.1",
-    matchmakers: [matchmakerAcct.did],
-    policy: opts.policy,
-    log: () => {},
-  });
+  const { accounts, exchange } = await seedCooperative(network, { providerHandle: opts.providerHandle, requesters: opts.requesters, stateDir, log: () => {} });
+  // Over IPC only what a login needs: the accounts' agents stay here.
+  const creds = ({ did, handle, password }: Credentials): Credentials => ({ did, handle, password });
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
@@ -74,7 +57,7 @@ async function main(): Promise<void> {
     plcUrl: network.plcUrl,
     pdsUrl: network.pdsUrl,
     exchange: { did: exchange.did, url: exchange.url },
-    accounts: { exchange: exchangeAcct, matchmaker: matchmakerAcct, provider, requesters },
+    accounts: { exchange: creds(accounts.exchange), matchmaker: creds(accounts.matchmaker), provider: creds(accounts.provider), requesters: accounts.requesters.map(creds) },
   };
   process.send!(ready);
 }

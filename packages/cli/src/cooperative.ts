@@ -6,10 +6,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startLocalNetwork, type Account, type LocalNetwork } from "@cocore/atproto";
 import { CocoreClient } from "@cocore/client";
-import { startExchange, type Exchange, type PolicyParams } from "@cocore/exchange";
+import type { Exchange, PolicyParams } from "@cocore/exchange";
 import { serviceAuthFromKeypair, startMatchmaker, type Matchmaker } from "@cocore/matchmaker";
 import { startAgent, type RunningAgent } from "@cocore/agent";
 import { KeyStore, startGateway, type Gateway } from "@cocore/gateway";
+import { seedCooperative } from "./cooperative-seed.ts";
 
 export interface CooperativeOptions {
   /** Parent of the temp state (default: OS temp dir); everything under it is removed by close(). */
@@ -63,24 +64,15 @@ export async function startCooperative(opts: CooperativeOptions = {}): Promise<C
   try {
     const network = await startLocalNetwork({ plcPort: opts.plcPort, pdsPort: opts.pdsPort, dataDir: stateDir, quiet });
     stops.push(() => network.close());
-    const exchangeAcct = await network.createAccount("exchange");
-    const matchmakerAcct = await network.createAccount("matchmaker");
-    const providerAcct = await network.createAccount(opts.providerHandle ?? "provider");
-    const requesters: Account[] = [];
-    for (const h of opts.requesters ?? ["requester"]) requesters.push(await network.createAccount(h));
-
-    const exchange = await startExchange({
-      pdsUrl: network.pdsUrl,
-      plcUrl: network.plcUrl,
-      handle: exchangeAcct.handle,
-      password: exchangeAcct.password,
-      stateDir: join(stateDir, "exchange"),
-      port: opts.exchangePort ?? 0,
-      host: "127.0.0.1",
-      matchmakers: [matchmakerAcct.did],
+    const { accounts, exchange } = await seedCooperative(network, {
+      providerHandle: opts.providerHandle ?? "provider",
+      requesters: opts.requesters ?? ["requester"],
+      stateDir,
+      port: opts.exchangePort,
       policy: opts.policy,
       log: (l) => log(`exchange: ${l}`),
     });
+    const { matchmaker: matchmakerAcct, provider: providerAcct, requesters } = accounts;
     stops.push(() => exchange.close());
 
     const matchmaker = await startMatchmaker({
@@ -128,7 +120,7 @@ export async function startCooperative(opts: CooperativeOptions = {}): Promise<C
       agent,
       gateway,
       apiKeys,
-      accounts: { exchange: exchangeAcct, matchmaker: matchmakerAcct, provider: providerAcct, requesters },
+      accounts,
       model: modelId,
       stateDir,
       clientFor,

@@ -164,16 +164,22 @@ describe("XRPC API over HTTP (sqlite)", () => {
     assert.deepEqual(onPds.map((r) => r.uri), [rows[0]!.uri]);
   });
 
-  test("releaseHold: only the matchmaker, a pending hold given back once, a replayed token refused", async () => {
-    await h.ex.touch(carol.did);
-    const start = await h.ex.account(carol.did);
-    const j = await publishJob(carol, h.ex.did, { ceiling: 7000 });
+  /** Carol publishes a job with this ceiling and the matchmaker has it admitted (a hold placed). */
+  async function admitCarolJob(ceiling: number) {
+    const j = await publishJob(carol, h.ex.did, { ceiling });
     const job = { uri: j.job.uri, cid: j.job.cid };
     const admitted = await xrpc(h.ex, NSID.admitJob, {
-      body: { job, requester: carol.did, priceCeiling: { amount: 7000, currency: "TOK" }, expiresAt: j.expiresAt },
+      body: { job, requester: carol.did, priceCeiling: { amount: ceiling, currency: "TOK" }, expiresAt: j.expiresAt },
       token: await getServiceAuthToken(mm.agent, h.ex.did, NSID.admitJob),
     });
     assert.equal(admitted.body.admitted, true, JSON.stringify(admitted.body));
+    return { j, job, admitted };
+  }
+
+  test("releaseHold: only the matchmaker, a pending hold given back once, a replayed token refused", async () => {
+    await h.ex.touch(carol.did);
+    const start = await h.ex.account(carol.did);
+    const { j, job, admitted } = await admitCarolJob(7000);
     assert.equal((await h.ex.account(carol.did)).held, start.held + 7000);
     const body = { job, holdKey: admitted.body.holdKey, reason: "provider_lost" };
 
@@ -210,13 +216,7 @@ describe("XRPC API over HTTP (sqlite)", () => {
   test("releaseHold after settlement: the posted hold stays posted and nothing moves", async () => {
     await h.ex.touch(carol.did);
     const start = await h.ex.account(carol.did);
-    const j = await publishJob(carol, h.ex.did, { ceiling: 6000 });
-    const job = { uri: j.job.uri, cid: j.job.cid };
-    const admitted = await xrpc(h.ex, NSID.admitJob, {
-      body: { job, requester: carol.did, priceCeiling: { amount: 6000, currency: "TOK" }, expiresAt: j.expiresAt },
-      token: await getServiceAuthToken(mm.agent, h.ex.did, NSID.admitJob),
-    });
-    assert.equal(admitted.body.admitted, true, JSON.stringify(admitted.body));
+    const { j, job, admitted } = await admitCarolJob(6000);
     // A provider of its own, so the other tests' settlement lists stay as they are.
     const dave = await member(net, "dave");
     await publishAttestation(dave);
