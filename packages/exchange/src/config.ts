@@ -48,7 +48,7 @@ export interface ExchangeConfig {
   policy?: Partial<PolicyParams>;
   /** Injected clock for the scheduler, admissions and balance reads (ms). Default Date.now. */
   now?: () => number;
-  /** Scheduler period in ms (hold expiry, patronage); 0 disables the timer (call tick()). Default 60 s. */
+  /** Scheduler period in ms (hold expiry); 0 disables the timer (call tick()). Default 60 s. */
   schedulerIntervalMs?: number;
   /** Outbox publisher poll period in ms. Default 200. */
   publishIntervalMs?: number;
@@ -57,6 +57,15 @@ export interface ExchangeConfig {
    * default 0 (inline). `cocore exchange serve` uses one per core.
    */
   verifyWorkers?: number;
+  /**
+   * How far the ledger's watermark stays behind ingestion (ms, default 1000): receipts that arrive
+   * within it are decided in ledger-time order whatever their delivery order.
+   */
+  graceMs?: number;
+  /** How often the watermark follows the clock between commits (ms, default 250; 0: never). */
+  advanceIntervalMs?: number;
+  /** Sign with a new settlement key from now on (publishes a new policy); see identity.ts. */
+  newKey?: boolean;
   /** Log lines (stderr by default); pass () => {} to silence. */
   log?: (line: string) => void;
 }

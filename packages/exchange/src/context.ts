@@ -1,12 +1,10 @@
-// What the ledger engine works with: the record operations it is fed, the policy and verifier in
-// use, and the records it mints itself. Shared by record intake (engine.ts), receipt settlement
-// (settle.ts), rebuilt facts (facts.ts) and the scheduler.
+// What the exchange's engine works with: the record operations it is fed, the policy and verifier
+// in use, the clock and the watermark's inputs. Shared by record intake (engine.ts) and the
+// scheduler's inputs (scheduler.ts).
 import { nextTid } from "@cocore/atproto";
-import { NSID, recordCid, type ReceiptBundle, type VerifyResult } from "@cocore/protocol";
+import { recordCid, type LedgerPolicy, type ReceiptBundle, type VerifyResult } from "@cocore/protocol";
 import type { LedgerDb } from "./db/open.ts";
-import type { LedgerPolicy, Movement } from "./ledger.ts";
 import type { PreparedChecks, PrepareOp } from "./verifier.ts";
-import type { OutboxInsert } from "./uow.ts";
 
 export interface IngestOp {
   action: "create" | "update" | "delete";
@@ -54,10 +52,15 @@ export type BundlePart = "receipt" | "job" | "attestation" | "paymentAuthorizati
 export interface EngineContext {
   ldb: LedgerDb;
   did: string;
+  /** The newest policy (what admissions and the XRPC getPolicy answer with). */
   policy: PolicyInUse;
   verifier: Verifier;
-  /** Exchange clock, for first_seen bookkeeping only (never for ledger time). */
+  /** Exchange clock: first-seen times, admissions, hold expiry, the watermark. */
   now(): number;
+  /** How far the watermark stays behind ingestion (ms; default 0). */
+  graceMs?: number;
+  /** Exchange time up to which the firehose is known to be ingested (default: now). */
+  ingestedThrough?(nowMs: number): number;
   /**
    * Reads a record from its repo's PDS (lex form and the CID the PDS states), null when it does
    * not exist; used by admissions for a job the firehose has not brought yet. Absent: no fetch.
@@ -70,21 +73,3 @@ export interface BatchResult {
   rejected: string[];
 }
 
-export function strongRef(p: { uri: string; cid: string }): { uri: string; cid: string } {
-  return { uri: p.uri, cid: p.cid };
-}
-
-/** The record published for a grant or refresh movement. */
-export function mintRecord(ctx: EngineContext, m: Movement): OutboxInsert {
-  const collection = m.kind === "grant" ? NSID.tokenGrant : NSID.tokenRefresh;
-  return {
-    key: m.key,
-    collection,
-    atMs: Date.parse(m.at),
-    record: { $type: collection, exchange: ctx.did, recipient: m.to, amount: m.amount, policy: strongRef(ctx.policy), createdAt: m.at },
-  };
-}
-
-export function settlementKey(receiptUri: string): string {
-  return `settlement:${receiptUri}`;
-}

@@ -1,32 +1,30 @@
-// Applying a batch of record operations (one firehose commit, a backfilled repo, or a bench
-// batch) to the ledger in ONE transaction, together with the cursor that produced it. The order of
-// work inside a batch: store the records; apply our own published facts (grants, refreshes,
-// patronage) read back; evaluate new receipts and receipts that were waiting for a record that
-// just arrived; then retry parked receipts of anyone whose balance went up.
-import { NSID } from "@cocore/protocol";
-import { selectByKeys, type LookupSpec } from "./db/bulk.ts";
-import { settlementKey, type BatchResult, type EngineContext, type IngestOp } from "./context.ts";
-import { objOf, str } from "./fields.ts";
-import { applyFacts } from "./facts.ts";
-import { parseAtUri, RecordCache, schemaCheck } from "./records.ts";
-import { evaluateReceipts, retryParked } from "./settle.ts";
+// Applying a batch of record operations (one firehose commit, a backfilled repo slice, a bench
+// batch) in ONE transaction, together with the cursor that produced it: the ledger machine stores
+// and considers the records, then moves the watermark (@cocore/protocol ledger/README.md). This
+// module only loads, stores and wires; every rule is the machine's.
+import { Ledger, LOG_COLLECTIONS, type Effects, type MachineEnv, type RecordOp } from "@cocore/protocol";
+import type { BatchResult, EngineContext, IngestOp } from "./context.ts";
+import { parseAtUri } from "./at-uri.ts";
+import { SqlStore } from "./store/sql-store.ts";
 import type { PreparedChecks } from "./verifier.ts";
-import { UnitOfWork } from "./uow.ts";
 
 export type { BatchResult, EngineContext, IngestOp, PolicyInUse, Verifier } from "./context.ts";
-
-const iso = (ms: number) => new Date(ms).toISOString();
-
-/**
- * Receipts waiting for one of the given records: pending ones (the record was missing) and
- * rejected ones (judged against a version of it that may have been stale; settle.ts).
- */
-const WAITING_FOR: LookupSpec = { table: "receipts", columns: ["uri", "status"], keys: ["waiting_for"], where: "waiting_for is not null and status in ('pending', 'rejected')" };
 
 /** A batch whose records have been checked (schema, signatures ahead), ready for its transaction. */
 export interface PreparedBatch {
   ops: IngestOp[];
   checks?: PreparedChecks;
+}
+
+/** The machine's environment for this exchange: its DID and its caching verifier. */
+export function machineEnv(ctx: EngineContext): MachineEnv {
+  return { exchange: ctx.did, verify: (bundle, options) => ctx.verifier.verify(bundle, ctx.did, options.trusted) };
+}
+
+/** How far the watermark may move now: what ingestion has reached, less the grace. */
+export function watermarkTarget(ctx: EngineContext): number {
+  const now = ctx.now();
+  return Math.min(now, ctx.ingestedThrough?.(now) ?? now) - (ctx.graceMs ?? 0);
 }
 
 /** The database-free part of a batch; may run while the previous batch's transaction does. */
@@ -66,100 +64,50 @@ export class BatchPipeline {
   }
 }
 
+/** Settled and rejected receipts of a transition's effects (final statuses, in order). */
+export function resultOf(...fxs: Effects[]): BatchResult {
+  const last = new Map<string, string>();
+  for (const fx of fxs) for (const r of fx.receipts) last.set(r.uri, r.status);
+  const out: BatchResult = { settled: [], rejected: [] };
+  for (const [uri, status] of last) {
+    if (status === "settled") out.settled.push(uri);
+    else if (status === "rejected") out.rejected.push(uri);
+  }
+  return out;
+}
+
+function recordOps(batch: PreparedBatch): RecordOp[] {
+  const out: RecordOp[] = [];
+  batch.ops.forEach((op, i) => {
+    if (op.action === "delete") out.push({ action: "delete", uri: op.uri, ...(op.rev ? { rev: op.rev } : {}) });
+    else if (op.record && op.cid) {
+      const schema = batch.checks?.schema[i];
+      out.push({ action: "put", uri: op.uri, cid: op.cid, value: op.record, ...(op.rev ? { rev: op.rev } : {}), ...(schema !== undefined ? { schema } : {}) });
+    }
+  });
+  return out;
+}
+
 export async function commitBatch(ctx: EngineContext, batch: PreparedBatch, cursor?: { source: string; seq: number }): Promise<BatchResult> {
-  const result: BatchResult = { settled: [], rejected: [] };
-  const relevant = batch.ops;
-  const checks = batch.checks;
-  await ctx.ldb.write(async (tx) => {
-    const u = new UnitOfWork(tx, ctx.ldb, ctx.policy.ledger);
-    const recs = new RecordCache(tx, ctx.ldb);
-    await recs.load(relevant.map((o) => o.uri));
-    const candidates = new Set<string>();
-    const arrived = new Set<string>();
-    const facts: { uri: string; collection: string; value: Record<string, unknown> }[] = [];
-    const ownRecords: { collection: string; rkey: string; uri: string; cid: string; value: Record<string, unknown> }[] = [];
-    const firstSeen = iso(ctx.now());
-    for (const [i, op] of relevant.entries()) {
-      const at = parseAtUri(op.uri)!;
-      const prev = recs.peek(op.uri);
-      // An older version replayed after a newer one (a rebuild: the backfill brought the current
-      // version, then the stream replays earlier commits; or sources delivering out of order).
-      if (op.rev && prev?.rev && op.rev < prev.rev) continue;
-      if (op.action === "delete") {
-        recs.markDeleted(op.uri, op.rev);
-        continue;
-      }
-      if (!op.record || !op.cid) continue;
-      if (prev && prev.cid === op.cid && prev.status !== "deleted") {
-        if (op.rev) recs.bumpRev(op.uri, op.rev);
-        continue; // a duplicate or replay
-      }
-      const checked = checks?.schema[i];
-      const problem = checked === undefined ? schemaCheck(at.collection, op.record) : checked;
-      recs.put({
-        uri: op.uri,
-        did: at.did,
-        collection: at.collection,
-        rkey: at.rkey,
-        cid: op.cid,
-        status: problem ? "rejected" : "accepted",
-        reason: problem,
-        first_seen: prev?.first_seen ?? firstSeen,
-        rev: op.rev ?? null,
-        lex: op.record,
-        ...(checks?.json[i] !== undefined ? { json: checks.json[i] } : {}),
-      });
-      if (at.did === ctx.did) {
-        ownRecords.push({ collection: at.collection, rkey: at.rkey, uri: op.uri, cid: op.cid, value: op.record });
-        if (!problem && (at.collection === NSID.tokenGrant || at.collection === NSID.tokenRefresh || at.collection === NSID.tokenPatronage)) {
-          facts.push({ uri: op.uri, collection: at.collection, value: op.record });
-        }
-      }
-      if (at.collection === NSID.receipt) candidates.add(op.uri);
-      else if (at.collection === NSID.job || at.collection === NSID.paymentAuthorization || at.collection === NSID.attestation) {
-        arrived.add(op.uri);
-      }
-    }
-
+  return ctx.ldb.write(async (tx) => {
+    const store = new SqlStore(tx, ctx.ldb);
+    const values = new Map<string, Record<string, unknown>>();
+    batch.ops.forEach((op, i) => {
+      if (op.record) values.set(op.uri, op.record);
+      const json = batch.checks?.json[i];
+      if (json !== undefined) store.jsonFor(op.uri, json);
+    });
+    await store.prefetchBatch(batch.ops.map((o) => o.uri), values);
+    const ledger = new Ledger(store, machineEnv(ctx));
+    const stored = await ledger.apply({ type: "records", ops: recordOps(batch), seenAt: ctx.now() });
+    const advanced = await ledger.apply({ type: "advance", to: watermarkTarget(ctx) });
+    await store.flush();
     // Our own records coming back: the outbox rows they answer are published.
-    for (const r of ownRecords) {
-      const settled = r.collection === NSID.settlement ? str(objOf(r.value, "receipt"), "uri") : undefined;
-      if (settled) {
-        // Our settlement of this receipt exists (whatever rkey an older version chose): it is
-        // the one, reused by flushOutbox and never written a second time.
-        await tx
-          .insertInto("own_settlements")
-          .values({ receipt_uri: settled, uri: r.uri, cid: r.cid, rkey: r.rkey })
-          .onConflict((oc) => oc.column("receipt_uri").doNothing())
-          .execute();
-        await tx
-          .updateTable("outbox")
-          .set({ rkey: r.rkey, published_uri: r.uri, published_cid: r.cid })
-          .where("key", "=", settlementKey(settled))
-          .where("published_uri", "is", null)
-          .execute();
-      }
-      await tx
-        .updateTable("outbox")
-        .set({ published_uri: r.uri, published_cid: r.cid })
-        .where("collection", "=", r.collection)
-        .where("rkey", "=", r.rkey)
-        .where("published_uri", "is", null)
-        .execute();
+    for (const op of batch.ops) {
+      const at = parseAtUri(op.uri);
+      if (!at || at.did !== ctx.did || !op.cid || !LOG_COLLECTIONS.has(at.collection)) continue;
+      await tx.updateTable("outbox").set({ published_uri: op.uri, published_cid: op.cid }).where("collection", "=", at.collection).where("rkey", "=", at.rkey).where("published_uri", "is", null).execute();
     }
-
-    if (facts.length > 0) await applyFacts(ctx, u, facts);
-
-    const rejudge = new Set<string>();
-    for (const w of await selectByKeys<{ uri: string; status: string }>(ctx.ldb, tx, WAITING_FOR, [...arrived].map((a) => [a]))) {
-      candidates.add(w.uri);
-      if (w.status === "rejected") rejudge.add(w.uri);
-    }
-    if (candidates.size > 0) await evaluateReceipts(ctx, u, recs, [...candidates], result, false, rejudge);
-    await retryParked(ctx, u, recs, result);
-
-    await recs.flush();
-    await u.flush();
     if (cursor) {
       await tx
         .insertInto("cursor")
@@ -167,6 +115,6 @@ export async function commitBatch(ctx: EngineContext, batch: PreparedBatch, curs
         .onConflict((oc) => oc.column("source").doUpdateSet({ seq: cursor.seq }))
         .execute();
     }
+    return resultOf(stored, advanced);
   });
-  return result;
 }

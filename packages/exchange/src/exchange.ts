@@ -11,7 +11,8 @@ import { loadOrCreateKey } from "./identity.ts";
 import { toInt } from "./ints.ts";
 import { ensurePolicy } from "./policy.ts";
 import { Publisher } from "./publisher.ts";
-import { admitJob, releaseHold, tick, touchMember, type AdmitInput, type AdmitOutput, type ReleaseInput, type ReleaseOutput, type TickResult } from "./scheduler.ts";
+import { admitJob, advance, releaseHold, tick, touchMember, type AdmitInput, type AdmitOutput, type ReleaseInput, type ReleaseOutput, type TickResult } from "./scheduler.ts";
+import { LOG_COLLECTIONS, NSID } from "@cocore/protocol";
 import { CachingVerifier } from "./verifier.ts";
 import { CheckPool } from "./check-pool.ts";
 import { consistencyCheck, type ConsistencyReport } from "./consistency.ts";
@@ -79,7 +80,6 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
   const log = config.log ?? ((line: string) => process.stderr.write(`exchange: ${line}\n`));
   const now = config.now ?? (() => Date.now());
   const params: PolicyParams = { ...DEFAULT_POLICY, ...config.policy };
-  const key = loadOrCreateKey(config.stateDir);
   const idResolver = makeIdResolver(config.plcUrl);
   const agent: AtpAgent = await login(config.pdsUrl, config.handle, config.password);
   const did = agent.assertDid;
@@ -89,6 +89,9 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
     for (const c of closers.reverse()) await c().catch((err: unknown) => log(`close: ${String(err)}`));
   };
   try {
+    // A ledger that has settled anything must keep signing with its key: a lost key file is an
+    // operator's mistake to notice, and a new key only by saying so (it publishes a new policy).
+    const key = loadOrCreateKey(config.stateDir, { ledgerInUse: await ledgerInUse(ldb), newKey: config.newKey === true });
     const policy = await ensurePolicy(agent, did, params, now(), key.publicKey);
     const pool = (config.verifyWorkers ?? 0) > 0 ? new CheckPool(config.verifyWorkers) : undefined;
     if (pool) closers.push(() => pool.close());
@@ -98,9 +101,22 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
       const got = await getRecord(await resolvePds(idResolver, m[1]!), m[1]!, m[2]!, m[3]!);
       return got ? { cid: got.cid, value: fromJsonRecord(got.value) as Record<string, unknown> } : null;
     };
-    const ctx: EngineContext = { ldb, did, policy, verifier: new CachingVerifier(50_000, pool), now, fetchRecord };
+    // Ingestion liveness (set up with the firehose below): until then, "now".
+    let ingestedThrough = (t: number) => t;
+    const ctx: EngineContext = {
+      ldb,
+      did,
+      policy,
+      verifier: new CachingVerifier(50_000, pool),
+      now,
+      fetchRecord,
+      graceMs: config.graceMs ?? 1000,
+      ingestedThrough: (t) => ingestedThrough(t),
+    };
     log(`policy ${policy.uri}`);
 
+    // The policy in force is the machine's to know before anything else arrives.
+    await applyBatch(ctx, [{ action: "create", uri: policy.uri, cid: policy.cid, record: policy.value }]);
     // Our own repo first: grants, refreshes, patronage and settlements we published are facts a
     // rebuild must know before it replays anyone's receipts.
     await backfill(ctx, idResolver, config.pdsUrl, did);
@@ -128,7 +144,7 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
       for (const st of sourceState.values()) if (!(st.live || (!st.busy && Date.now() - st.lastDoneAt >= QUIET_MS))) return false;
       return true;
     };
-    const ingestedThrough = (nowMs: number) => {
+    ingestedThrough = (nowMs: number) => {
       if (allLive()) lastLiveAt = nowMs;
       return lastLiveAt;
     };
@@ -191,7 +207,7 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
     if (interval > 0) {
       const loop = () => {
         const t = now();
-        tick(ctx, t, { ingestedThroughMs: ingestedThrough(t) })
+        tick(ctx, t)
           .catch((err: unknown) => log(`scheduler: ${err instanceof Error ? err.message : String(err)}`))
           .finally(() => {
             if (!stopping) timer = setTimeout(loop, interval);
@@ -199,6 +215,21 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
       };
       timer = setTimeout(loop, interval);
       closers.push(async () => clearTimeout(timer));
+    }
+    // The watermark follows the clock between commits, so a queued receipt settles once the grace
+    // has passed even when nothing else arrives.
+    let pacer: NodeJS.Timeout | undefined;
+    const pace = config.advanceIntervalMs ?? 250;
+    if (pace > 0) {
+      const step = () => {
+        advance(ctx)
+          .catch((err: unknown) => log(`watermark: ${err instanceof Error ? err.message : String(err)}`))
+          .finally(() => {
+            if (!stopping) pacer = setTimeout(step, pace);
+          });
+      };
+      pacer = setTimeout(step, pace);
+      closers.push(async () => clearTimeout(pacer));
     }
 
     const api = await startApi({
@@ -268,10 +299,7 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
       admitJob: (input) => admitJob(ctx, input, now()),
       releaseHold: (input) => releaseHold(ctx, input),
       touch: (d) => touchMember(ctx, d, now()),
-      tick: (nowMs) => {
-        const t = nowMs ?? now();
-        return tick(ctx, t, { ingestedThroughMs: ingestedThrough(t) });
-      },
+      tick: (nowMs) => tick(ctx, nowMs ?? now()),
       consistencyCheck: () => consistencyCheck(ldb),
       deadLetters: () => listDeadLetters(ctx),
       replayDeadLetters: () => replayDeadLetters(ctx),
@@ -287,10 +315,24 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
   }
 }
 
-/** Imports a repo's current dev.cocore.* records (verified against its signing key). */
+/** Whether the ledger holds anything (a settled receipt, a minted token, a published record). */
+async function ledgerInUse(ldb: LedgerDb): Promise<boolean> {
+  const t = await ldb.db.selectFrom("transfers").select("key").limit(1).executeTakeFirst();
+  const o = await ldb.db.selectFrom("outbox").select("key").limit(1).executeTakeFirst();
+  return t !== undefined || o !== undefined;
+}
+
+/**
+ * Imports a repo's current dev.cocore.* records (verified against its signing key). The
+ * exchange's own repo comes in log order: its policies first, then its published records by record
+ * key (the order it decided in; ledger/README.md), so a rebuild replays its decisions as made.
+ */
 async function backfill(ctx: EngineContext, idResolver: IdResolver, service: string, did: string): Promise<void> {
   const repo = await exportRepo(service, did, { idResolver, collectionPrefix: "dev.cocore." });
-  const ops: IngestOp[] = repo.records.map((r) => ({ action: "create", uri: r.uri, cid: r.cid, record: r.value as Record<string, unknown>, rev: repo.rev }));
+  const rank = (c: string) => (c === NSID.exchangePolicy ? 0 : LOG_COLLECTIONS.has(c) ? 1 : 2);
+  const byRkey = (a: { rkey: string }, b: { rkey: string }) => (a.rkey < b.rkey ? -1 : a.rkey > b.rkey ? 1 : 0);
+  const records = did !== ctx.did ? repo.records : [...repo.records].sort((a, b) => rank(a.collection) - rank(b.collection) || (rank(a.collection) === 1 ? byRkey(a, b) : 0));
+  const ops: IngestOp[] = records.map((r) => ({ action: "create", uri: r.uri, cid: r.cid, record: r.value as Record<string, unknown>, rev: repo.rev }));
   // The next slice is checked (in the pool's workers, if any) while this one commits.
   const pipeline = new BatchPipeline(ctx);
   const slices: Promise<BatchResult>[] = [];

@@ -4,7 +4,7 @@
 import { createRecord, listRecords, putRecord, type Agent } from "@cocore/atproto";
 import { canonicalJson, NSID } from "@cocore/protocol";
 import type { PolicyParams } from "./config.ts";
-import { policyFromRecord } from "./ledger.ts";
+import { policyFromRecord } from "@cocore/protocol";
 import type { PolicyInUse } from "./context.ts";
 
 /** `settlementPublicKey`: the key that signs our settlements, published so auditors can check them. */

@@ -97,17 +97,19 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
       assert.equal(await ex.balance(alice.did), before);
     });
 
-    test("self-loop and pro bono receipts settle without moving tokens", async () => {
+    test("self-loop and pro bono receipts settle without moving tokens; a self-loop states what it consumed", async () => {
       await publishAttestation(alice);
       const beforeA = await ex.balance(alice.did);
       const beforeB = await ex.balance(bob.did);
       const self = await publishReceipt(alice, alice.did, await publishJob(alice, ex.did));
       const pb = await publishReceipt(bob, alice.did, await publishJob(alice, ex.did), { proBono: true });
-      for (const uri of [self.uri, pb.uri]) {
-        const s = await ex.waitForSettlement(uri);
-        assert.equal(s.status, "settled", JSON.stringify(s));
-        assert.equal(s.charged, 0);
-      }
+      const s1 = await ex.waitForSettlement(self.uri);
+      assert.equal(s1.status, "settled", JSON.stringify(s1));
+      // As cocore.dev writes it: charged = payout = price, no fee; the member nets to zero.
+      assert.deepEqual([s1.charged, s1.payout, s1.fee], [1000, 1000, 0]);
+      const s2 = await ex.waitForSettlement(pb.uri);
+      assert.equal(s2.status, "settled", JSON.stringify(s2));
+      assert.deepEqual([s2.charged, s2.payout, s2.fee], [0, 0, 0]);
       assert.equal(await ex.balance(alice.did), beforeA);
       assert.equal(await ex.balance(bob.did), beforeB);
     });
@@ -125,12 +127,14 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
 
     test("admission refuses below the floor and concurrent admissions cannot pass it together", async () => {
       const dave = await member(net, "dave");
-      const big = await publishJob(dave, ex.did, { ceiling: 950_000 });
+      const big = await publishJob(dave, ex.did, { ceiling: 950_000, createdAt: Date.now() });
       const refused = await ex.admitJob({ job: big.job, requester: dave.did, priceCeiling: { amount: 950_000, currency: "TOK" }, expiresAt: big.expiresAt });
       assert.equal(refused.admitted, false);
       assert.equal(refused.code, "below_floor");
       // 1,000,000 − 100,000 floor leaves room for exactly four holds of 200,000.
-      const jobs = await Promise.all(Array.from({ length: 8 }, () => publishJob(dave, ex.did, { ceiling: 200_000 })));
+      // These jobs expire in 6 s, so that the scheduler's release of an expired hold is seen live.
+      const soon = Date.now() + 6000;
+      const jobs = await Promise.all(Array.from({ length: 8 }, () => publishJob(dave, ex.did, { ceiling: 200_000, createdAt: Date.now() - 60_000, expiresAt: soon })));
       const results = await Promise.all(jobs.map((j) => ex.admitJob({ job: j.job, requester: dave.did, priceCeiling: { amount: 200_000, currency: "TOK" }, expiresAt: j.expiresAt })));
       assert.equal(results.filter((x) => x.admitted).length, 4);
       const acct = await ex.account(dave.did);
@@ -138,13 +142,14 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
       assert.ok(acct.balance - acct.held >= 100_000);
       // A receipt posts against its hold and releases the rest of it.
       const admittedJob = jobs[results.findIndex((x) => x.admitted)]!;
-      const r = await publishReceipt(bob, dave.did, admittedJob, { tokensIn: 1000, tokensOut: 1000 });
+      const r = await publishReceipt(bob, dave.did, admittedJob, { tokensIn: 1000, tokensOut: 1000, completedAt: Date.now() });
       assert.equal((await ex.waitForSettlement(r.uri)).status, "settled");
       const after = await ex.account(dave.did);
       assert.equal(after.held, 600_000);
       assert.equal(after.balance, 1_000_000 - 2000);
       // Expired holds are released by the scheduler.
-      await ex.tick(Date.parse(admittedJob.expiresAt) + 1);
+      await new Promise((r) => setTimeout(r, Math.max(0, soon + 50 - Date.now())));
+      await ex.tick();
       assert.equal((await ex.account(dave.did)).held, 0);
       assert.equal((await ex.consistencyCheck()).ok, true);
     });

@@ -31,6 +31,10 @@ export const FINDING_CODES = [
   "policy-invalid",
   "cid-mismatch",
   "completed-in-future",
+  "started-before-job",
+  "completed-before-start",
+  "tokens-over-max",
+  "session-budget-exceeded",
 ] as const;
 export type FindingCode = (typeof FINDING_CODES)[number];
 
@@ -314,6 +318,21 @@ export function verifyReceipt(bundle: ReceiptBundle, options: VerifyOptions = {}
   const jobExpires = time(str(job, "expiresAt"));
   if (completedAt !== undefined && jobExpires !== undefined && completedAt > jobExpires) {
     found.add("expired", `completedAt ${str(receipt, "completedAt")} is after the job's expiresAt ${str(job, "expiresAt")}`);
+  }
+  // The work happens inside the job's life: a receipt cannot start before its job existed, nor
+  // finish before it started (either would let a provider move its ledger time at will).
+  const startedAt = time(str(receipt, "startedAt"));
+  const jobCreated = time(str(job, "createdAt"));
+  if (startedAt !== undefined && jobCreated !== undefined && startedAt < jobCreated) {
+    found.add("started-before-job", `startedAt ${str(receipt, "startedAt")} is before the job's createdAt ${str(job, "createdAt")}`);
+  }
+  if (startedAt !== undefined && completedAt !== undefined && completedAt < startedAt) {
+    found.add("completed-before-start", `completedAt ${str(receipt, "completedAt")} is before startedAt ${str(receipt, "startedAt")}`);
+  }
+  const tokensOut = int(obj(receipt, "tokens"), "out");
+  const maxOut = int(job, "maxTokensOut");
+  if (tokensOut !== undefined && maxOut !== undefined && tokensOut > maxOut) {
+    found.add("tokens-over-max", `tokens.out ${tokensOut} exceeds the job's maxTokensOut ${maxOut}`);
   }
 
   // Attestation: its own signature, its place (provider's repo), the receipt's reference, its window.

@@ -1,9 +1,7 @@
 // `cocore ledger replay EVENTS.jsonl --policy POLICY.json`: the ledger rules over a file of events,
 // the same functions the exchange runs in its transactions and the auditor runs over public records.
 import { readFileSync } from "node:fs";
-// TODO(lead): import from "@cocore/protocol" once its index re-exports ./ledger (the package's
-// exports map does not expose subpaths).
-import { LedgerError, normalizeEvent, policyFromRecord, replay, type LedgerPolicy } from "@cocore/protocol";
+import { isSimulationStream, LedgerError, normalizeEvent, parseSimEvent, policyFromRecord, replay, SIM_EVENT_TYPES, type PolicyInput } from "@cocore/protocol";
 import { CliError, parseFlags, printJson, type Command } from "../command.ts";
 
 const HELP = `usage: cocore ledger replay EVENTS.jsonl --policy POLICY.json [--json]
@@ -30,7 +28,7 @@ function readText(path: string, what: string): string {
   }
 }
 
-function loadPolicy(path: string): LedgerPolicy {
+export function loadPolicy(path: string): PolicyInput {
   let json: unknown;
   try {
     json = JSON.parse(readText(path, "policy"));
@@ -39,16 +37,22 @@ function loadPolicy(path: string): LedgerPolicy {
     throw new CliError(`policy ${path}: not JSON (${(err as Error).message})`);
   }
   // A record as listed by com.atproto.repo.listRecords arrives wrapped as {uri, cid, value}.
-  if (json !== null && typeof json === "object" && "value" in json && "uri" in json) json = (json as { value: unknown }).value;
+  const wrapped = json !== null && typeof json === "object" && "value" in json && "uri" in json ? (json as { uri?: unknown; cid?: unknown; value: unknown }) : undefined;
+  const value = wrapped ? wrapped.value : json;
   try {
-    return policyFromRecord(json);
+    policyFromRecord(value);
+    return {
+      value: value as Record<string, unknown>,
+      ...(typeof wrapped?.uri === "string" ? { uri: wrapped.uri } : {}),
+      ...(typeof wrapped?.cid === "string" ? { cid: wrapped.cid } : {}),
+    };
   } catch (err) {
     if (err instanceof LedgerError) throw new CliError(`policy ${path}: ${err.message}`);
     throw err;
   }
 }
 
-function loadEvents(path: string): unknown[] {
+export function loadEvents(path: string, vocabulary: "any" | "simulation" = "any"): unknown[] {
   const events: unknown[] = [];
   readText(path, "events")
     .split("\n")
@@ -62,7 +66,9 @@ function loadEvents(path: string): unknown[] {
         throw new CliError(`line ${i + 1}: not valid JSON`);
       }
       try {
-        normalizeEvent(value);
+        const t = (value as { type?: unknown } | null)?.type;
+        if (vocabulary === "simulation" || (typeof t === "string" && SIM_EVENT_TYPES.has(t))) parseSimEvent(value);
+        else normalizeEvent(value);
       } catch (err) {
         if (err instanceof LedgerError) throw new CliError(`line ${i + 1}: ${err.message}`);
         throw err;
@@ -78,8 +84,9 @@ async function replayCommand(args: string[]): Promise<number> {
   if (!values.policy) throw new CliError("ledger replay needs --policy POLICY.json");
   const policy = loadPolicy(values.policy);
   const events = loadEvents(positionals[0]!);
+  if (isSimulationStream(events)) for (const [i, e] of events.entries()) if (!SIM_EVENT_TYPES.has(String((e as { type?: unknown }).type))) throw new CliError(`event ${i + 1}: a simulation stream takes only ${[...SIM_EVENT_TYPES].join(", ")} events`);
   try {
-    printJson(replay(events, policy));
+    printJson(await replay(events, policy));
   } catch (err) {
     // Conflicts (same key or uri, different payload) and overflow are input faults too.
     if (err instanceof LedgerError) throw new CliError(`${err.code}: ${err.message}`);

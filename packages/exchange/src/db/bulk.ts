@@ -18,16 +18,18 @@ export interface BulkSpec {
    * take the new row's values (only where `where`, an SQL condition on the existing row, holds);
    * without, a conflicting row is skipped. A batch must not hold the same key twice.
    */
-  conflict?: { target: readonly string[]; update?: readonly string[]; where?: string };
+  conflict?: { target: readonly string[]; update?: readonly string[]; where?: string; add?: readonly string[] };
 }
 
 function conflictClause(spec: BulkSpec): string {
   const c = spec.conflict;
   if (!c) return "";
   const target = c.target.map((t) => `"${t}"`).join(", ");
-  if (!c.update || c.update.length === 0) return ` on conflict (${target}) do nothing`;
+  // `add`: the stored value plus the new row's (counters).
+  const sets = [...(c.update ?? []).map((u) => `"${u}" = excluded."${u}"`), ...(c.add ?? []).map((u) => `"${u}" = "${spec.table}"."${u}" + excluded."${u}"`)];
+  if (sets.length === 0) return ` on conflict (${target}) do nothing`;
   const where = c.where ? ` where ${c.where}` : "";
-  return ` on conflict (${target}) do update set ${c.update.map((u) => `"${u}" = excluded."${u}"`).join(", ")}${where}`;
+  return ` on conflict (${target}) do update set ${sets.join(", ")}${where}`;
 }
 
 type StatementCache = WeakMap<BetterSqlite3.Database, Map<object, BetterSqlite3.Statement>>;
@@ -103,7 +105,7 @@ function wellFormed(cell: Cell): Cell {
  */
 export async function insertNew(ldb: LedgerDb, tx: Tx, spec: BulkSpec, rows: readonly (readonly Cell[])[], keyIndex = 0): Promise<number[]> {
   if (rows.length === 0) return [];
-  if (spec.conflict?.update) throw new Error(`insertNew: ${spec.table} spec updates on conflict`);
+  if (spec.conflict?.update || spec.conflict?.add) throw new Error(`insertNew: ${spec.table} spec updates on conflict`);
   // Conflicts are told apart by key: keys must be text (PostgreSQL returns them as written) and
   // distinct within the call (PostgreSQL would report a repeated key as inserted).
   if (spec.columns[keyIndex]?.[1] !== "text") throw new Error(`insertNew: ${spec.table} key column is not text`);

@@ -194,9 +194,65 @@ const staleRejections: Migration = {
   },
 };
 
+// One ledger state machine (@cocore/protocol ledger/): receipts carry their effective time and the
+// facts they were decided on; claims (a settled receipt's job and nonce), session budgets, patronage
+// scores, the machine's meta row and the policy history get tables of their own; holds remember
+// the authorization and nonce an admission reserved.
+const oneLedger: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable("receipts").addColumn("eff", "bigint").execute();
+    await db.schema.alterTable("receipts").addColumn("facts", "text").execute();
+    await db.schema.alterTable("receipts").addColumn("policy_uri", "text").execute();
+    await sql`create index receipts_queued on receipts (eff, completed_at, uri) where status = 'queued'`.execute(db);
+    await db.schema.alterTable("holds").addColumn("auth_uri", "text").execute();
+    await db.schema.alterTable("holds").addColumn("nonce_key", "text").execute();
+    await sql`create index holds_nonce on holds (nonce_key) where state = 'pending'`.execute(db);
+    await sql`create index holds_auth on holds (auth_uri) where state = 'pending'`.execute(db);
+    await sql`create index holds_job on holds (job_uri)`.execute(db);
+    await db.schema
+      .createTable("claims")
+      .addColumn("key", "text", (c) => c.primaryKey())
+      .addColumn("receipt", "text", (c) => c.notNull())
+      .addColumn("auth_uri", "text")
+      .addColumn("job_uri", "text", (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable("budgets")
+      .addColumn("auth_uri", "text", (c) => c.primaryKey())
+      .addColumn("used", "bigint", (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable("scores")
+      .addColumn("period_start", "bigint", (c) => c.notNull())
+      .addColumn("did", "text", (c) => c.notNull())
+      .addColumn("score", "bigint", (c) => c.notNull())
+      .addPrimaryKeyConstraint("scores_pk", ["period_start", "did"])
+      .execute();
+    await db.schema
+      .createTable("ledger_meta")
+      .addColumn("id", "bigint", (c) => c.primaryKey())
+      .addColumn("watermark", "bigint", (c) => c.notNull())
+      .addColumn("decision_ms", "bigint", (c) => c.notNull())
+      .addColumn("decision_seq", "bigint", (c) => c.notNull())
+      .addColumn("periods_closed", "bigint", (c) => c.notNull())
+      .execute();
+    // The one row always exists, so that every ledger transaction can lock it (PostgreSQL: FOR
+    // UPDATE) before it reads anything; a watermark of -1 means the machine has not started yet.
+    await sql`insert into ledger_meta (id, watermark, decision_ms, decision_seq, periods_closed) values (1, -1, 0, 0, 0)`.execute(db);
+    await db.schema
+      .createTable("policies")
+      .addColumn("uri", "text", (c) => c.primaryKey())
+      .addColumn("cid", "text", (c) => c.notNull())
+      .addColumn("created_at", "bigint", (c) => c.notNull())
+      .addColumn("value", "text", (c) => c.notNull())
+      .execute();
+    await sql`create index outbox_rkey on outbox (collection, rkey)`.execute(db);
+  },
+};
+
 const provider: MigrationProvider = {
   getMigrations: () =>
-    Promise.resolve({ "0001_initial": initial, "0002_lean_indexes": leanIndexes, "0003_dead_letters_own_settlements": deadLettersAndOwnSettlements, "0004_record_revs": recordRevs, "0005_no_payload_hash": noPayloadHash, "0006_stale_rejections": staleRejections }),
+    Promise.resolve({ "0001_initial": initial, "0002_lean_indexes": leanIndexes, "0003_dead_letters_own_settlements": deadLettersAndOwnSettlements, "0004_record_revs": recordRevs, "0005_no_payload_hash": noPayloadHash, "0006_stale_rejections": staleRejections, "0007_one_ledger": oneLedger }),
 };
 
 export async function migrate(db: Kysely<unknown>): Promise<void> {

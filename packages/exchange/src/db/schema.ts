@@ -45,8 +45,10 @@ export interface HoldsTable {
   requester: string;
   amount: Int;
   expires_at: string;
-  /** pending | posted | released */
+  /** pending | posted | released | expired */
   state: string;
+  auth_uri: string | null;
+  nonce_key: string | null;
 }
 
 export interface ReceiptsTable {
@@ -55,7 +57,7 @@ export interface ReceiptsTable {
   job_uri: string;
   requester: string | null;
   provider: string;
-  /** pending | parked | settled | rejected | ignored */
+  /** pending | queued | parked | settled | rejected | ignored */
   status: string;
   reason: string | null;
   /**
@@ -72,6 +74,45 @@ export interface ReceiptsTable {
   payout: Int | null;
   fee: Int | null;
   settlement_uri: string | null;
+  /** Effective ledger time (ms) once queued. */
+  eff: Int | null;
+  /** JSON of the facts the receipt was decided on (parked, settled). */
+  facts: string | null;
+  /** The policy the settlement was made under. */
+  policy_uri: string | null;
+}
+
+export interface ClaimsTable {
+  key: string;
+  receipt: string;
+  auth_uri: string | null;
+  job_uri: string;
+}
+
+export interface BudgetsTable {
+  auth_uri: string;
+  used: Int;
+}
+
+export interface ScoresTable {
+  period_start: Int;
+  did: string;
+  score: Int;
+}
+
+export interface LedgerMetaTable {
+  id: Int;
+  watermark: Int;
+  decision_ms: Int;
+  decision_seq: Int;
+  periods_closed: Int;
+}
+
+export interface PoliciesTable {
+  uri: string;
+  cid: string;
+  created_at: Int;
+  value: string;
 }
 
 export interface NoncesTable {
@@ -151,4 +192,9 @@ export interface Database {
   meta: MetaTable;
   dead_letters: DeadLettersTable;
   own_settlements: OwnSettlementsTable;
+  claims: ClaimsTable;
+  budgets: BudgetsTable;
+  scores: ScoresTable;
+  ledger_meta: LedgerMetaTable;
+  policies: PoliciesTable;
 }

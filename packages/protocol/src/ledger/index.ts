@@ -1,53 +1,42 @@
-// The exchange's ledger rules (PROTOCOL.md §5–6) as pure functions: no I/O, no clock.
-export { admit, type AdmissionInput, type AdmissionResult } from "./admission.ts";
-export {
-  distributePeriod,
-  endedPeriodCount,
-  patronageKey,
-  patronagePool,
-  periodBounds,
-  periodScores,
-  splitPool,
-  type PeriodBounds,
-} from "./patronage.ts";
+// The exchange's ledger as one state machine (README.md here): pure, no I/O, no clock.
+export { grantKey, newAccount, refreshKey, touchRule } from "./accounts.ts";
+export { admitsAboveFloor, holdKey } from "./admission.ts";
+export { candidacy, FUTURE_TOLERANCE_MS, judge, loadParts, type Candidacy, type Judgement, type ReceiptFacts, type ReceiptParts, type Verify } from "./facts.ts";
+export { emptyEffects, type AdmissionCode, type AdmissionResult, type Effects, type FetchedRecord, type LedgerInput, type ReceiptChange, type RecordOp, type ReleaseResult } from "./inputs.ts";
+export { applyLogRecord, LOG_COLLECTIONS, logKey, logTime, sortLog, type LogRecord } from "./log.ts";
+export { Ledger, nonceKey, type MachineEnv } from "./machine.ts";
+export { distributePeriod, patronageKey, patronagePool, splitPool } from "./patronage.ts";
 export { ledgerFee, MS_PER_DAY, MS_PER_MINUTE, policyFromRecord, type LedgerPolicy } from "./policy.ts";
+export { decisionOf, decisionTid, mintRecord, patronageRecord, settlementKey, settlementRecord, strongRef } from "./publish.ts";
 export {
-  applyEvents,
-  applyEventsInPlace,
-  balancesOf,
+  isSimulationStream,
   normalizeEvent,
   orderEvents,
-  parkedReceipts,
   replay,
-  type EventOutcome,
+  replaySimulation,
+  resultOf,
+  storeWithPolicy,
   type NormalizedEvent,
+  type PolicyInput,
   type ReplayResult,
 } from "./replay.ts";
+export { MemoryTarget, parseSimEvent, runSimulation, SIM_EVENT_TYPES, type SimEvent, type SimOp, type SimTarget } from "./simulation.ts";
+export { receiptMovements, splitReceipt, type ReceiptSplit } from "./split.ts";
 export {
-  applyFactInState,
-  canPay,
-  grantKey,
-  receiptMovements,
-  refreshKey,
-  splitReceipt as splitLedgerReceipt,
-  touchAccount,
-  touchInState,
-  trySettleInState,
-  type ReceiptSplit as LedgerReceiptSplit,
-} from "./rules.ts";
-export {
-  applyMovement,
-  balanceAt,
-  balanceOf,
-  cloneState,
-  emptyState,
-  parkReceipt,
-  unparkReceipt,
-  type AccountState,
-  type LedgerState,
-  type ReceiptEntry,
-  type StoredMovement,
-} from "./state.ts";
+  MemoryStore,
+  type AccountRow,
+  type ClaimRow,
+  type HoldRow,
+  type LedgerStore,
+  type MetaRow,
+  type PolicyRow,
+  type PublishedRow,
+  type ReceiptRow,
+  type ReceiptStatus,
+  type RecordRow,
+  type RecordStatus,
+} from "./store.ts";
+export { Timeline, type PeriodBounds, type PolicyEntry } from "./timeline.ts";
 export {
   LedgerError,
   type GrantFactEvent,
@@ -68,4 +57,4 @@ export {
   type TokenCounts,
   type TouchEvent,
 } from "./types.ts";
-export { compareBytes } from "./util.ts";
+export { compareBytes, iso, parseTime } from "./util.ts";

@@ -1,31 +1,9 @@
-// Patronage distribution (PROTOCOL.md §5.4, §6). Periods are half-open [start, end) counted from
-// the policy's createdAt. Both inputs of a period — the treasury balance and the scores — are taken
-// as of the period's end from movement times, so a late tick distributes the same amounts.
-import { MS_PER_DAY, type LedgerPolicy } from "./policy.ts";
-import { balanceAt, balanceOf, type LedgerState } from "./state.ts";
+// Patronage distribution (PROTOCOL.md §5.4, §6; README: "Patronage"): the pool of a period and its
+// largest-remainder split. The machine calls distributePeriod at the period's end, in log order, so
+// the treasury balance it passes is the treasury as of the end.
+import type { PeriodBounds } from "./timeline.ts";
 import { LedgerError, type Movement, type PatronageShare, type PeriodResult } from "./types.ts";
 import { compareBytes, iso, safeAdd, toSafe } from "./util.ts";
-
-export interface PeriodBounds {
-  index: number;
-  start: number;
-  end: number;
-}
-
-export function periodBounds(policy: LedgerPolicy, index: number): PeriodBounds {
-  if (!policy.patronage) throw new LedgerError("invalid-input", "the policy has no patronage rule");
-  const length = policy.patronage.cadenceDays * MS_PER_DAY;
-  const start = policy.createdAt + index * length;
-  return { index, start, end: start + length };
-}
-
-/** How many periods have ended by `atMs` (end ≤ atMs). */
-export function endedPeriodCount(policy: LedgerPolicy, atMs: number): number {
-  if (!policy.patronage) return 0;
-  const length = policy.patronage.cadenceDays * MS_PER_DAY;
-  if (atMs < policy.createdAt + length) return 0;
-  return Math.floor((atMs - policy.createdAt) / length);
-}
 
 /** floor(treasuryBefore · fractionBps / 10000). */
 export function patronagePool(treasuryBefore: number, fractionBps: number): number {
@@ -64,18 +42,18 @@ export function patronageKey(periodStartMs: number, did: string): string {
 }
 
 /**
- * The pure distribution of one period, given its treasury balance as of its end and its scores.
- * `available` caps the pool at what the treasury holds now (it can only be lower than
- * treasuryBefore if the treasury itself paid for receipts after the period ended).
+ * The pure distribution of one period (under the policy that governs it), given the treasury
+ * balance at its end and its scores. `available` caps the pool at what the treasury holds (equal
+ * to treasuryBefore in log order; lower only when the treasury's own DID paid for receipts).
  */
 export function distributePeriod(input: {
-  policy: LedgerPolicy;
   period: PeriodBounds;
   treasuryBefore: number;
   scores: ReadonlyMap<string, number>;
   available: number;
 }): { result: PeriodResult; movements: Movement[] } {
-  const { policy, period, treasuryBefore, scores } = input;
+  const { period, treasuryBefore, scores } = input;
+  const policy = period.policy.ledger;
   if (!policy.patronage) throw new LedgerError("invalid-input", "the policy has no patronage rule");
   let totalScore = 0;
   for (const s of scores.values()) if (s > 0) totalScore = safeAdd(totalScore, s, "total patronage");
@@ -92,52 +70,3 @@ export function distributePeriod(input: {
   };
 }
 
-/**
- * Scores from the state's settled receipts: what each member was charged as requester plus what
- * it was paid as provider, over receipts settled within [start, end), self-loops and pro bono
- * excluded. The treasury distributes patronage and so does not earn it.
- */
-export function periodScores(state: LedgerState, policy: LedgerPolicy, period: PeriodBounds): Map<string, number> {
-  const scores = new Map<string, number>();
-  const add = (did: string, n: number) => {
-    if (did === policy.treasury) return;
-    scores.set(did, safeAdd(scores.get(did) ?? 0, n, "patronage score"));
-  };
-  for (const r of state.receipts.values()) {
-    const s = r.settlement;
-    if (r.status !== "settled" || !s || s.kind !== "transfer") continue;
-    if (s.settledAt < period.start || s.settledAt >= period.end) continue;
-    add(r.requester, s.charged);
-    add(r.provider, s.payout);
-  }
-  return scores;
-}
-
-/** Distributes every not-yet-distributed period that has ended by `atMs`, in order, in place. */
-export function distributeDueInState(
-  state: LedgerState,
-  policy: LedgerPolicy,
-  atMs: number,
-  apply: (m: Movement, atMs: number) => void,
-): { periods: PeriodResult[]; movements: Movement[] } {
-  const periods: PeriodResult[] = [];
-  const movements: Movement[] = [];
-  const due = endedPeriodCount(policy, atMs);
-  while (state.periodsDistributed < due) {
-    const period = periodBounds(policy, state.periodsDistributed);
-    const { result, movements: ms } = distributePeriod({
-      policy,
-      period,
-      // Negative only if the treasury DID itself paid for receipts after an earlier period's
-      // backdated distribution; treasuryBefore is a count (≥ 0) in tokenPatronage records.
-      treasuryBefore: Math.max(0, balanceAt(state, policy.treasury, period.end)),
-      scores: periodScores(state, policy, period),
-      available: balanceOf(state, policy.treasury),
-    });
-    for (const m of ms) apply(m, period.end);
-    periods.push(result);
-    movements.push(...ms);
-    state.periodsDistributed += 1;
-  }
-  return { periods, movements };
-}

@@ -1,26 +1,22 @@
-// The replay driver: events in ledger-time order through the rules. Sorting by (time, type,
-// subject, payload) and dropping exact duplicates makes the result a function of the event
-// multiset alone, which is what lets two exchanges or an auditor agree whatever order they read in.
-import type { LedgerPolicy } from "./policy.ts";
-import { distributeDueInState } from "./patronage.ts";
-import { applyFactInState, canPay, touchInState, trySettleInState } from "./rules.ts";
-import { applyMovement, cloneState, emptyState, parkReceipt, type LedgerState, type ReceiptEntry } from "./state.ts";
-import {
-  LedgerError,
-  type LedgerEvent,
-  type Movement,
-  type ParkedReceipt,
-  type PeriodResult,
-  type RejectedReceipt,
-  type Settlement,
-} from "./types.ts";
+// `cocore ledger replay`: the machine over a MemoryStore, fed either the short event forms (touch,
+// receipt, tick, and published grant/refresh facts; applied in ledger-time order whatever their
+// order in the file, duplicates dropped) or a simulation's record stream (simulation.ts; delivery
+// order). Both run the same transition function the exchange runs.
+import { recordCid } from "../cid.ts";
+import { NSID } from "../lexicon/index.ts";
+import type { ReceiptFacts } from "./facts.ts";
+import { LOG_COLLECTIONS, applyLogRecord } from "./log.ts";
+import { Ledger } from "./machine.ts";
+import { policyFromRecord, type LedgerPolicy } from "./policy.ts";
+import { MemoryTarget, parseSimEvent, runSimulation, SIM_EVENT_TYPES } from "./simulation.ts";
+import { MemoryStore, type PublishedRow } from "./store.ts";
+import { LedgerError, type LedgerEvent, type Movement, type ParkedReceipt, type PeriodResult, type RejectedReceipt, type Settlement } from "./types.ts";
 import { compareBytes, iso, isDid, isNonNegativeInt, parseTime } from "./util.ts";
 
 /** An event checked and reduced to its canonical form, with its time in ms. */
 export type NormalizedEvent = LedgerEvent & { atMs: number; fingerprint: string };
 
-// Published facts after the rules' own events at the same instant, so a fact restating a derived
-// grant or refresh meets it under the same key: identical → absorbed, different → conflict.
+// At one instant: touches, then receipts, then published facts, then ticks.
 const TYPE_ORDER: Record<LedgerEvent["type"], number> = { touch: 0, receipt: 1, grant: 2, refresh: 3, tick: 4 };
 
 function bad(message: string): never {
@@ -48,10 +44,7 @@ function object(v: unknown, name: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-/**
- * Checks an untrusted value (e.g. one JSON line) and returns its canonical form: times rewritten
- * as UTC milliseconds ISO strings, `proBono` only when true. Unknown fields are dropped.
- */
+/** Checks one short-form event and returns its canonical form. */
 export function normalizeEvent(value: unknown): NormalizedEvent {
   const o = object(value, "event");
   const type = field(o, "type");
@@ -91,7 +84,7 @@ export function normalizeEvent(value: unknown): NormalizedEvent {
       break;
     }
     default:
-      bad(`type must be one of touch, receipt, tick, grant, refresh`);
+      bad(`type must be one of touch, receipt, tick, grant, refresh, ${[...SIM_EVENT_TYPES].join(", ")}`);
   }
   return { ...event, atMs, fingerprint: JSON.stringify(event) };
 }
@@ -100,182 +93,11 @@ function subject(e: LedgerEvent): string {
   return e.type === "receipt" ? e.uri : e.type === "tick" ? "" : e.did;
 }
 
-/** The canonical application order, with exact duplicates removed. */
+/** The canonical application order of short-form events, exact duplicates removed. */
 export function orderEvents(events: readonly unknown[]): NormalizedEvent[] {
   const normalized = events.map(normalizeEvent);
-  normalized.sort(
-    (a, b) =>
-      a.atMs - b.atMs ||
-      TYPE_ORDER[a.type] - TYPE_ORDER[b.type] ||
-      compareBytes(subject(a), subject(b)) ||
-      compareBytes(a.fingerprint, b.fingerprint),
-  );
+  normalized.sort((a, b) => a.atMs - b.atMs || TYPE_ORDER[a.type] - TYPE_ORDER[b.type] || compareBytes(subject(a), subject(b)) || compareBytes(a.fingerprint, b.fingerprint));
   return normalized.filter((e, i) => i === 0 || e.fingerprint !== normalized[i - 1]!.fingerprint);
-}
-
-/** What applying a batch of events did. */
-export interface EventOutcome {
-  /** Movements that changed a balance, in the order applied. */
-  movements: Movement[];
-  settlements: Settlement[];
-  /** The batch's receipts that could not be paid and now wait (retried on later events). */
-  parked: ParkedReceipt[];
-  rejected: RejectedReceipt[];
-  patronage: PeriodResult[];
-}
-
-function parkedOrder(a: ReceiptEntry, b: ReceiptEntry): number {
-  return a.completedAt - b.completedAt || compareBytes(a.uri, b.uri);
-}
-
-function settlementOf(r: ReceiptEntry): Settlement {
-  const s = r.settlement!;
-  return {
-    uri: r.uri,
-    requester: r.requester,
-    provider: r.provider,
-    kind: s.kind,
-    charged: s.charged,
-    payout: s.payout,
-    fee: s.fee,
-    settledAt: iso(s.settledAt),
-  };
-}
-
-/**
- * The effects of one normalized event on `state`, IN PLACE, without settling anything: facts and
- * touches credit, a tick distributes patronage, a receipt is registered (parked until the
- * instant's settlement pass) after touching both parties.
- */
-function applyEffects(state: LedgerState, event: NormalizedEvent, policy: LedgerPolicy, out: EventOutcome): void {
-  const t = event.atMs;
-  switch (event.type) {
-    case "grant":
-    case "refresh":
-      out.movements.push(...applyFactInState(state, event, t));
-      return;
-    case "touch":
-      out.movements.push(...touchInState(state, event.did, t, policy));
-      return;
-    case "tick": {
-      const { periods, movements } = distributeDueInState(state, policy, t, (m, at) => applyMovement(state, m, at));
-      out.patronage.push(...periods);
-      out.movements.push(...movements);
-      return;
-    }
-    case "receipt": {
-      const prior = state.receipts.get(event.uri);
-      if (prior) {
-        if (prior.fingerprint !== event.fingerprint) {
-          throw new LedgerError("idempotency-conflict", `receipt ${event.uri} was already seen with a different payload`);
-        }
-        return;
-      }
-      const entry: ReceiptEntry = {
-        uri: event.uri,
-        fingerprint: event.fingerprint,
-        requester: event.requester,
-        provider: event.provider,
-        price: event.price.amount,
-        proBono: event.proBono === true,
-        completedAt: t,
-        status: "rejected",
-      };
-      state.receipts.set(event.uri, entry);
-      if (event.price.currency !== policy.currency) {
-        // Refused like a receipt that fails verification: it touches nobody and moves nothing.
-        entry.reason = "currency-mismatch";
-        const message = `price currency ${event.price.currency} is not the ledger currency ${policy.currency}`;
-        out.rejected.push({ uri: event.uri, reason: "currency-mismatch", message });
-        return;
-      }
-      parkReceipt(state, entry);
-      out.movements.push(...touchInState(state, event.requester, t, policy));
-      if (event.provider !== event.requester) out.movements.push(...touchInState(state, event.provider, t, policy));
-      return;
-    }
-  }
-}
-
-function parkedOf(r: ReceiptEntry): ParkedReceipt {
-  return { uri: r.uri, reason: "insufficient-balance", requester: r.requester, price: r.price, at: iso(r.completedAt) };
-}
-
-/** Every receipt still waiting, in (completedAt, uri) order. */
-export function parkedReceipts(state: LedgerState): ParkedReceipt[] {
-  return [...state.parked.values()]
-    .flat()
-    .map((u) => state.receipts.get(u)!)
-    .sort(parkedOrder)
-    .map(parkedOf);
-}
-
-/**
- * The settlement pass at the end of instant `t`: of the waiting receipts (new ones and earlier
- * parked ones), settle at `t` the first in (completedAt, uri) order whose requester can pay, and
- * repeat — a payout can fund an earlier receipt — until none can. So a parked receipt is retried
- * exactly when its requester's balance rose. Only dirty requesters can have a payable receipt.
- */
-function settlePass(state: LedgerState, policy: LedgerPolicy, t: number, out: EventOutcome): void {
-  for (;;) {
-    let best: ReceiptEntry | undefined;
-    for (const did of [...state.dirty]) {
-      let first: ReceiptEntry | undefined;
-      for (const uri of state.parked.get(did) ?? []) {
-        const r = state.receipts.get(uri)!;
-        if (canPay(state, r, policy)) {
-          first = r;
-          break;
-        }
-      }
-      if (!first) state.dirty.delete(did);
-      else if (!best || parkedOrder(first, best) < 0) best = first;
-    }
-    if (!best) break;
-    const moved = trySettleInState(state, best, policy, t);
-    if (moved === null) throw new LedgerError("invariant", `receipt ${best.uri} was payable and then not`);
-    out.movements.push(...moved);
-    out.settlements.push(settlementOf(best));
-  }
-  state.dirty.clear();
-}
-
-function emptyOutcome(): EventOutcome {
-  return { movements: [], settlements: [], parked: [], rejected: [], patronage: [] };
-}
-
-/**
- * Applies events IN PLACE, in canonical order. Events sharing one instant (same ms) are
- * simultaneous: all their effects first, then one settlement pass — so the order in which
- * same-instant events arrive, or whether a derived grant/refresh was also fed back as a published
- * fact, cannot change which receipts settle. Events must not be earlier than events already
- * applied to `state` (replay guarantees this by sorting).
- */
-export function applyEventsInPlace(state: LedgerState, events: readonly unknown[], policy: LedgerPolicy): EventOutcome {
-  const out = emptyOutcome();
-  const ordered = orderEvents(events);
-  const receiptUris: string[] = [];
-  for (let i = 0; i < ordered.length; ) {
-    const t = ordered[i]!.atMs;
-    for (; i < ordered.length && ordered[i]!.atMs === t; i++) {
-      const e = ordered[i]!;
-      applyEffects(state, e, policy, out);
-      if (e.type === "receipt") receiptUris.push(e.uri);
-    }
-    settlePass(state, policy, t, out);
-  }
-  for (const uri of receiptUris) {
-    const r = state.receipts.get(uri)!;
-    if (r.status === "parked") out.parked.push(parkedOf(r));
-  }
-  return out;
-}
-
-/** Non-mutating form of applyEventsInPlace: returns the next state and leaves `state` untouched. */
-export function applyEvents(state: LedgerState, events: readonly unknown[], policy: LedgerPolicy): EventOutcome & { state: LedgerState } {
-  const next = cloneState(state);
-  const outcome = applyEventsInPlace(next, events, policy);
-  return { ...outcome, state: next };
 }
 
 export interface ReplayResult {
@@ -284,31 +106,137 @@ export interface ReplayResult {
   treasury: number;
   /** Every movement that changed a balance, in the order applied. */
   movements: Movement[];
-  /** Receipts still waiting for their requester's balance at the end. */
+  /** Receipts waiting for their requester's balance at the end. */
   parked: ParkedReceipt[];
   rejected: RejectedReceipt[];
   settlements: Settlement[];
   patronage: PeriodResult[];
+  /** Every receipt's final status and finding codes (a simulation stream). */
+  receipts: { uri: string; status: string; codes: string[] }[];
+  admissions: { job: string; ok: boolean; code?: string }[];
+  /** Records the exchange would publish, in log order (uri under the policy's exchange). */
+  published: { uri: string; value: Record<string, unknown> }[];
 }
 
-export function balancesOf(state: LedgerState, policy: LedgerPolicy): Record<string, number> {
+export interface PolicyInput {
+  uri?: string;
+  cid?: string;
+  value: Record<string, unknown>;
+}
+
+/** A MemoryStore holding just the exchange's first policy. */
+export function storeWithPolicy(policy: PolicyInput): { store: MemoryStore; ledger: LedgerPolicy; uri: string } {
+  const ledger = policyFromRecord(policy.value);
+  const store = new MemoryStore();
+  const cid = policy.cid ?? recordCid({ $type: NSID.exchangePolicy, ...policy.value }) ?? "";
+  const uri = policy.uri ?? `at://${ledger.exchange}/${NSID.exchangePolicy}/genesis`;
+  store.putPolicy({ uri, cid, createdAt: ledger.createdAt, value: policy.value });
+  return { store, ledger, uri };
+}
+
+/** The result shape from a store's final state. */
+export function resultOf(store: MemoryStore, policy: LedgerPolicy, extra: { movements: Movement[]; patronage: PeriodResult[]; admissions?: ReplayResult["admissions"] }): ReplayResult {
   const balances: Record<string, number> = {};
-  for (const d of [...state.accounts.keys(), policy.treasury].sort(compareBytes)) balances[d] = state.accounts.get(d)?.balance ?? 0;
-  return balances;
-}
-
-/** The whole ledger from an event multiset (any order, duplicates allowed). */
-export function replay(events: readonly unknown[], policy: LedgerPolicy): ReplayResult {
-  const state = emptyState();
-  const o = applyEventsInPlace(state, events, policy);
-  const balances = balancesOf(state, policy);
+  for (const d of [...new Set([...store.accounts.keys(), policy.treasury])].sort(compareBytes)) balances[d] = store.accounts.get(d)?.balance ?? 0;
+  const receipts = [...store.receipts.values()].sort((a, b) => compareBytes(a.uri, b.uri));
+  const settlements: Settlement[] = receipts
+    .filter((r) => r.status === "settled" && r.settlement)
+    .map((r) => ({ uri: r.uri, requester: r.requester!, provider: r.provider, kind: r.settlement!.kind, charged: r.settlement!.charged, payout: r.settlement!.payout, fee: r.settlement!.fee, settledAt: iso(r.settlement!.settledAt) }))
+    .sort((a, b) => compareBytes(a.settledAt, b.settledAt) || compareBytes(a.uri, b.uri));
+  const published = store.publishOrder
+    .map((k) => store.publishedRows.get(k)!)
+    .sort((a: PublishedRow, b: PublishedRow) => (a.rkey < b.rkey ? -1 : a.rkey > b.rkey ? 1 : 0))
+    .map((p) => ({ uri: `at://${policy.exchange}/${p.collection}/${p.rkey}`, value: p.value }));
   return {
     balances,
     treasury: balances[policy.treasury] ?? 0,
-    movements: o.movements,
-    parked: parkedReceipts(state),
-    rejected: o.rejected,
-    settlements: o.settlements,
-    patronage: o.patronage,
+    movements: extra.movements,
+    parked: receipts
+      .filter((r) => r.status === "parked")
+      .map((r) => ({ uri: r.uri, reason: "insufficient-balance" as const, requester: r.requester!, price: r.facts?.price ?? 0, at: iso(r.completedAt ?? 0) })),
+    rejected: receipts
+      .filter((r) => r.status === "rejected" && r.findings?.some((f) => f.code === "currency-mismatch") && r.facts)
+      .map((r) => ({ uri: r.uri, reason: "currency-mismatch" as const, message: r.findings![0]!.message })),
+    settlements,
+    patronage: extra.patronage,
+    receipts: receipts.map((r) => ({ uri: r.uri, status: r.status, codes: (r.findings ?? []).map((f) => f.code) })),
+    admissions: extra.admissions ?? [],
+    published,
   };
 }
+
+function factsOf(e: Extract<NormalizedEvent, { type: "receipt" }>): ReceiptFacts {
+  return {
+    uri: e.uri,
+    cid: "",
+    requester: e.requester,
+    provider: e.provider,
+    // A short-form receipt stands for its own job: each settles once.
+    jobUri: e.uri,
+    price: e.price.amount,
+    currency: e.price.currency,
+    tokens: e.tokens,
+    proBono: e.proBono === true,
+    completedAt: e.atMs,
+    auth: null,
+  };
+}
+
+/** The short-form replay: events in canonical order through the machine. */
+async function replayShort(events: readonly unknown[], policy: PolicyInput): Promise<ReplayResult> {
+  const { store, ledger: lp } = storeWithPolicy(policy);
+  const ledger = new Ledger(store, { exchange: lp.exchange });
+  const movements: Movement[] = [];
+  const patronage: PeriodResult[] = [];
+  const take = (fx: { movements: Movement[]; periods: PeriodResult[] }) => {
+    movements.push(...fx.movements);
+    patronage.push(...fx.periods);
+  };
+  const ordered = orderEvents(events);
+  for (const e of ordered) {
+    take(await ledger.apply({ type: "advance", to: e.atMs }));
+    if (e.type === "touch") take(await ledger.apply({ type: "touch", did: e.did }));
+    else if (e.type === "receipt") take(await ledger.apply({ type: "receipt", facts: factsOf(e) }));
+    else if (e.type === "grant" || e.type === "refresh") {
+      const collection = e.type === "grant" ? NSID.tokenGrant : NSID.tokenRefresh;
+      const value = { exchange: lp.exchange, recipient: e.did, amount: e.amount, createdAt: e.at };
+      const before = store.movements.length;
+      await applyLogRecord(ledger, { uri: "", cid: "", collection, rkey: "", value }, { overdraw: false });
+      movements.push(...store.movements.slice(before));
+    }
+  }
+  const last = ordered[ordered.length - 1];
+  // Everything at the last instant is decided; periods ending after it are not.
+  if (last) take(await ledger.apply({ type: "advance", to: last.atMs + 1, periodsTo: last.atMs }));
+  return resultOf(store, lp, { movements, patronage });
+}
+
+/** A simulation stream (record/delete/admit/release/read/tick) through the machine over memory. */
+export async function replaySimulation(events: readonly unknown[], policy: PolicyInput): Promise<ReplayResult & { store: MemoryStore }> {
+  const { store, ledger: lp } = storeWithPolicy(policy);
+  const target = new MemoryTarget(store, { exchange: lp.exchange });
+  const admissions = await runSimulation(events.map(parseSimEvent), target, lp.createdAt);
+  const movements = target.effects.flatMap((f) => f.movements);
+  const patronage = target.effects.flatMap((f) => f.periods);
+  return { ...resultOf(store, lp, { movements, patronage, admissions }), store };
+}
+
+/** Whether a stream uses the simulation vocabulary (any record/delete/admit/release/read event). */
+export function isSimulationStream(events: readonly unknown[]): boolean {
+  return events.some((e) => {
+    const t = (e as { type?: unknown } | null)?.type;
+    return typeof t === "string" && SIM_EVENT_TYPES.has(t) && t !== "tick";
+  });
+}
+
+/** The whole ledger from an event list. */
+export async function replay(events: readonly unknown[], policy: PolicyInput | Record<string, unknown>): Promise<ReplayResult> {
+  const p: PolicyInput = "value" in policy && typeof policy.value === "object" && policy.value !== null ? (policy as PolicyInput) : { value: policy as Record<string, unknown> };
+  if (isSimulationStream(events)) {
+    const { store: _s, ...result } = await replaySimulation(events, p);
+    return result;
+  }
+  return replayShort(events, p);
+}
+
+export { LOG_COLLECTIONS };
