@@ -68,7 +68,9 @@ const policy = { uri: `at://${EXCHANGE}/dev.cocore.compute.exchangePolicy/3aaaaa
 
 /** Feeds `ops` through the ingest pipeline as the ingester does in bulk; returns receipts settled. */
 async function ingest(ldb: LedgerDb, pool: CheckPool | undefined, ops: IngestOp[], batch: number): Promise<number> {
-  const ctx = { ldb, did: EXCHANGE, policy, verifier: new CachingVerifier(50_000, pool), now: () => T0 };
+  // The records are older than the exchange's clock (as in a backfill): each takes effect at the
+  // watermark of the batch that brings it.
+  const ctx = { ldb, did: EXCHANGE, policy, verifier: new CachingVerifier(50_000, pool), now: () => Date.now() };
   let settled = 0;
   // The next batch is checked (in the workers) while this one commits.
   const pipeline = new BatchPipeline(ctx);

@@ -99,7 +99,10 @@ export async function commitBatch(ctx: EngineContext, batch: PreparedBatch, curs
     });
     await store.prefetchBatch(batch.ops.map((o) => o.uri), values);
     const ledger = new Ledger(store, machineEnv(ctx));
-    const stored = await ledger.apply({ type: "records", ops: recordOps(batch), seenAt: ctx.now() });
+    const ops = recordOps(batch);
+    // A ledger starts with the policy it is run under (an exchange's own records bring the rest).
+    if ((await store.policies()).length === 0) ops.unshift({ action: "put", uri: ctx.policy.uri, cid: ctx.policy.cid, value: ctx.policy.value });
+    const stored = await ledger.apply({ type: "records", ops, seenAt: ctx.now() });
     const advanced = await ledger.apply({ type: "advance", to: watermarkTarget(ctx) });
     await store.flush();
     // Our own records coming back: the outbox rows they answer are published.

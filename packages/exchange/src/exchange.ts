@@ -115,7 +115,8 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
     };
     log(`policy ${policy.uri}`);
 
-    // The policy in force is the machine's to know before anything else arrives.
+    // The policy in force is the machine's to know before anything else arrives (a fresh ledger
+    // takes it from ctx.policy; an existing one learns a new policy here).
     await applyBatch(ctx, [{ action: "create", uri: policy.uri, cid: policy.cid, record: policy.value }]);
     // Our own repo first: grants, refreshes, patronage and settlements we published are facts a
     // rebuild must know before it replays anyone's receipts.

@@ -73,7 +73,7 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
           const tokensIn = 10 + i;
           const tokensOut = 30 + 2 * i;
           const j = await publishJob(alice, account.did, { createdAt: T0 + i * 1000 });
-          receipts.push(await publishReceipt(bob, alice.did, j, { tokensIn, tokensOut, completedAt: T0 + i * 1000 + 500 }));
+          receipts.push(await publishReceipt(bob, alice.did, j, { tokensIn, tokensOut, completedAt: T0 + i * 1000 + 1500 }));
           prices.push(tokensIn + tokensOut);
         };
         const N = 16;
