@@ -36,6 +36,8 @@ export const DISCREPANCY_CODES = [
   // Balances
   "ledger-conflict",
   "balance-mismatch",
+  // The log's order (record keys are decision keys: ledger/README.md in @cocore/protocol)
+  "log-order-invalid",
 ] as const;
 
 export type DiscrepancyCode = (typeof DISCREPANCY_CODES)[number];
@@ -48,5 +50,24 @@ export interface Discrepancy {
   expected: unknown;
   /** What the exchange published or reported (null when it published nothing). */
   actual: unknown;
+  message: string;
+}
+
+/**
+ * Not discrepancies: what the auditor cannot judge from public records, said so that nobody
+ * mistakes silence for a check. Codes are a contract too.
+ */
+export const WARNING_CODES = [
+  // A settled receipt edited or deleted afterwards: its settlement is taken as published.
+  "record-changed-after-settlement",
+  // An unsettled receipt the exchange rejected for a reason only it could observe.
+  "receipt-rejected-unverifiable",
+] as const;
+
+export type WarningCode = (typeof WARNING_CODES)[number];
+
+export interface Warning {
+  code: WarningCode;
+  subject: string;
   message: string;
 }

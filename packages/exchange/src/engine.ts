@@ -14,6 +14,8 @@ export type { BatchResult, EngineContext, IngestOp, PolicyInUse, Verifier } from
 export interface PreparedBatch {
   ops: IngestOp[];
   checks?: PreparedChecks;
+  /** The exchange's own repo read back at start: its published records restore the log. */
+  restoreLog?: boolean;
 }
 
 /** The machine's environment for this exchange: its DID and its caching verifier. */
@@ -50,8 +52,8 @@ export class BatchPipeline {
 
   constructor(private readonly ctx: EngineContext) {}
 
-  submit(ops: IngestOp[], cursor?: { source: string; seq: number }): Promise<BatchResult> {
-    const prepared = prepareBatch(this.ctx, ops);
+  submit(ops: IngestOp[], cursor?: { source: string; seq: number }, opts: { restoreLog?: boolean } = {}): Promise<BatchResult> {
+    const prepared = prepareBatch(this.ctx, ops).then((b) => ({ ...b, ...(opts.restoreLog ? { restoreLog: true } : {}) }));
     prepared.catch(() => {}); // reported through the commit below
     const run = this.tail.then(async () => commitBatch(this.ctx, await prepared, cursor));
     this.tail = run.catch(() => {});
@@ -102,7 +104,7 @@ export async function commitBatch(ctx: EngineContext, batch: PreparedBatch, curs
     const ops = recordOps(batch);
     // A ledger starts with the policy it is run under (an exchange's own records bring the rest).
     if ((await store.policies()).length === 0) ops.unshift({ action: "put", uri: ctx.policy.uri, cid: ctx.policy.cid, value: ctx.policy.value });
-    const stored = await ledger.apply({ type: "records", ops, seenAt: ctx.now() });
+    const stored = await ledger.apply({ type: "records", ops, seenAt: ctx.now(), ...(batch.restoreLog ? { restoreLog: true } : {}) });
     const advanced = await ledger.apply({ type: "advance", to: watermarkTarget(ctx) });
     await store.flush();
     // Our own records coming back: the outbox rows they answer are published.

@@ -91,7 +91,8 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
   try {
     // A ledger that has settled anything must keep signing with its key: a lost key file is an
     // operator's mistake to notice, and a new key only by saying so (it publishes a new policy).
-    const key = loadOrCreateKey(config.stateDir, { ledgerInUse: await ledgerInUse(ldb), newKey: config.newKey === true });
+    const inUse = await ledgerInUse(ldb);
+    const key = loadOrCreateKey(config.stateDir, { ledgerInUse: inUse, newKey: config.newKey === true });
     const policy = await ensurePolicy(agent, did, params, now(), key.publicKey);
     const pool = (config.verifyWorkers ?? 0) > 0 ? new CheckPool(config.verifyWorkers) : undefined;
     if (pool) closers.push(() => pool.close());
@@ -120,7 +121,9 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
     await applyBatch(ctx, [{ action: "create", uri: policy.uri, cid: policy.cid, record: policy.value }]);
     // Our own repo first: grants, refreshes, patronage and settlements we published are facts a
     // rebuild must know before it replays anyone's receipts.
-    await backfill(ctx, idResolver, config.pdsUrl, did);
+    // A fresh database rebuilds from our published log; an existing one already holds it (a record
+    // in our repo that it does not know is not ours to apply: it is stored and changes nothing).
+    await backfill(ctx, idResolver, config.pdsUrl, did, !inUse);
 
     const publisher = new Publisher({ ldb, agent, key, log }, config.publishIntervalMs ?? 200);
     publisher.start();
@@ -328,7 +331,7 @@ async function ledgerInUse(ldb: LedgerDb): Promise<boolean> {
  * exchange's own repo comes in log order: its policies first, then its published records by record
  * key (the order it decided in; ledger/README.md), so a rebuild replays its decisions as made.
  */
-async function backfill(ctx: EngineContext, idResolver: IdResolver, service: string, did: string): Promise<void> {
+async function backfill(ctx: EngineContext, idResolver: IdResolver, service: string, did: string, restoreLog = false): Promise<void> {
   const repo = await exportRepo(service, did, { idResolver, collectionPrefix: "dev.cocore." });
   const rank = (c: string) => (c === NSID.exchangePolicy ? 0 : LOG_COLLECTIONS.has(c) ? 1 : 2);
   const byRkey = (a: { rkey: string }, b: { rkey: string }) => (a.rkey < b.rkey ? -1 : a.rkey > b.rkey ? 1 : 0);
@@ -337,7 +340,7 @@ async function backfill(ctx: EngineContext, idResolver: IdResolver, service: str
   // The next slice is checked (in the pool's workers, if any) while this one commits.
   const pipeline = new BatchPipeline(ctx);
   const slices: Promise<BatchResult>[] = [];
-  for (let i = 0; i < ops.length; i += 2000) slices.push(pipeline.submit(ops.slice(i, i + 2000)));
+  for (let i = 0; i < ops.length; i += 2000) slices.push(pipeline.submit(ops.slice(i, i + 2000), undefined, { restoreLog }));
   await Promise.all(slices);
   await ctx.ldb.db
     .insertInto("repos")

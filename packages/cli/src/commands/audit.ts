@@ -22,7 +22,7 @@ exchange's ledger rules; prints each discrepancy with a stable code (packages/au
   --pds URL            a PDS to fetch repos from first (repeatable; default: each DID's own PDS)
   --plc URL            PLC directory for DID resolution (default ${DEFAULT_PLC})
   --exchange-url URL   the exchange's XRPC base URL: also compare its public balances
-  --exchange-key B64   the exchange's settlement public key: also check settlement signatures
+  --exchange-key B64   a settlement public key to accept besides those its policies publish
   --member DID         another member repo to include (repeatable)
   --grace-seconds N    how late a settlement or patronage distribution may be (default 600)
   --json               print the report as one JSON document
@@ -89,4 +89,5 @@ function printReport(r: AuditReport): void {
   if (!r.signaturesChecked) console.log("  settlement signatures not checked (no --exchange-key)");
   if (!r.balancesCompared) console.log("  the exchange's own balances not compared (no --exchange-url)");
   for (const d of r.discrepancies) console.log(`  ${d.code}  ${d.subject}\n      ${d.message}`);
+  for (const w of r.warnings) console.log(`  warning ${w.code}  ${w.subject}\n      ${w.message}`);
 }

@@ -21,7 +21,17 @@ export type LedgerInput =
    * two clock events), seen at exchange time `seenAt`. Every record is stored first, then every
    * receipt it concerns is considered, so the order inside a batch never matters.
    */
-  | { type: "records"; ops: RecordOp[]; seenAt: number }
+  | {
+      type: "records";
+      ops: RecordOp[];
+      seenAt: number;
+      /**
+       * The batch is the exchange's own repo read back to rebuild: its published records it does
+       * not know are restored as the log they are (log.ts). Elsewhere such a record — one the
+       * exchange did not decide — is stored and changes nothing.
+       */
+      restoreLog?: boolean;
+    }
   /**
    * The matchmaker asks to admit a job. `fetched` carries the job and its authorization as read
    * from the requester's PDS when they are not indexed yet (their CIDs are recomputed and checked).

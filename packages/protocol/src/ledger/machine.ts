@@ -117,7 +117,7 @@ export class Ledger {
     const receipts = new Set<string>();
     const parts: string[] = [];
     for (const op of input.ops) {
-      const changed = op.action === "delete" ? await this.onDelete(op.uri, op.rev) : await this.onPut(op, input.seenAt);
+      const changed = op.action === "delete" ? await this.onDelete(op.uri, op.rev) : await this.onPut(op, input.seenAt, input.restoreLog === true);
       if (!changed) continue;
       if (changed === NSID.receipt) receipts.add(op.uri);
       else if (changed === NSID.job || changed === NSID.paymentAuthorization || changed === NSID.attestation) parts.push(op.uri);
@@ -127,7 +127,7 @@ export class Ledger {
   }
 
   /** Stores one version; returns its collection when it is new, else undefined. */
-  private async onPut(op: Extract<RecordOp, { action: "put" }>, seenAt: number): Promise<string | undefined> {
+  private async onPut(op: Extract<RecordOp, { action: "put" }>, seenAt: number, restoreLog: boolean): Promise<string | undefined> {
     const prev = await this.store.record(op.uri);
     // An older version replayed after a newer one (a backfill then the stream; sources out of order).
     if (op.rev && prev?.rev && op.rev < prev.rev) return undefined;
@@ -153,8 +153,8 @@ export class Ledger {
     this.store.putRecord(row);
     if (at.did === this.env.exchange && !problem) {
       if (at.collection === NSID.exchangePolicy) await this.onPolicy(row.uri, row.cid, row.value);
-      // Our own published log read back: a fact already known, or (a rebuild) one to restore.
-      else if (LOG_COLLECTIONS.has(at.collection)) await applyLogRecord(this, { uri: row.uri, cid: row.cid, collection: at.collection, rkey: at.rkey, value: row.value }, { overdraw: true });
+      // Our own published log read back to rebuild: restored as it was decided.
+      else if (restoreLog && LOG_COLLECTIONS.has(at.collection)) await applyLogRecord(this, { uri: row.uri, cid: row.cid, collection: at.collection, rkey: at.rkey, value: row.value }, { overdraw: true });
     }
     return at.collection;
   }
