@@ -56,6 +56,8 @@ export interface AuditRecordsInput {
   exchangePublicKey?: string;
   /** DIDs whose repos could not be fetched: their records are not judged. */
   unavailable?: ReadonlySet<string>;
+  /** The balances the exchange itself reports, compared with the re-derived ones (balance-mismatch). */
+  reportedBalances?: Readonly<Record<string, number>>;
 }
 
 export interface AuditRecordsResult {
@@ -266,6 +268,14 @@ export async function auditRecords(input: AuditRecordsInput): Promise<AuditRecor
 
   const balances: Record<string, number> = {};
   for (const d of [...new Set([...store.accounts.keys(), latest.ledger.treasury])].sort(compareBytes)) balances[d] = store.accounts.get(d)?.balance ?? 0;
+  if (input.reportedBalances) {
+    const reported = input.reportedBalances;
+    for (const d of [...new Set([...Object.keys(balances), ...Object.keys(reported)])].sort(compareBytes)) {
+      const want = balances[d] ?? 0;
+      const got = reported[d] ?? 0;
+      if (want !== got) report({ code: "balance-mismatch", subject: d, expected: want, actual: got, message: `the exchange reports ${got} for ${d}; public records give ${want}` });
+    }
+  }
   return { discrepancies, warnings, balances, policy: latest.uri, signaturesChecked: true, counts };
 }
 

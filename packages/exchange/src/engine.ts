@@ -93,6 +93,8 @@ function recordOps(batch: PreparedBatch): RecordOp[] {
 export async function commitBatch(ctx: EngineContext, batch: PreparedBatch, cursor?: { source: string; seq: number }): Promise<BatchResult> {
   return ctx.ldb.write(async (tx) => {
     const store = new SqlStore(tx, ctx.ldb);
+    // The ledger lock before any read (PostgreSQL): a row prefetched ahead of it could be stale.
+    await store.meta();
     const values = new Map<string, Record<string, unknown>>();
     batch.ops.forEach((op, i) => {
       if (op.record) values.set(op.uri, op.record);

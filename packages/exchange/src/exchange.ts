@@ -20,7 +20,7 @@ import { applyCommitDurably, listDeadLetters, replayDeadLetters, type DeadLetter
 
 export interface ReceiptStatus {
   uri: string;
-  status: "pending" | "parked" | "settled" | "rejected" | "ignored";
+  status: "pending" | "queued" | "parked" | "settled" | "rejected" | "ignored";
   reason: string | null;
   findings: { code: string; message: string }[];
   charged: number | null;

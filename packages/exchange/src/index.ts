@@ -17,3 +17,4 @@ export { consistencyCheck, type ConsistencyReport } from "./consistency.ts";
 export { admitJob, advance, releaseHold, tick, touchMember, type AdmitInput, type AdmitOutput, type ReleaseInput, type ReleaseOutput, type TickResult } from "./scheduler.ts";
 export { signSettlement } from "./publisher.ts";
 export { deterministicTid } from "./tid.ts";
+export { openSimulation, simulationPolicy, type Simulation, type SimulationOutput } from "./simulate.ts";

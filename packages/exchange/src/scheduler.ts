@@ -17,6 +17,7 @@ export interface TickResult {
 async function transact<T>(ctx: EngineContext, fn: (ledger: Ledger, store: SqlStore) => Promise<T>): Promise<T> {
   return ctx.ldb.write(async (tx) => {
     const store = new SqlStore(tx, ctx.ldb);
+    await store.meta(); // the ledger lock before any read (the machine reads the policies first)
     const out = await fn(new Ledger(store, machineEnv(ctx)), store);
     await store.flush();
     return out;

@@ -4,28 +4,13 @@
 // which receipt settles, receipts take effect at max(completedAt, watermark) and parked ones at
 // the credit that covers them, record keys are decision keys and a rebuild from the published log
 // reaches the same ledger, patronage waits for the watermark, and concurrent transactions serialize.
-import { nextTid } from "@cocore/atproto";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
-import {
-  base64Encode,
-  decisionOf,
-  fromJsonRecord,
-  generateEncryptionKeyPair,
-  generateSigningKey,
-  inputCommitment,
-  NSID,
-  outputCommitment,
-  recordCid,
-  signRecord,
-  type ReceiptRow,
-  type SigningKey,
-} from "@cocore/protocol";
-import { advance, applyBatch, buildPolicyRecord, CachingVerifier, consistencyCheck, createOp, DEFAULT_POLICY, policyFromRecord, settlementKey, signSettlement, SqlStore, type EngineContext, type IngestOp } from "../src/index.ts";
+import { decisionOf, fromJsonRecord, generateSigningKey, NSID, recordCid, signRecord, type ReceiptRow } from "@cocore/protocol";
+import { advance, applyBatch, buildPolicyRecord, CachingVerifier, commitBatch, consistencyCheck, createOp, DEFAULT_POLICY, policyFromRecord, prepareBatch, settlementKey, signSettlement, SqlStore, type EngineContext, type IngestOp } from "../src/index.ts";
 import { admitJob, releaseHold, tick, touchMember } from "../src/scheduler.ts";
 import { applyCommitDurably, listDeadLetters, replayDeadLetters } from "../src/ingest.ts";
-import { freshContexts, iso, pgSkip, T0, type Backend } from "./support.ts";
+import { freshContexts, gateLedgerLock, iso, opJob, opProvider, opReceipt, pgSkip, T0, type Backend, type OpJob, type OpJobOptions, type OpProvider } from "./support.ts";
 
 const EXCHANGE = "did:plc:exchange0000000000000000";
 const OTHER_EXCHANGE = "did:plc:otherexchange00000000000";
@@ -36,84 +21,10 @@ const policyValue = buildPolicyRecord(EXCHANGE, DEFAULT_POLICY, iso(T0 - DAY));
 const policy = { uri: `at://${EXCHANGE}/${NSID.exchangePolicy}/3aaaaaaaaaaaa`, cid: recordCid(policyValue)!, value: policyValue, ledger: policyFromRecord(policyValue) };
 const periodEnd = policy.ledger.createdAt + policy.ledger.patronage!.cadenceDays * DAY;
 
-type Provider = { did: string; key: SigningKey; att: IngestOp };
-function provider(name: string, asDid = did(name)): Provider {
-  const key = generateSigningKey();
-  const value = {
-    $type: NSID.attestation,
-    publicKey: key.publicKey,
-    encryptionPubKey: base64Encode(generateEncryptionKeyPair().publicKey),
-    chipName: "x",
-    hardwareModel: "x",
-    serialNumberHash: "a".repeat(64),
-    osVersion: "x",
-    binaryHash: "b".repeat(64),
-    sipEnabled: false,
-    secureBootEnabled: false,
-    secureEnclaveAvailable: false,
-    authenticatedRootEnabled: false,
-    attestedAt: iso(T0 - DAY),
-    expiresAt: iso(T0 + 30 * DAY),
-  };
-  return { did: asDid, key, att: createOp(asDid, NSID.attestation, signRecord(value, "selfSignature", key)) };
-}
-
-interface AuthOptions {
-  /** Use this authorization (e.g. one shared by two jobs) instead of a new one. */
-  auth?: IngestOp;
-  exchange?: string;
-  authCeiling?: number;
-  authExpiresAt?: number;
-}
-type Job = { auth: IngestOp; job: IngestOp; commitment: string };
-/** A job created at `t` (expiring an hour later) with its single-job authorization (valid a day). */
-function job(req: string, ceiling: number, t: number, o: AuthOptions = {}): Job {
-  const auth =
-    o.auth ??
-    createOp(req, NSID.paymentAuthorization, {
-      exchange: o.exchange ?? EXCHANGE,
-      ceiling: { amount: o.authCeiling ?? ceiling, currency: "TOK" },
-      scope: "singleJob",
-      nonce: randomBytes(16).toString("hex"),
-      expiresAt: iso(o.authExpiresAt ?? t + DAY),
-      createdAt: iso(t),
-    });
-  const commitment = inputCommitment(randomBytes(16));
-  const j = createOp(req, NSID.job, {
-    model: "m",
-    inputCommitment: commitment,
-    maxTokensOut: 2_000_000,
-    priceCeiling: { amount: ceiling, currency: "TOK" },
-    acceptedTrustLevel: "self-attested",
-    acceptedExchanges: [EXCHANGE],
-    paymentAuthorization: { uri: auth.uri, cid: auth.cid },
-    nonce: randomBytes(16).toString("hex"),
-    expiresAt: iso(t + 3_600_000),
-    createdAt: iso(t),
-  });
-  return { auth, job: j, commitment };
-}
-/** A signed receipt (price = tokens in + out); startedAt is a second before completedAt. */
-function receipt(p: Provider, req: string, j: Job, tokens: { in: number; out: number }, completedAt: number, rkey = nextTid()): IngestOp {
-  const v = signRecord(
-    {
-      $type: NSID.receipt,
-      job: { uri: j.job.uri, cid: j.job.cid },
-      requester: req,
-      model: "m",
-      inputCommitment: j.commitment,
-      outputCommitment: outputCommitment("y"),
-      tokens,
-      startedAt: iso(completedAt - 1000),
-      completedAt: iso(completedAt),
-      price: { amount: tokens.in + tokens.out, currency: "TOK" },
-      attestation: { uri: p.att.uri, cid: p.att.cid },
-    },
-    "enclaveSignature",
-    p.key,
-  );
-  return createOp(p.did, NSID.receipt, v, rkey);
-}
+const provider = (name: string, asDid = did(name)): OpProvider => opProvider(asDid);
+type Job = OpJob;
+const job = (req: string, ceiling: number, t: number, o: OpJobOptions = {}): Job => opJob(EXCHANGE, req, ceiling, t, o);
+const receipt = opReceipt;
 const ref = (op: IngestOp) => ({ uri: op.uri, cid: op.cid! });
 
 /** An engine context whose clock moves by 1 ms at every read, and can be set. */
@@ -271,7 +182,7 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
 
       // Each refusal for a requester never touched before: no hold, no account, no grant.
       const cases: { name: string; code: string; make: (req: string) => Job; at?: number }[] = [
-        { name: "other-exchange", code: "authorization_other_exchange", make: (req) => job(req, 10_000, T0, { exchange: OTHER_EXCHANGE }) },
+        { name: "other-exchange", code: "authorization_other_exchange", make: (req) => job(req, 10_000, T0, { authExchange: OTHER_EXCHANGE }) },
         { name: "expires-first", code: "authorization_expires_first", make: (req) => job(req, 10_000, T0, { authExpiresAt: T0 + 30 * MIN }) },
         { name: "low-ceiling", code: "authorization_ceiling_too_low", make: (req) => job(req, 10_000, T0, { authCeiling: 9_999 }) },
         { name: "expired-job", code: "job_expired", make: (req) => job(req, 10_000, T0), at: T0 + 3_600_000 },
@@ -368,7 +279,8 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
       const rb = receipt(asProvider, B, jb, { in: 50_000, out: 50_000 }, creditAt);
       await applyBatch(ctx, [rb]);
       assert.equal(await status(ctx, rb.uri), "queued");
-      const result = await tick(ctx, creditAt + 1);
+      ctx.clock.t = creditAt + 1;
+      const result = await tick(ctx, ctx.clock.t);
       assert.deepEqual(result.settled.sort(), [r1.uri, rb.uri].sort(), "one transaction settles both");
       assert.equal(await settledAt(ctx, rb.uri), iso(creditAt));
       assert.equal(await settledAt(ctx, r1.uri), iso(creditAt));
@@ -445,7 +357,7 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
         });
       const rebuilt = await fresh();
       rebuilt.clock.t = ctx.clock.t;
-      await applyBatch(rebuilt, log);
+      await commitBatch(rebuilt, { ...(await prepareBatch(rebuilt, log)), restoreLog: true });
       for (const b of batches) await applyBatch(rebuilt, b);
       await tick(rebuilt, rebuilt.clock.t);
       const snapshot = async (c: EngineContext) => ({
@@ -462,6 +374,12 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
       const unpublished = await rebuilt.ldb.db.selectFrom("outbox").select("key").where("published_uri", "is", null).execute();
       assert.deepEqual(unpublished, [], "nothing new to publish");
       await assertConsistent(rebuilt);
+      // Outside a rebuild, records in the exchange's repo that it did not decide change nothing.
+      const stray = await fresh();
+      stray.clock.t = ctx.clock.t;
+      await applyBatch(stray, log);
+      assert.equal((await stray.ldb.db.selectFrom("transfers").select("key").execute()).length, 0);
+      assert.equal((await stray.ldb.db.selectFrom("outbox").select("key").execute()).length, 0);
     });
 
     // A job updated after creation: v1 (the create) and v2 (the update), same uri.
@@ -590,7 +508,7 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
         const P = provider("prov-p");
         await applyBatch(ctx, [P.att]);
         for (let i = 0; i < 30; i++) {
-          const A = did(`req-${i}`);
+          const A = did(`race${String(i).padStart(3, "0")}`);
           const ja = job(A, 500_000, T0);
           const jr = job(A, 200_000, T0);
           await applyBatch(ctx, [ja.auth, ja.job, jr.auth, jr.job]);
@@ -605,9 +523,46 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
           assert.deepEqual(holds.map((h) => [Number(h.amount), h.state]), [[500_000, "pending"]]);
           const moves = await ctx.ldb.db.selectFrom("transfers").select("key").where("ref", "=", r.uri).execute();
           assert.equal(moves.length, 2, "payout and fee, once");
-          assert.equal((await ctx.ldb.db.selectFrom("outbox").select("key").where("collection", "=", NSID.settlement).execute()).length, i + 1);
+          assert.equal((await ctx.ldb.db.selectFrom("outbox").select("key").where("key", "=", settlementKey(r.uri)).execute()).length, 1);
+          assert.equal(Number((await row(ctx, r.uri))?.charged), 100_000);
           await assertConsistent(ctx);
         }
+      });
+
+      test("PostgreSQL: a batch reads nothing before it holds the ledger lock (no stale job version)", async () => {
+        const ctx = await fresh();
+        const A = did("req-a");
+        const P = provider("prov-p");
+        const { v1, v2 } = jobVersions(A);
+        await applyBatch(ctx, [P.att, v1.auth, v1.job]);
+        const r = receipt(P, A, v2, { in: 100, out: 200 }, T0 + MIN);
+        // The receipt's batch is stopped where it takes the ledger lock; the job's update commits then.
+        let reached!: () => void;
+        const atGate = new Promise<void>((res) => (reached = res));
+        let open!: () => void;
+        const gate = new Promise<void>((res) => (open = res));
+        const gated: EngineContext = {
+          ...ctx,
+          ldb: {
+            ...ctx.ldb,
+            write: (fn) =>
+              ctx.ldb.write((tx) =>
+                fn(
+                  gateLedgerLock(tx, async () => {
+                    reached();
+                    await gate;
+                  }),
+                ),
+              ),
+          },
+        };
+        const pending = applyBatch(gated, [r]);
+        await atGate;
+        await applyBatch(ctx, [v2.job]);
+        open();
+        await pending;
+        assert.equal(await status(ctx, r.uri), "settled", (await row(ctx, r.uri))?.findings ?? "");
+        await assertConsistent(ctx);
       });
     }
   });

@@ -5,12 +5,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import { createRecord, lexToJson, startLocalNetwork, type Account, type LocalNetwork, type RecordRef } from "@cocore/atproto";
+import { createRecord, lexToJson, nextTid, startLocalNetwork, type Account, type LocalNetwork, type RecordRef } from "@cocore/atproto";
 import {
   base64Encode,
   generateEncryptionKeyPair,
   generateSigningKey,
   inputCommitment,
+  NSID,
   outputCommitment,
   signRecord,
   type SigningKey,
@@ -18,7 +19,8 @@ import {
 import { requirement } from "../../../test-support/requirements.ts";
 import { attestationValue } from "../../../test-support/records.ts";
 import { after } from "node:test";
-import { openLedgerDb, type EngineContext, type LedgerDb } from "../src/index.ts";
+import { createOp, openLedgerDb, type EngineContext, type IngestOp, type LedgerDb } from "../src/index.ts";
+import type { Tx } from "../src/db/open.ts";
 
 export const PG_ADMIN_URL = process.env.COCORE_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -198,4 +200,138 @@ export function freshContexts(backend: Backend, wrap: (ldb: LedgerDb) => EngineC
     });
     return wrap(ldb);
   };
+}
+
+// --- Records as ingest ops (no network): what the firehose would deliver, signed and schema-valid.
+
+export interface OpProvider {
+  did: string;
+  key: SigningKey;
+  att: IngestOp;
+}
+
+/** A provider with a fresh key and its self-signed attestation (valid T0 − 1 day to T0 + 30 days). */
+export function opProvider(did: string): OpProvider {
+  const key = generateSigningKey();
+  const value = {
+    $type: NSID.attestation,
+    publicKey: key.publicKey,
+    encryptionPubKey: base64Encode(generateEncryptionKeyPair().publicKey),
+    chipName: "x",
+    hardwareModel: "x",
+    serialNumberHash: "a".repeat(64),
+    osVersion: "x",
+    binaryHash: "b".repeat(64),
+    sipEnabled: false,
+    secureBootEnabled: false,
+    secureEnclaveAvailable: false,
+    authenticatedRootEnabled: false,
+    attestedAt: iso(T0 - 86_400_000),
+    expiresAt: iso(T0 + 30 * 86_400_000),
+  };
+  return { did, key, att: createOp(did, NSID.attestation, signRecord(value, "selfSignature", key)) };
+}
+
+export interface OpJob {
+  auth: IngestOp;
+  job: IngestOp;
+  commitment: string;
+}
+
+export interface OpJobOptions {
+  /** Name this authorization (e.g. one shared by two jobs) instead of a new one. */
+  auth?: IngestOp;
+  /** The exchange the new authorization names (default: the job's exchange). */
+  authExchange?: string;
+  authCeiling?: number;
+  authExpiresAt?: number;
+}
+
+/**
+ * A job for `exchange` created at `t` (expiring an hour later, maxTokensOut 2,000,000) with its
+ * single-job authorization (valid a day, its ceiling the job's unless told).
+ */
+export function opJob(exchange: string, requester: string, ceiling: number, t: number, o: OpJobOptions = {}): OpJob {
+  const auth =
+    o.auth ??
+    createOp(requester, NSID.paymentAuthorization, {
+      exchange: o.authExchange ?? exchange,
+      ceiling: { amount: o.authCeiling ?? ceiling, currency: "TOK" },
+      scope: "singleJob",
+      nonce: randomBytes(16).toString("hex"),
+      expiresAt: iso(o.authExpiresAt ?? t + 86_400_000),
+      createdAt: iso(t),
+    });
+  const commitment = inputCommitment(randomBytes(16));
+  const job = createOp(requester, NSID.job, {
+    model: "m",
+    inputCommitment: commitment,
+    maxTokensOut: 2_000_000,
+    priceCeiling: { amount: ceiling, currency: "TOK" },
+    acceptedTrustLevel: "self-attested",
+    acceptedExchanges: [exchange],
+    paymentAuthorization: { uri: auth.uri, cid: auth.cid },
+    nonce: randomBytes(16).toString("hex"),
+    expiresAt: iso(t + 3_600_000),
+    createdAt: iso(t),
+  });
+  return { auth, job, commitment };
+}
+
+/** A signed receipt for `j` (price = tokens in + out); startedAt is a second before completedAt. */
+export function opReceipt(p: OpProvider, requester: string, j: OpJob, tokens: { in: number; out: number }, completedAt: number, rkey = nextTid()): IngestOp {
+  const value = signRecord(
+    {
+      $type: NSID.receipt,
+      job: { uri: j.job.uri, cid: j.job.cid },
+      requester,
+      model: "m",
+      inputCommitment: j.commitment,
+      outputCommitment: outputCommitment("y"),
+      tokens,
+      startedAt: iso(completedAt - 1000),
+      completedAt: iso(completedAt),
+      price: { amount: tokens.in + tokens.out, currency: "TOK" },
+      attestation: { uri: p.att.uri, cid: p.att.cid },
+    },
+    "enclaveSignature",
+    p.key,
+  );
+  return createOp(p.did, NSID.receipt, value, rkey);
+}
+
+/**
+ * `tx`, except that its first read of the ledger_meta row (the PostgreSQL ledger lock) waits for
+ * `gate` before it runs: a transaction stopped exactly where it takes the lock.
+ */
+export function gateLedgerLock(tx: Tx, gate: () => Promise<void>): Tx {
+  let armed = true;
+  const builder = (b: object): object =>
+    new Proxy(b, {
+      get(t, k) {
+        const v = Reflect.get(t, k) as unknown;
+        if (typeof v !== "function") return v;
+        if (k === "executeTakeFirst" || k === "execute") {
+          return async (...a: unknown[]) => {
+            if (armed) {
+              armed = false;
+              await gate();
+            }
+            return v.apply(t, a);
+          };
+        }
+        return (...a: unknown[]) => {
+          const out = v.apply(t, a) as unknown;
+          return out && typeof out === "object" && "executeTakeFirst" in out ? builder(out) : out;
+        };
+      },
+    });
+  return new Proxy(tx, {
+    get(t, k) {
+      const v = Reflect.get(t, k) as unknown;
+      if (typeof v !== "function") return v;
+      if (k === "selectFrom") return (table: string, ...rest: unknown[]) => (table === "ledger_meta" ? builder(v.call(t, table, ...rest)) : v.call(t, table, ...rest));
+      return v.bind(t);
+    },
+  });
 }

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { computeFee, PricingError, tokenRatePrice } from "../src/pricing.ts";
-import { splitLedgerReceipt, type LedgerPolicy } from "../src/ledger/index.ts";
+import { splitReceipt, type LedgerPolicy } from "../src/ledger/index.ts";
 
 const base: LedgerPolicy = {
   exchange: "did:x",
@@ -17,7 +17,7 @@ const base: LedgerPolicy = {
 };
 const policy = (over: Partial<LedgerPolicy> = {}): LedgerPolicy => ({ ...base, ...over });
 const split = (price: number, requester: string, provider: string, p: LedgerPolicy, proBono = false) =>
-  splitLedgerReceipt({ price, requester, provider, proBono }, p);
+  splitReceipt({ price, requester, provider, proBono }, p);
 
 test("tokenRate price floors the exact sum once", () => {
   const tok = { inputPricePerMTok: 1_000_000, outputPricePerMTok: 1_000_000 };
@@ -51,11 +51,14 @@ test("fee = min(price, max(floor(price·bps/10000), minMinor))", () => {
 });
 
 test("receipt split conserves value and handles self-loop and pro bono", () => {
-  assert.deepEqual(split(104, "did:a", "did:b", policy()), { kind: "transfer", charged: 104, payout: 99, fee: 5 });
-  assert.deepEqual(split(104, "did:a", "did:a", policy()), { kind: "self-loop", charged: 0, payout: 0, fee: 0 });
-  assert.deepEqual(split(0, "did:a", "did:b", policy(), true), { kind: "pro-bono", charged: 0, payout: 0, fee: 0 });
+  assert.deepEqual(split(104, "did:a", "did:b", policy()), { kind: "transfer", debit: 104, charged: 104, payout: 99, fee: 5 });
+  // A fee-waived self-loop moves nothing and states what was consumed (as cocore.dev writes it).
+  assert.deepEqual(split(104, "did:a", "did:a", policy()), { kind: "self-loop", debit: 0, charged: 104, payout: 104, fee: 0 });
+  assert.deepEqual(split(0, "did:a", "did:b", policy(), true), { kind: "pro-bono", debit: 0, charged: 0, payout: 0, fee: 0 });
+  // Without the waiver only the fee leaves the member (its payout returns to itself).
   assert.deepEqual(split(100, "did:a", "did:a", policy({ selfLoopFeeWaived: false, selfLoopMinMinor: 10 })), {
     kind: "self-loop",
+    debit: 10,
     charged: 100,
     payout: 90,
     fee: 10,
@@ -65,6 +68,7 @@ test("receipt split conserves value and handles self-loop and pro bono", () => {
       const s = split(price, "did:a", "did:b", policy({ feeBps, feeMinMinor }));
       assert.equal(s.charged, s.payout + s.fee);
       assert.equal(s.charged, price);
+      assert.equal(s.debit, price);
       assert.ok(s.payout >= 0);
     }),
   );

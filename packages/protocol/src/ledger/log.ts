@@ -4,7 +4,7 @@
 import { NSID } from "../lexicon/index.ts";
 import { grantKey, refreshKey } from "./accounts.ts";
 import { intOf, objOf, repoOf, str } from "./facts.ts";
-import type { Ledger } from "./machine.ts";
+import { nonceKey, type Ledger } from "./machine.ts";
 import { patronageKey } from "./patronage.ts";
 import { decisionOf, settlementKey } from "./publish.ts";
 import { LedgerError, type Movement } from "./types.ts";
@@ -125,10 +125,23 @@ export async function applyLogRecord(ledger: Ledger, r: LogRecord, opts: { overd
         if (provider !== treasury && payout > 0) store.addScore(period.start, provider, payout);
       }
       const prior = await store.receipt(receiptUri);
+      // Its claims, as far as the records at hand tell (a rebuild meets the receipt later and
+      // restores them then; the auditor holds every record already).
+      const receiptRec = await store.record(receiptUri);
+      const jobUri = prior?.jobUri || (str(objOf(receiptRec?.value, "job"), "uri") ?? "");
+      const authRef = objOf(r.value, "requesterAuthorization");
+      const auth = await store.record(str(authRef, "uri") ?? "");
+      const nonce = str(auth?.value, "nonce");
+      if (auth && nonce && !(await store.claim(nonceKey(requester, nonce)))) store.putClaim({ key: nonceKey(requester, nonce), receipt: receiptUri, authUri: auth.uri, jobUri });
+      // The job claim and the session's spending go together, once (Ledger.restoreClaims may add them later).
+      if (jobUri && !(await store.claim(`job:${jobUri}`))) {
+        store.putClaim({ key: `job:${jobUri}`, receipt: receiptUri, authUri: auth?.uri ?? null, jobUri });
+        if (auth && str(auth.value, "scope") === "session") store.putBudgetUsed(auth.uri, (await store.budgetUsed(auth.uri)) + charged);
+      }
       store.putReceipt({
         uri: receiptUri,
         cid: receiptCid,
-        jobUri: prior?.jobUri ?? "",
+        jobUri,
         requester,
         provider,
         status: "settled",

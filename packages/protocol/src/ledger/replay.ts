@@ -6,6 +6,7 @@ import { recordCid } from "../cid.ts";
 import { NSID } from "../lexicon/index.ts";
 import type { ReceiptFacts } from "./facts.ts";
 import { LOG_COLLECTIONS, applyLogRecord } from "./log.ts";
+import { decisionTid } from "./publish.ts";
 import { Ledger } from "./machine.ts";
 import { policyFromRecord, type LedgerPolicy } from "./policy.ts";
 import { MemoryTarget, parseSimEvent, runSimulation, SIM_EVENT_TYPES } from "./simulation.ts";
@@ -129,7 +130,8 @@ export function storeWithPolicy(policy: PolicyInput): { store: MemoryStore; ledg
   const ledger = policyFromRecord(policy.value);
   const store = new MemoryStore();
   const cid = policy.cid ?? recordCid({ $type: NSID.exchangePolicy, ...policy.value }) ?? "";
-  const uri = policy.uri ?? `at://${ledger.exchange}/${NSID.exchangePolicy}/genesis`;
+  // As `exchange simulate` names it: a TID record key at the policy's createdAt.
+  const uri = policy.uri ?? `at://${ledger.exchange}/${NSID.exchangePolicy}/${decisionTid(ledger.createdAt, 0)}`;
   store.putPolicy({ uri, cid, createdAt: ledger.createdAt, value: policy.value });
   return { store, ledger, uri };
 }
