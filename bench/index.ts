@@ -48,6 +48,16 @@ export const benches: Record<string, () => Promise<Bench>> = {
       },
     };
   },
+  reliability: async () => {
+    const { benchReliability } = await import("./reliability.ts");
+    return {
+      summary: "the one-ledger differential check at full size: engine (SQLite, PostgreSQL), replay and auditor agree over shuffled deliveries; tamperings reported",
+      async run() {
+        const r = await benchReliability();
+        return { figures: r.figures, ...(r.problems.length > 0 ? { notes: r.problems } : {}) };
+      },
+    };
+  },
   dispatch: async () => {
     const { benchDispatch } = await import("./dispatch.ts");
     return {

@@ -13,12 +13,12 @@ import {
   judge,
   Ledger,
   LedgerError,
+  policyAsPublished,
   loadParts,
   logKey,
   logTime,
   MemoryStore,
   NSID,
-  recordCid,
   sortLog,
   splitReceipt,
   Timeline,
@@ -135,11 +135,10 @@ export async function auditRecords(input: AuditRecordsInput): Promise<AuditRecor
   const timeline = new Timeline();
   const policyCids = new Map<string, Set<string>>();
   for (const p of policies) {
-    const original = p.value.active === false ? { ...p.value, active: true } : p.value;
-    const cids = new Set([p.cid, recordCid(original) ?? p.cid]);
-    policyCids.set(p.uri, cids);
+    const first = policyAsPublished(p.value, p.cid);
+    policyCids.set(p.uri, new Set([p.cid, first.cid]));
     try {
-      const row = { uri: p.uri, cid: recordCid(original) ?? p.cid, createdAt: Date.parse(str(p.value, "createdAt") ?? ""), value: original };
+      const row = { uri: p.uri, cid: first.cid, createdAt: Date.parse(str(p.value, "createdAt") ?? ""), value: first.value };
       if (timeline.add(row)) store.putPolicy(row);
     } catch (err) {
       if (!(err instanceof LedgerError)) throw err;

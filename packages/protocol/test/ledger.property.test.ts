@@ -444,3 +444,21 @@ test("real records delivered in one batch in any order, or split into any batche
     { numRuns: Math.max(20, Math.ceil(RUNS / 10)) },
   );
 });
+
+test("the cascade settles the first payable parked receipt each time, even when a settlement's touch refreshes the requester", async () => {
+  // A's share of period 0 (2 tokens) makes its smallest parked receipt payable at the period's end;
+  // settling it touches A, whose refresh (200) is due then. README step 5: the first payable one in
+  // (eff, completedAt, uri) order settles, and this repeats — so the 150 comes before the 100.
+  const E = T0 + DAY;
+  const A = DIDS[0]!;
+  const B = DIDS[1]!;
+  const policy: Pol = { feeBps: 500, feeMinMinor: 0, tokenGrant: 100, refresh: { amountPerDid: 200, cadenceMinutes: 60 }, patronage: { fractionBps: 8000, cadenceDays: 1 }, selfLoopFeeWaived: true };
+  const r = (n: number, price: number): Ev => ({ type: "receipt", uri: `at://${B}/dev.cocore.compute.receipt/${n}`, requester: A, provider: B, tokens: { in: 0, out: price }, price: { amount: price, currency: "TOK" }, at: iso(E - 2 * 3_600_000) });
+  const events: Ev[] = [r(0, 100), r(1, 150), r(2, 2), r(3, 100), { type: "tick", at: iso(E) }];
+  const got = await replay(events, policyRecord(policy));
+  const want = refReplay(events, policy);
+  assert.deepEqual(want.parked.map((p) => p.uri), [`at://${B}/dev.cocore.compute.receipt/3`]);
+  assert.deepEqual(got.parked, want.parked);
+  assert.deepEqual(got.balances, want.balances);
+  assert.deepEqual(got.settlements, want.settlements);
+});

@@ -4,6 +4,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { NSID } from "../src/lexicon/index.ts";
 import { decisionOf, replaySimulation, type PublishedRow } from "../src/ledger/index.ts";
+import { signRecord } from "../src/signature.ts";
 import {
   assertMonotoneLog,
   authorization,
@@ -78,6 +79,16 @@ describe("1. Unpaid work: admission checks the payment authorization, not only t
     // Asking again for the admitted job is answered, not held twice.
     assert.equal((await w.admit(w1.job, at)).admitted, true);
     assert.equal(w.held(A), 100);
+    // The first job expires unrun: its hold and its reservation are given back.
+    const later = work({ id: "s3", requester: A, host: h(P), price: 100, completedAt: at + HOUR + MINUTE, auth });
+    await w.deliver([later.job], at);
+    const expiresAt = Date.parse(w1.job.value.expiresAt as string);
+    const gone = await w.apply({ type: "expire", at: expiresAt - 1 });
+    assert.equal(gone.releasedHolds, 0);
+    assert.equal((await w.apply({ type: "expire", at: expiresAt })).releasedHolds, 1);
+    assert.equal(w.store.holds.get(w1.job.uri)?.state, "expired");
+    assert.equal(w.held(A), 0);
+    assert.equal((await w.admit(later.job, expiresAt)).admitted, true);
   });
 
   test("once the first job's receipt settles, the shared nonce is used: another admission is refused and the other job's receipt rejected nonce-reused", async () => {
@@ -99,6 +110,25 @@ describe("1. Unpaid work: admission checks the payment authorization, not only t
     assert.deepEqual(w.codes(w2.receipt), ["nonce-reused"]);
     assert.equal(w.balance(A), 1000 - 100);
     assertMonotoneLog(w.store);
+  });
+
+  test("two receipts for one job: the first to settle claims it, a parked one re-checks its claims when funded", async () => {
+    const w = new World();
+    const first = work({ id: "twice", requester: A, host: h(P), price: 1500, completedAt: at + MINUTE });
+    // The same job served again by another host (a second matchmaker): a receipt in C's repo.
+    const second = { ...first, receipt: rec(`at://${C}/${NSID.receipt}/r-twice`, signRecord({ ...first.receipt.value, attestation: { uri: h(C).attestation.uri, cid: h(C).attestation.cid } }, "enclaveSignature", h(C).key)) };
+    const funds = work({ id: "twice-funds", requester: B, host: h(A), price: 800, completedAt: at + 3 * MINUTE });
+    await w.deliver([...first.records, h(C).attestation, second.receipt], at);
+    await w.advance(at + 2 * MINUTE);
+    assert.deepEqual([w.status(first.receipt), w.status(second.receipt)], ["parked", "parked"], "a parked receipt claims nothing");
+    await w.deliver(funds.records, at + 3 * MINUTE);
+    await w.advance(at + 4 * MINUTE);
+    // Both payable now; in (eff, completedAt, uri) order C's receipt comes first and claims the job.
+    assert.equal(w.status(second.receipt), "settled");
+    assert.equal(w.status(first.receipt), "rejected");
+    assert.deepEqual(w.codes(first.receipt), ["nonce-reused"]);
+    assert.equal(w.balance(A), 1000 + 760 - 1500);
+    assert.equal(w.balance(C), 1000 + 1425);
   });
 
   test("an authorization that expires before the job is refused (authorization_expires_first); one expiring with it is admitted", async () => {
@@ -130,6 +160,18 @@ describe("1. Unpaid work: admission checks the payment authorization, not only t
     assert.equal(w.store.accounts.has(A), false);
     assert.equal(w.store.holds.size, 0);
     assert.equal((await w.admit(equal.job, at)).admitted, true);
+  });
+
+  test("the floor: balance − held − ceiling ≥ tokenFloor, the admission's own grant counted; below it nothing changes", async () => {
+    const w = new World(policyValue({ tokenFloor: 100 }));
+    const over = work({ id: "fl1", requester: A, host: h(P), price: 100, ceiling: 901, completedAt: at + MINUTE });
+    const exact = work({ id: "fl2", requester: A, host: h(P), price: 100, ceiling: 900, completedAt: at + MINUTE });
+    await w.deliver([over.auth, over.job, exact.auth, exact.job], at);
+    await refused(w, over.job, "below_floor");
+    assert.equal(w.store.accounts.has(A), false, "the grant the admission would have made is not made");
+    const r = await w.admit(exact.job, at);
+    assert.deepEqual([r.admitted, r.balance, r.available], [true, 1000, 100]);
+    assert.deepEqual(w.published().map((p) => [p.collection, p.value.recipient, p.value.createdAt]), [[NSID.tokenGrant, A, iso(at)]], "an admission is a touch at the watermark");
   });
 
   test("a session authorization's admissions stop at its sessionBudget: settled charges + open ceilings + this ceiling", async () => {
@@ -366,6 +408,13 @@ describe("5. Policy history: a new policy governs from its createdAt; the past k
       assert.deepEqual(policyOf(w.settlement(s.parked.receipt)), first);
       assert.deepEqual(amounts(w.settlement(s.funds.receipt)), [800, 720, 80]);
       assert.deepEqual(policyOf(w.settlement(s.funds.receipt)), { uri: second.uri, cid: second.cid });
+      // Late: completed before the change, taking effect (at the watermark) after it.
+      const late = work({ id: "p-late", requester: E, host: h(P), price: 1000, completedAt: T0 + 35 * HOUR });
+      await w.deliver(late.records, T0 + 42 * HOUR);
+      await w.advance(T0 + 43 * HOUR);
+      assert.equal(w.settledAt(late.receipt), iso(T0 + 42 * HOUR));
+      assert.deepEqual(amounts(w.settlement(late.receipt)), [1000, 950, 50]);
+      assert.deepEqual(policyOf(w.settlement(late.receipt)), first);
       assertMonotoneLog(w.store);
     }
   });
@@ -506,6 +555,13 @@ describe("6. Late receipts and completedAt bounds", () => {
     await w.deliver([ok.auth, ok.job, bad.auth, bad.job], S + HOUR);
     assert.equal(w.status(ok.receipt), "queued");
     assert.deepEqual(w.codes(bad.receipt), ["completed-in-future"], "judged against S, not the job's arrival");
+    // A new version of the rejected receipt, delivered later, is judged again — still against S.
+    const again = rec(bad.receipt.uri, signRecord(bad.receipt.value, "enclaveSignature", h(P).key));
+    assert.notEqual(again.cid, bad.receipt.cid);
+    await w.deliver([again], S + 2 * HOUR);
+    assert.equal(w.store.records.get(bad.receipt.uri)?.firstSeen, S);
+    assert.equal(w.status(bad.receipt), "rejected");
+    assert.deepEqual(w.codes(bad.receipt), ["completed-in-future"]);
   });
 
   const bounds: [string, Partial<Parameters<typeof work>[0]>, Partial<Parameters<typeof work>[0]>][] = [

@@ -106,7 +106,9 @@ function receiptCells(r: ReceiptRow): (string | number | null)[] {
     s?.payout ?? null,
     s?.fee ?? null,
     r.eff,
-    r.facts ? JSON.stringify(r.facts) : null,
+    // A settled receipt's facts are in its own columns and its settlement; parked and queued ones
+    // need theirs when they are decided.
+    r.facts && r.status !== "settled" ? JSON.stringify(r.facts) : null,
     s?.policyUri ?? null,
   ];
 }
@@ -250,7 +252,11 @@ export class SqlStore implements LedgerStore {
 
   async loadReceipts(uris: Iterable<string>): Promise<void> {
     const missing = [...new Set(uris)].filter((u) => !this.receipts.has(u));
-    for (const r of await selectByKeys<ReceiptsTable>(this.ldb, this.tx, RECEIPT_BY_URI, missing.map((u) => [u]))) this.receipts.set(r.uri, receiptOf(r));
+    for (const r of await selectByKeys<ReceiptsTable>(this.ldb, this.tx, RECEIPT_BY_URI, missing.map((u) => [u]))) {
+      const row = receiptOf(r);
+      this.receipts.set(r.uri, row);
+      this.index(row);
+    }
     for (const u of missing) if (!this.receipts.has(u)) this.receipts.set(u, null);
   }
 
@@ -261,16 +267,40 @@ export class SqlStore implements LedgerStore {
   }
 
   putReceipt(row: ReceiptRow): void {
+    this.unindex(row.uri);
     this.receipts.set(row.uri, row);
     this.dirtyReceipts.add(row.uri);
     this.deletedReceipts.delete(row.uri);
-    if (row.status === "parked" && row.requester) this.parkedRequesters?.add(row.requester);
+    this.index(row);
   }
 
   deleteReceipt(uri: string): void {
+    this.unindex(uri);
     this.receipts.set(uri, null);
     this.dirtyReceipts.delete(uri);
     this.deletedReceipts.add(uri);
+  }
+
+  // Cached queued and parked rows, indexed, so that the queries over them need not write the
+  // batch's receipts first (most are decided in the transaction that queued them).
+  private readonly cachedQueued = new Set<string>();
+  private readonly cachedParked = new Map<string, Set<string>>();
+
+  private index(row: ReceiptRow): void {
+    if (row.status === "queued") this.cachedQueued.add(row.uri);
+    else if (row.status === "parked" && row.requester) {
+      this.parkedRequesters?.add(row.requester);
+      let set = this.cachedParked.get(row.requester);
+      if (!set) this.cachedParked.set(row.requester, (set = new Set()));
+      set.add(row.uri);
+    }
+  }
+
+  private unindex(uri: string): void {
+    const prior = this.receipts.get(uri);
+    if (!prior) return;
+    this.cachedQueued.delete(uri);
+    if (prior.requester) this.cachedParked.get(prior.requester)?.delete(uri);
   }
 
   /** Writes the receipts changed so far, so that queries over the table see them. */
@@ -286,14 +316,26 @@ export class SqlStore implements LedgerStore {
     await insertMany(this.ldb, this.tx, RECEIPTS, rows.map(receiptCells));
   }
 
-  private async receiptQuery(where: (q: ReturnType<SqlStore["receiptsFrom"]>) => ReturnType<SqlStore["receiptsFrom"]>): Promise<ReceiptRow[]> {
-    await this.flushReceipts();
-    const rows = await where(this.receiptsFrom()).execute();
-    return rows.map((r) => {
+  /**
+   * Rows the query finds in the table, less those the cache holds (the cache is newer), plus the
+   * cached rows `cached` names; in (eff, completedAt, uri) order.
+   */
+  private async receiptQuery(where: (q: ReturnType<SqlStore["receiptsFrom"]>) => ReturnType<SqlStore["receiptsFrom"]>, cached: Iterable<string>, keep: (r: ReceiptRow) => boolean): Promise<ReceiptRow[]> {
+    const out: ReceiptRow[] = [];
+    const seen = new Set<string>();
+    for (const r of await where(this.receiptsFrom()).execute()) {
+      if (this.receipts.has(r.uri)) continue;
       const row = receiptOf(r as ReceiptsTable);
       this.receipts.set(row.uri, row);
-      return { ...row };
-    });
+      this.index(row);
+      seen.add(row.uri);
+      out.push({ ...row });
+    }
+    for (const uri of cached) {
+      const row = this.receipts.get(uri);
+      if (row && keep(row) && !seen.has(uri)) out.push({ ...row });
+    }
+    return out.sort((a, b) => a.eff! - b.eff! || a.completedAt! - b.completedAt! || (a.uri < b.uri ? -1 : a.uri > b.uri ? 1 : 0));
   }
 
   private receiptsFrom() {
@@ -307,19 +349,27 @@ export class SqlStore implements LedgerStore {
   }
 
   async queuedBefore(beforeMs: number): Promise<ReceiptRow[]> {
-    const rows = await this.receiptQuery((q) => q.where("status", "=", "queued").where("eff", "<", beforeMs).orderBy("eff").orderBy("completed_at").orderBy("uri"));
+    const rows = await this.receiptQuery(
+      (q) => q.where("status", "=", "queued").where("eff", "<", beforeMs),
+      [...this.cachedQueued],
+      (r) => r.status === "queued" && r.eff! < beforeMs,
+    );
     if (rows.length > 0) await this.prefetchDecisions(rows);
     return rows;
   }
 
   async parkedOf(requester: string): Promise<ReceiptRow[]> {
     if (this.parkedRequesters === null) {
-      await this.flushReceipts();
       const rows = await this.tx.selectFrom("receipts").select("requester").distinct().where("status", "=", "parked").execute();
       this.parkedRequesters = new Set(rows.map((r) => r.requester).filter((r): r is string => r !== null));
+      for (const [did, set] of this.cachedParked) if (set.size > 0) this.parkedRequesters.add(did);
     }
     if (!this.parkedRequesters.has(requester)) return [];
-    return this.receiptQuery((q) => q.where("status", "=", "parked").where("requester", "=", requester).orderBy("eff").orderBy("completed_at").orderBy("uri"));
+    return this.receiptQuery(
+      (q) => q.where("status", "=", "parked").where("requester", "=", requester),
+      [...(this.cachedParked.get(requester) ?? [])],
+      (r) => r.status === "parked" && r.requester === requester,
+    );
   }
 
   /** What deciding these receipts will read, loaded in a handful of statements. */
@@ -482,9 +532,8 @@ export class SqlStore implements LedgerStore {
   }
 
   publish(row: PublishedRow): void {
-    const value = toJsonRecord(row.value) as Record<string, unknown>;
-    this.publishedRows.set(row.key, { ...row, value });
-    this.newPublished.push({ ...row, value });
+    this.publishedRows.set(row.key, row);
+    this.newPublished.push(row);
   }
 
   // --- flush ----------------------------------------------------------------------------------

@@ -139,6 +139,8 @@ export function judge(parts: ReceiptParts, exchange: string, timeline: Timeline,
         job: knownSchema(job, NSID.job),
         attestation: knownSchema(attestation, NSID.attestation),
         ...(auth ? { paymentAuthorization: knownSchema(auth, NSID.paymentAuthorization) } : {}),
+        // A policy enters the history only once it has passed its lexicon (machine.ts onPolicy).
+        policy: null,
       },
     },
   });

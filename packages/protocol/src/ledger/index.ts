@@ -36,7 +36,7 @@ export {
   type RecordRow,
   type RecordStatus,
 } from "./store.ts";
-export { Timeline, type PeriodBounds, type PolicyEntry } from "./timeline.ts";
+export { policyAsPublished, Timeline, type PeriodBounds, type PolicyEntry } from "./timeline.ts";
 export {
   LedgerError,
   type GrantFactEvent,

@@ -1,7 +1,7 @@
 // The exchange's published log read back (README: "The auditor and a rebuild"): each record
 // applied as the fact it states, at its place in the log. A rebuild applies its own log this way;
 // the auditor does too, after checking each entry against what the machine itself would decide.
-import { NSID } from "../lexicon/index.ts";
+import { NSID, toJsonRecord } from "../lexicon/index.ts";
 import { grantKey, refreshKey } from "./accounts.ts";
 import { intOf, objOf, repoOf, str } from "./facts.ts";
 import { nonceKey, type Ledger } from "./machine.ts";
@@ -174,7 +174,7 @@ export async function applyLogRecord(ledger: Ledger, r: LogRecord, opts: { overd
     default:
       throw new LedgerError("invalid-input", `${r.collection} is not a log record`);
   }
-  store.publish({ key, collection: r.collection, rkey: r.rkey, value: r.value });
+  store.publish({ key, collection: r.collection, rkey: r.rkey, value: toJsonRecord(r.value) as Record<string, unknown> });
   return true;
 }
 

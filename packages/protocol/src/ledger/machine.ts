@@ -12,7 +12,7 @@ import { distributePeriod, patronageKey } from "./patronage.ts";
 import { decisionTid, mintRecord, patronageRecord, settlementKey, settlementRecord } from "./publish.ts";
 import { receiptMovements, splitReceipt } from "./split.ts";
 import type { AccountRow, LedgerStore, MetaRow, ReceiptRow } from "./store.ts";
-import { Timeline, type PolicyEntry } from "./timeline.ts";
+import { policyAsPublished, Timeline, type PolicyEntry } from "./timeline.ts";
 import { LedgerError, type Movement } from "./types.ts";
 import { compareBytes, iso, safeAdd } from "./util.ts";
 
@@ -178,7 +178,8 @@ export class Ledger {
     // Decisions already made stand: a policy dated before the watermark cannot govern them.
     if (timeline.size > 0 && createdAt < this.meta.watermark) return;
     if (str(value, "exchange") !== this.env.exchange) return;
-    const row = { uri, cid, createdAt, value };
+    const first = policyAsPublished(value, cid);
+    const row = { uri, cid: first.cid, createdAt, value: first.value };
     try {
       timeline.add(row);
     } catch (err) {
@@ -458,20 +459,30 @@ export class Ledger {
   private async cascade(): Promise<void> {
     while (this.credited.length > 0) {
       const { did, at: t } = this.credited.shift()!;
-      for (const p of await this.store.parkedOf(did)) {
-        const f = p.facts!;
-        const conflict = await this.claimConflict(f);
-        if (conflict) {
-          this.reject(p, [conflict], null);
-          continue;
+      let scan = true;
+      while (scan) {
+        scan = false;
+        for (const p of await this.store.parkedOf(did)) {
+          const f = p.facts!;
+          const conflict = await this.claimConflict(f);
+          if (conflict) {
+            this.reject(p, [conflict], null);
+            continue;
+          }
+          const policy = (await this.policies()).at(f.completedAt);
+          const split = splitReceipt(f, policy.ledger);
+          const balance = (await this.account(f.requester)).balance;
+          if (split.debit > balance) continue;
+          // Being a party to a settled receipt is a touch (PROTOCOL.md §6).
+          await this.touch(f.requester, t);
+          if (f.provider !== f.requester) await this.touch(f.provider, t);
+          // A refresh due at that touch can make a receipt skipped above payable: the first payable
+          // one must settle next (README step 5), so the scan starts over. Without a mint the
+          // balance only falls, and everything skipped stays unpayable.
+          scan = (await this.account(f.requester)).balance > balance;
+          await this.settle(p, f, split, policy, t);
+          if (scan) break;
         }
-        const policy = (await this.policies()).at(f.completedAt);
-        const split = splitReceipt(f, policy.ledger);
-        if (split.debit > (await this.account(f.requester)).balance) continue;
-        // Being a party to a settled receipt is a touch (PROTOCOL.md §6).
-        await this.touch(f.requester, t);
-        if (f.provider !== f.requester) await this.touch(f.provider, t);
-        await this.settle(p, f, split, policy, t);
       }
     }
   }

@@ -1,6 +1,7 @@
 // Policy history and the patronage calendar (README: "Policy history", "Patronage"). The policy in
 // force at t is the one with the greatest createdAt ≤ t; the calendar starts at the first policy and
 // never restarts when a policy changes.
+import { recordCid } from "../cid.ts";
 import { MS_PER_DAY, policyFromRecord, type LedgerPolicy } from "./policy.ts";
 import type { PolicyRow } from "./store.ts";
 import { LedgerError } from "./types.ts";
@@ -17,6 +18,17 @@ export interface PeriodBounds {
   end: number;
   /** The policy in force at the period's start, which governs it. */
   policy: PolicyEntry;
+}
+
+/**
+ * A policy record as it was first published. Policies are immutable but for `active`, which an
+ * exchange flips to false when it publishes a successor; settlements pin the version as it was,
+ * active, and that version's CID is the flipped one's with `active` set back.
+ */
+export function policyAsPublished(value: Record<string, unknown>, cid: string): { value: Record<string, unknown>; cid: string } {
+  if (value.active !== false) return { value, cid };
+  const original = { ...value, active: true };
+  return { value: original, cid: recordCid(original) ?? cid };
 }
 
 export class Timeline {
