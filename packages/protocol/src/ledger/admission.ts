@@ -108,7 +108,7 @@ export async function admitJob(ledger: Ledger, input: Extract<LedgerInput, { typ
   }
   await ledger.touch(requester, at);
   const after = await ledger.account(requester);
-  store.putAccount({ ...after, held: after.held + amount });
+  ledger.putAccount({ ...after, held: after.held + amount });
   store.putHold({ job: input.job.uri, requester, amount, expiresAt: jobExpires, state: "pending", authUri: authRef.uri, nonceKey: key });
   return { admitted: true, holdKey: holdKey(input.job.uri), balance: after.balance, available: after.balance - after.held - amount };
 }

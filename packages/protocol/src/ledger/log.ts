@@ -97,9 +97,9 @@ export async function applyLogRecord(ledger: Ledger, r: LogRecord, opts: { overd
       const a = await ledger.account(did);
       if (r.collection === NSID.tokenGrant) {
         if (a.grantedAt !== null) return false;
-        store.putAccount({ ...a, grantedAt: at, grantAmount: amount, lastRefreshAt: Math.max(a.lastRefreshAt ?? at, at) });
+        ledger.putAccount({ ...a, grantedAt: at, grantAmount: amount, lastRefreshAt: Math.max(a.lastRefreshAt ?? at, at) });
       } else {
-        store.putAccount({ ...a, lastRefreshAt: Math.max(a.lastRefreshAt ?? at, at) });
+        ledger.putAccount({ ...a, lastRefreshAt: Math.max(a.lastRefreshAt ?? at, at) });
       }
       if (amount > 0 && !(await store.hasMovement(key))) await ledger.move(mint(key, r.collection === NSID.tokenGrant ? "grant" : "refresh", did, amount, at), null, opts.overdraw);
       break;
