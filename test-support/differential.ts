@@ -133,14 +133,15 @@ export async function differential(opts: DiffOptions): Promise<DiffReport> {
       const raw = deliveryOrder(world, o === 0 ? null : seed * 31 + o);
       const events = raw.map(parseSimEvent);
       const runs: { name: string; outcome: Outcome; sim?: SimulateResult }[] = [];
-      const sqlite = await simulate(events, world.policy, { keys: world.keys });
+      // The audit with no grace at all: the strictest judge of an honest run.
+      const sqlite = await simulate(events, world.policy, { keys: world.keys, auditGraceMs: 0 });
       runs.push({ name: "sqlite", outcome: outcomeOf(sqlite, world.exchange), sim: sqlite });
       const memory = await replaySimulation(raw, { value: world.policy });
       runs.push({ name: "replay", outcome: outcomeOf(memory, world.exchange) });
       if (opts.postgres && o < (opts.postgresOrders ?? 1)) {
         const db = await opts.postgres();
         try {
-          const pg = await simulate(events, world.policy, { db: db.url, keys: world.keys });
+          const pg = await simulate(events, world.policy, { db: db.url, keys: world.keys, auditGraceMs: 0 });
           runs.push({ name: "postgres", outcome: outcomeOf(pg, world.exchange), sim: pg });
         } finally {
           await db.drop();

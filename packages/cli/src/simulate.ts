@@ -26,7 +26,10 @@ export function deliveredRecords(events: readonly SimEvent[]): AuditRecord[] {
   return out;
 }
 
-export async function simulate(events: readonly SimEvent[], policyValue: Record<string, unknown>, opts: { db?: string; keys?: SigningKey[] } = {}): Promise<SimulateResult> {
+/** How long a receipt or a period may wait before its absence counts: `cocore audit`'s default. */
+export const AUDIT_GRACE_MS = 10 * 60_000;
+
+export async function simulate(events: readonly SimEvent[], policyValue: Record<string, unknown>, opts: { db?: string; keys?: SigningKey[]; auditGraceMs?: number } = {}): Promise<SimulateResult> {
   const sim = await openSimulation(policyValue, opts);
   try {
     const admissions = await runSimulation(events, sim.target, sim.policy.ledger.createdAt);
@@ -43,7 +46,7 @@ export async function simulate(events: readonly SimEvent[], policyValue: Record<
       exchangeDid: sim.policy.ledger.exchange,
       records,
       now: sim.ctx.now(),
-      graceMs: 0,
+      graceMs: opts.auditGraceMs ?? AUDIT_GRACE_MS,
       exchangePublicKey: sim.key.publicKey,
       statusOf: (uri) => sim.receiptStatus(uri),
       reportedBalances: out.balances,

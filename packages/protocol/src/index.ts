@@ -47,6 +47,7 @@ export {
   BundleError,
   FINDING_CODES,
   normalizeBundle,
+  sessionBudgetFinding,
   verifyReceipt,
   type Finding,
   type FindingCode,

@@ -75,6 +75,11 @@ export interface VerifyOptions {
   /** The exchange's "authorization nonce unused" rule: nonces already consumed by other jobs. */
   usedNonces?: ReadonlySet<string> | ((nonce: string) => boolean);
   /**
+   * The exchange's session-budget rule: what receipts under this `session` authorization have
+   * already been charged. The receipt's price on top of it must stay within `sessionBudget`.
+   */
+  sessionCharged?: number;
+  /**
    * Checks the caller has already made on these exact records, so that bulk verification (an
    * exchange settling thousands of receipts a second) does each expensive step once per record
    * rather than once per receipt. Every rule still runs; only how a fact is established changes.
@@ -249,6 +254,15 @@ class Findings {
   }
 }
 
+/**
+ * A session authorization's budget rule (PROTOCOL.md §5.6): the charges settled under it, with this
+ * one, stay within `sessionBudget` (null: the authorization sets none).
+ */
+export function sessionBudgetFinding(budget: number | null, charged: number, charge: number): Finding | null {
+  if (budget === null || charged + charge <= budget) return null;
+  return { code: "session-budget-exceeded", message: `settling ${charge} would take the session's charges to ${charged + charge}, over its budget ${budget}` };
+}
+
 export function verifyReceipt(bundle: ReceiptBundle, options: VerifyOptions = {}): VerifyResult {
   const found = new Findings();
 
@@ -420,6 +434,12 @@ export function verifyReceipt(bundle: ReceiptBundle, options: VerifyOptions = {}
       found.add("authorization-invalid", `authorization ceiling currency ${str(authCeiling, "currency") ?? "missing"} differs from the job's ${str(ceiling, "currency") ?? "missing"}`);
     } else if (aAmount !== undefined && jAmount !== undefined && aAmount < jAmount) {
       found.add("authorization-invalid", `authorization ceiling ${aAmount} is below the job's priceCeiling ${jAmount}`);
+    }
+    if (options.sessionCharged !== undefined && str(auth, "scope") === "session") {
+      const budget = obj(auth, "sessionBudget");
+      const limit = budget === undefined ? null : str(budget, "currency") === str(obj(receipt, "price"), "currency") ? (int(budget, "amount") ?? 0) : 0;
+      const over = sessionBudgetFinding(limit, options.sessionCharged, int(obj(receipt, "price"), "amount") ?? 0);
+      if (over) found.add(over.code, over.message);
     }
     const nonce = str(auth, "nonce");
     const used = options.usedNonces;

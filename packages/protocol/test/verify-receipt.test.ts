@@ -96,7 +96,7 @@ function pointJobAt(cid: string): ReceiptBundle {
 
 // One test per finding code: break one thing in a valid bundle and see that code (and only it).
 const cases: [string, () => ReceiptBundle, string[], VerifyOptions?][] = [
-  ["schema-invalid", () => broken((b) => (j(b).maxTokensOut = 0)), ["schema-invalid"]],
+  ["schema-invalid", () => broken((b) => (j(b).nonce = "abc")), ["schema-invalid"]],
   ["schema-invalid ($type)", () => broken((b) => (r(b).$type = "dev.cocore.compute.job")), ["schema-invalid"]],
   ["canonical-invalid", () => broken((b) => (r(b).params = { temperatureMilli: 0.5 }), { receiptKey: null }), ["canonical-invalid", "schema-invalid"]],
   ["bad-signature", () => broken(() => {}, { receiptKey: otherKey }), ["bad-signature"]],
@@ -129,6 +129,15 @@ const cases: [string, () => ReceiptBundle, string[], VerifyOptions?][] = [
   ["policy-invalid", () => broken((b) => (b.policy!.uri = `at://${OTHER}/dev.cocore.compute.exchangePolicy/3n36z2ubvsc2b`)), ["policy-invalid"]],
   ["cid-mismatch", () => ({ ...valid, policy: { ...valid.policy!, cid: valid.job.cid } }), ["cid-mismatch"]],
   ["completed-in-future", () => valid, ["completed-in-future"], { at: "2026-11-20T12:00:01.000Z" }],
+  ["started-before-job", () => broken((b) => (j(b).createdAt = "2026-11-20T12:00:00.500Z")), ["started-before-job"]],
+  ["completed-before-start", () => broken((b) => (r(b).startedAt = "2026-11-20T12:00:02.500Z")), ["completed-before-start"]],
+  ["tokens-over-max", () => broken((b) => (j(b).maxTokensOut = 10)), ["tokens-over-max"]],
+  [
+    "session-budget-exceeded",
+    () => broken((b) => Object.assign(pa(b), { scope: "session", sessionBudget: { amount: 5000, currency: "TOK" } })),
+    ["session-budget-exceeded"],
+    { sessionCharged: 4950 },
+  ],
 ];
 
 for (const [name, make, expected, options] of cases) {

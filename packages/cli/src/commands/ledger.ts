@@ -6,15 +6,19 @@ import { CliError, parseFlags, printJson, type Command } from "../command.ts";
 
 const HELP = `usage: cocore ledger replay EVENTS.jsonl --policy POLICY.json [--json]
 
-Replays ledger events through the exchange's rules (PROTOCOL.md §5–6) and prints
-{ "balances", "treasury", "movements", "parked", "rejected", "settlements", "patronage" }.
+Runs events through the exchange's ledger state machine (packages/protocol/src/ledger/README.md)
+over memory and prints { "balances", "treasury", "movements", "parked", "rejected",
+"settlements", "patronage", "receipts", "admissions", "published" }.
 
-EVENTS.jsonl holds one JSON object per line (blank lines are skipped), in any order:
+EVENTS.jsonl holds one JSON object per line (blank lines are skipped). Either short forms, in any
+order (applied in ledger-time order, exact duplicates dropped):
   {"type":"touch","did","at"}
   {"type":"receipt","uri","requester","provider","tokens":{"in","out"},"price":{"amount","currency"},"proBono"?,"at"}
   {"type":"tick","at"}              distributes every patronage period ended by at
   {"type":"grant","did","amount","at"}   a published tokenGrant read back
   {"type":"refresh","did","amount","at"} a published tokenRefresh read back
+or a record stream in delivery order, as \`cocore exchange simulate\` takes it (record, delete,
+admit, release, read, tick; see its --help): the same machine the exchange runs, over memory.
 POLICY.json is a dev.cocore.compute.exchangePolicy record value, bare or as {uri, cid, value}.
 
 Exit 0 on success; 2 when an input cannot be read or breaks a rule (one line naming it).`;

@@ -1,8 +1,8 @@
 // Opening the ledger database: `sqlite:PATH` (better-sqlite3, WAL) or `postgres://…` (pg).
 // Also the one way to run a write transaction, because the two dialects serialize writers
-// differently: SQLite takes the write lock up front (BEGIN IMMEDIATE), PostgreSQL locks the
-// account rows a transaction touches (SELECT … FOR UPDATE, in DID order) and retries on the rare
-// deadlock or serialization failure.
+// differently: SQLite takes the write lock up front (BEGIN IMMEDIATE); on PostgreSQL every ledger
+// transaction locks the ledger_meta row first (store/sql-store.ts), and a transaction is retried
+// on the rare deadlock or serialization failure.
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
@@ -22,8 +22,6 @@ export interface LedgerDb {
   readonly sqlite?: BetterSqlite3.Database;
   /** Runs `fn` in one serialized write transaction (retried on PostgreSQL deadlocks). */
   write<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
-  /** Locks the accounts of `dids` for the rest of the transaction (PostgreSQL), creating empty rows. */
-  lockAccounts(tx: Tx, dids: Iterable<string>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -82,9 +80,6 @@ function openSqlite(path: string): LedgerDb {
         }
       });
     },
-    async lockAccounts() {
-      // The IMMEDIATE transaction already excludes every other writer.
-    },
     async close() {
       await checkpointer?.close();
       await db.destroy();
@@ -116,19 +111,6 @@ function openPostgres(url: string): LedgerDb {
           }
           throw err;
         }
-      }
-    },
-    async lockAccounts(tx, dids) {
-      const sorted = [...new Set(dids)].sort();
-      if (sorted.length === 0) return;
-      for (let i = 0; i < sorted.length; i += 1000) {
-        const chunk = sorted.slice(i, i + 1000);
-        await tx
-          .insertInto("accounts")
-          .values(chunk.map((did) => ({ did, balance: 0, held: 0, grant_amount: null, granted_at: null, last_refresh_at: null })))
-          .onConflict((oc) => oc.column("did").doNothing())
-          .execute();
-        await tx.selectFrom("accounts").select("did").where("did", "in", chunk).orderBy("did").forUpdate().execute();
       }
     },
     close: () => db.destroy(),

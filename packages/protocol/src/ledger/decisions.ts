@@ -3,7 +3,7 @@
 // parties touched, settled or parked — parked receipts retried at each credit, patronage periods
 // distributed at their ends; and the same decision run for the auditor at a published settlement.
 import { NSID } from "../lexicon/index.ts";
-import type { Finding } from "../verify-receipt.ts";
+import { sessionBudgetFinding, type Finding } from "../verify-receipt.ts";
 import { judge, loadParts, repoOf, type ReceiptFacts } from "./facts.ts";
 import { nonceKey, type Ledger } from "./machine.ts";
 import { distributePeriod, patronageKey } from "./patronage.ts";
@@ -72,13 +72,9 @@ export async function claimConflict(l: Ledger, f: ReceiptFacts): Promise<Finding
   if (nonce && (nonce.authUri !== f.auth.uri || (f.auth.scope !== "session" && nonce.jobUri !== f.jobUri))) {
     return { code: "nonce-reused", message: `authorization nonce ${f.auth.nonce} was already used by ${nonce.jobUri}` };
   }
-  if (f.auth.scope === "session" && f.auth.sessionBudget !== null) {
-    const policy = (await l.policies()).at(f.completedAt);
-    const { charged } = splitReceipt(f, policy.ledger);
-    const used = await l.store.budgetUsed(f.auth.uri);
-    if (used + charged > f.auth.sessionBudget) {
-      return { code: "session-budget-exceeded", message: `settling ${charged} would take the session's charges to ${used + charged}, over its budget ${f.auth.sessionBudget}` };
-    }
+  if (f.auth.scope === "session") {
+    const { charged } = splitReceipt(f, (await l.policies()).at(f.completedAt).ledger);
+    return sessionBudgetFinding(f.auth.sessionBudget, await l.store.budgetUsed(f.auth.uri), charged);
   }
   return null;
 }
