@@ -81,10 +81,15 @@ function pgInsertTail(spec: BulkSpec): string {
 }
 
 function pgRowsJson(spec: BulkSpec, rows: readonly (readonly Cell[])[]): string {
+  const cols = spec.columns;
   return JSON.stringify(
     rows.map((row) => {
       const o: Record<string, Cell> = {};
-      spec.columns.forEach(([n], i) => (o[n] = wellFormed(row[i] ?? null)));
+      // A key left out reads as null in json_to_recordset: nulls need not travel.
+      for (let i = 0; i < cols.length; i++) {
+        const cell = row[i] ?? null;
+        if (cell !== null) o[cols[i]![0]] = wellFormed(cell);
+      }
       return o;
     }),
   );

@@ -31,6 +31,7 @@ import {
   RECORDS,
   samePayload,
   SCORES,
+  SETTLED_BY_JOB,
   TRANSFER_BY_KEY,
   TRANSFERS,
   WAITING_FOR,
@@ -179,8 +180,11 @@ export class SqlStore implements LedgerStore {
   // batch's receipts first (most are decided in the transaction that queued them).
   private readonly cachedQueued = new Set<string>();
   private readonly cachedParked = new Map<string, Set<string>>();
+  /** Settled receipts by job, as cached: a job's claim (see claim()). */
+  private readonly cachedSettledJobs = new Map<string, string>();
 
   private index(row: ReceiptRow): void {
+    if (row.status === "settled" && row.jobUri) this.cachedSettledJobs.set(row.jobUri, row.uri);
     if (row.status === "queued") this.cachedQueued.add(row.uri);
     else if (row.status === "parked" && row.requester) {
       this.parkedRequesters?.add(row.requester);
@@ -308,15 +312,26 @@ export class SqlStore implements LedgerStore {
 
   // --- claims, budgets, holds, scores -------------------------------------------------------------
 
+  // A job's claim (`job:<uri>`) is not stored: its settled receipt row is the claim, found by the
+  // receipts_job index. Nonce claims have their own table.
   private async loadClaims(keys: Iterable<string>): Promise<void> {
     const missing = [...new Set(keys)].filter((k) => !this.claims.has(k));
-    for (const c of await selectByKeys<{ key: string; receipt: string; auth_uri: string | null; job_uri: string }>(this.ldb, this.tx, CLAIM_BY_KEY, missing.map((k) => [k]))) {
+    const jobs = missing.filter((k) => k.startsWith("job:")).map((k) => k.slice(4));
+    for (const r of await selectByKeys<{ uri: string; job_uri: string }>(this.ldb, this.tx, SETTLED_BY_JOB, jobs.map((j) => [j]))) {
+      this.claims.set(`job:${r.job_uri}`, { key: `job:${r.job_uri}`, receipt: r.uri, authUri: null, jobUri: r.job_uri });
+    }
+    const nonces = missing.filter((k) => !k.startsWith("job:"));
+    for (const c of await selectByKeys<{ key: string; receipt: string; auth_uri: string | null; job_uri: string }>(this.ldb, this.tx, CLAIM_BY_KEY, nonces.map((k) => [k]))) {
       this.claims.set(c.key, { key: c.key, receipt: c.receipt, authUri: c.auth_uri, jobUri: c.job_uri });
     }
     for (const k of missing) if (!this.claims.has(k)) this.claims.set(k, null);
   }
 
   async claim(key: string): Promise<ClaimRow | undefined> {
+    if (key.startsWith("job:")) {
+      const settled = this.cachedSettledJobs.get(key.slice(4));
+      if (settled) return { key, receipt: settled, authUri: null, jobUri: key.slice(4) };
+    }
     if (!this.claims.has(key)) await this.loadClaims([key]);
     const c = this.claims.get(key);
     return c ? { ...c } : undefined;
@@ -324,7 +339,7 @@ export class SqlStore implements LedgerStore {
 
   putClaim(row: ClaimRow): void {
     this.claims.set(row.key, { ...row });
-    this.newClaims.push({ ...row });
+    if (!row.key.startsWith("job:")) this.newClaims.push({ ...row });
   }
 
   async budgetUsed(authUri: string): Promise<number> {

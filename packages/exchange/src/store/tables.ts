@@ -35,6 +35,8 @@ export const ACCOUNTS: BulkSpec = {
 export const ACCOUNT_BY_DID: LookupSpec = { table: "accounts", columns: ["did", "balance", "held", "grant_amount", "granted_at", "last_refresh_at"], keys: ["did"] };
 
 export const CLAIMS: BulkSpec = { table: "claims", columns: [["key", "text"], ["receipt", "text"], ["auth_uri", "text"], ["job_uri", "text"]], conflict: { target: ["key"] } };
+/** A job's claim is its settled receipt (the receipts row is the claim; nothing else is stored). */
+export const SETTLED_BY_JOB: LookupSpec = { table: "receipts", columns: ["uri", "job_uri"], keys: ["job_uri"], where: "status = 'settled'" };
 export const CLAIM_BY_KEY: LookupSpec = { table: "claims", columns: ["key", "receipt", "auth_uri", "job_uri"], keys: ["key"] };
 export const SCORES: BulkSpec = { table: "scores", columns: [["period_start", "int8"], ["did", "text"], ["score", "int8"]], conflict: { target: ["period_start", "did"], add: ["score"] } };
 export const BUDGETS: BulkSpec = { table: "budgets", columns: [["auth_uri", "text"], ["used", "int8"]], conflict: { target: ["auth_uri"], update: ["used"] } };

@@ -9,7 +9,6 @@ import { nonceKey, type Ledger } from "./machine.ts";
 import type { ReceiptRow } from "./store.ts";
 import { policyAsPublished } from "./timeline.ts";
 import { LedgerError } from "./types.ts";
-import { compareBytes } from "./util.ts";
 
 /** The receipt statuses nothing can change any more (README: "Settled is final"). */
 export const DECIDED: ReadonlySet<string> = new Set(["settled", "parked", "ignored"]);
@@ -24,7 +23,8 @@ export async function onRecords(l: Ledger, input: Extract<LedgerInput, { type: "
     else if (changed === NSID.job || changed === NSID.paymentAuthorization || changed === NSID.attestation) parts.push(op.uri);
   }
   if (parts.length > 0) for (const w of await l.store.waitingFor(parts)) receipts.add(w);
-  for (const uri of [...receipts].sort(compareBytes)) await candidate(l, uri);
+  // at:// uris are ASCII (their syntax allows nothing else), so code-unit order is byte order.
+  for (const uri of [...receipts].sort()) await candidate(l, uri);
 }
 
 /** Stores one version; returns its collection when it is new, else undefined. */
