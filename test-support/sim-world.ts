@@ -17,6 +17,7 @@ import {
   toJsonRecord,
   type SigningKey,
 } from "@cocore/protocol";
+import { buildPolicyRecord } from "@cocore/exchange";
 import { attestationValue } from "./records.ts";
 
 export const SIM_T0 = Date.parse("2026-06-01T00:00:00.000Z");
@@ -68,22 +69,21 @@ export function simWorld(seed: number, size: WorldSize = {}): SimWorld {
 
   const exchange = plcDid("simex", 0, seed);
   const keys = [generateSigningKey(), generateSigningKey()];
-  const policy: Record<string, unknown> = {
-    $type: NSID.exchangePolicy,
+  const policy = buildPolicyRecord(
     exchange,
-    fee: { bps: 500, minMinor: 0, currency: "TOK" },
-    supportedCurrencies: ["TOK"],
-    selfLoop: { feeWaived: true },
-    tokenRate: { inputPricePerMTok: 1_000_000, outputPricePerMTok: 1_000_000, currency: "TOK" },
-    tokenGrant: 3000,
-    tokenFloor: 0,
-    weeklyRefresh: { amountPerDid: 500, cadenceMinutes: 720 },
-    patronageDistribution: { fractionBps: 8000, cadenceDays: 1 },
-    treasuryDid: exchange,
-    active: true,
-    createdAt: iso(SIM_T0),
-    settlementPublicKey: keys[0]!.publicKey,
-  };
+    {
+      currency: "TOK",
+      feeBps: 500,
+      feeMinMinor: 0,
+      tokenGrant: 3000,
+      tokenFloor: 0,
+      refresh: { amountPerDid: 500, cadenceMinutes: 720 },
+      patronage: { fractionBps: 8000, cadenceDays: 1 },
+      selfLoopFeeWaived: true,
+    },
+    iso(SIM_T0),
+    keys[0]!.publicKey,
+  );
 
   const providers = Array.from({ length: size.providers ?? 3 }, (_, i) => {
     const did = plcDid("prov", i, seed);

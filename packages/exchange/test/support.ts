@@ -18,24 +18,12 @@ import {
 } from "@cocore/protocol";
 import { requirement } from "../../../test-support/requirements.ts";
 import { attestationValue } from "../../../test-support/records.ts";
+import { pgReachable, PG_URL } from "../../../test-support/pg-schemas.ts";
 import { after } from "node:test";
 import { createOp, openLedgerDb, type EngineContext, type IngestOp, type LedgerDb } from "../src/index.ts";
 import type { Tx } from "../src/db/open.ts";
 
-export const PG_ADMIN_URL = process.env.COCORE_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
-
-async function pgReachable(): Promise<boolean> {
-  const c = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 1500 });
-  try {
-    await c.connect();
-    await c.query("select 1");
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
+export const PG_ADMIN_URL = PG_URL;
 
 export const pgSkip = requirement("PostgreSQL", await pgReachable(), `cannot connect to ${PG_ADMIN_URL}`);
 
