@@ -38,6 +38,10 @@ import {
   type HoldsRow,
 } from "./tables.ts";
 
+/**
+ * Rows handed out are the cached objects themselves: the machine never changes a row it read (it
+ * writes new ones), so no copy is made.
+ */
 export class SqlStore implements LedgerStore {
   private metaRow: MetaRow | undefined | null = null;
   private metaDirty = false;
@@ -112,7 +116,7 @@ export class SqlStore implements LedgerStore {
   async account(did: string): Promise<AccountRow | undefined> {
     if (!this.accounts.has(did)) await this.loadAccounts([did]);
     const a = this.accounts.get(did);
-    return a ? { ...a } : undefined;
+    return a ?? undefined;
   }
 
   putAccount(row: AccountRow): void {
@@ -158,7 +162,7 @@ export class SqlStore implements LedgerStore {
   async receipt(uri: string): Promise<ReceiptRow | undefined> {
     if (!this.receipts.has(uri)) await this.loadReceipts([uri]);
     const r = this.receipts.get(uri);
-    return r ? { ...r } : undefined;
+    return r ?? undefined;
   }
 
   putReceipt(row: ReceiptRow): void {
@@ -227,11 +231,11 @@ export class SqlStore implements LedgerStore {
       this.receipts.set(row.uri, row);
       this.index(row);
       seen.add(row.uri);
-      out.push({ ...row });
+      out.push(row);
     }
     for (const uri of cached) {
       const row = this.receipts.get(uri);
-      if (row && keep(row) && !seen.has(uri)) out.push({ ...row });
+      if (row && keep(row) && !seen.has(uri)) out.push(row);
     }
     return out.sort((a, b) => a.eff! - b.eff! || a.completedAt! - b.completedAt! || (a.uri < b.uri ? -1 : a.uri > b.uri ? 1 : 0));
   }
@@ -334,7 +338,7 @@ export class SqlStore implements LedgerStore {
     }
     if (!this.claims.has(key)) await this.loadClaims([key]);
     const c = this.claims.get(key);
-    return c ? { ...c } : undefined;
+    return c ?? undefined;
   }
 
   putClaim(row: ClaimRow): void {
@@ -364,7 +368,7 @@ export class SqlStore implements LedgerStore {
   async hold(job: string): Promise<HoldRow | undefined> {
     if (!this.holds.has(job)) await this.loadHolds([job]);
     const h = this.holds.get(job);
-    return h ? { ...h } : undefined;
+    return h ?? undefined;
   }
 
   putHold(row: HoldRow): void {
