@@ -16,6 +16,7 @@ import {
 import {
   base64Decode,
   base64Encode,
+  checkAttestation,
   fromJsonRecord,
   generateEncryptionKeyPair,
   inputCommitment,
@@ -141,6 +142,8 @@ export class CocoreClient {
   private termsChecked = false;
   private readonly idResolver?: IdResolver;
   private readonly pdsCache = new Map<string, string>();
+  /** Attestations already fetched and checked, by CID (a machine's attestation serves a day of jobs). */
+  private readonly attestations = new Map<string, Record<string, unknown>>();
 
   constructor(private readonly opts: ClientOptions) {
     this.did = opts.agent.assertDid;
@@ -253,10 +256,13 @@ export class CocoreClient {
       }),
     ]);
     await this.ensureTerms();
+    // The machine's key comes from the provider's own attestation, never from the matchmaker's
+    // word: a matchmaker that offered a key of its own could read the prompt.
+    const attested = await this.attestedKey(offer, o.acceptedTrustLevel);
     // A fresh reply key per job, inside the seal: the provider seals the output to it, so the
     // matchmaker relays nothing it can read, and no one else can swap in their own key.
     const replyPair = generateEncryptionKeyPair();
-    const machineKey = base64Decode(offer.encryptionPubKey);
+    const machineKey = base64Decode(attested);
     const replyBox = replyKey(machineKey, replyPair.secretKey);
     replyPair.secretKey.fill(0);
     const plaintext = new TextEncoder().encode(JSON.stringify({ ...jobInput, replyPublicKey: base64Encode(replyPair.publicKey) }));
@@ -313,7 +319,7 @@ export class CocoreClient {
       jobRecord: jobValue,
       sealedInput: base64Encode(sealed),
       senderPublicKey: base64Encode(senderPublicKey),
-      encryptionPubKey: offer.encryptionPubKey,
+      encryptionPubKey: attested,
       machineId: offer.machineId,
     };
     const tDispatch = performance.now();
@@ -444,6 +450,34 @@ export class CocoreClient {
 
   async history(did: string = this.did, limit = 20): Promise<Record<string, unknown>> {
     return this.authedGet(NSID.listHistory, { did, limit: String(limit) });
+  }
+
+  /**
+   * The encryption key the offered machine's attestation states, after checking that record as
+   * fetched from the provider's own PDS: at the CID offered, in the provider's repo, self-signed,
+   * valid now, stating the keys offered, and meeting the trust level asked for. Any mismatch
+   * refuses the job before anything is sealed.
+   */
+  private async attestedKey(offer: ProviderOffer, acceptedTrustLevel?: string): Promise<string> {
+    const ref = offer.attestation;
+    if (!ref) throw new ClientError("attestation_missing", `The matchmaker offered machine ${offer.machineId} without its attestation; refusing to seal to an unattested key.`, { provider: offer.provider });
+    let value = this.attestations.get(ref.cid);
+    if (!value) {
+      const rec = await this.fetchRecord(ref.uri).catch(() => null);
+      if (!rec) throw new ClientError("attestation_missing", `The attestation ${ref.uri} is not on the provider's PDS.`, { provider: offer.provider });
+      value = fromJsonRecord(rec.value) as Record<string, unknown>;
+      const problems = checkAttestation({ uri: ref.uri, cid: ref.cid, value }, { provider: offer.provider, at: Date.now() }).filter((p) => p.code !== "trust-level-unmet");
+      if (problems.length > 0) throw new ClientError("attestation_invalid", `The provider's attestation does not hold: ${problems.map((p) => p.message).join("; ")}.`, { provider: offer.provider, attestation: ref.uri });
+      if (this.attestations.size > 256) this.attestations.clear();
+      this.attestations.set(ref.cid, value);
+    }
+    const problems = checkAttestation({ uri: ref.uri, cid: ref.cid, value }, { provider: offer.provider, at: Date.now(), encryptionPubKey: offer.encryptionPubKey, publicKey: offer.attestationPubKey, ...(acceptedTrustLevel ? { acceptedTrustLevel } : {}) });
+    const first = problems[0];
+    if (first) {
+      const code = first.code === "attestation-key-mismatch" ? "attestation_key_mismatch" : first.code === "trust-level-unmet" ? "trust_level_unmet" : "attestation_invalid";
+      throw new ClientError(code, `Refusing to seal: ${problems.map((p) => p.message).join("; ")}.`, { provider: offer.provider, attestation: ref.uri });
+    }
+    return value.encryptionPubKey as string;
   }
 
   // ---------------------------------------------------------------- plumbing

@@ -2,6 +2,7 @@
 // codes. All checks run and all failures are collected, so a caller (the exchange, the CLI, an
 // auditor) learns every reason a receipt is refused, and a single broken field always surfaces
 // under its own code. Pure: the verification time is an input, never the clock.
+import { meetsTrustLevel, trustLevelOf } from "./attestation-check.ts";
 import { CanonicalError } from "./canonical.ts";
 import { recordCid } from "./cid.ts";
 import { isValidPublicKey } from "./keys.ts";
@@ -35,6 +36,7 @@ export const FINDING_CODES = [
   "completed-before-start",
   "tokens-over-max",
   "session-budget-exceeded",
+  "trust-level-unmet",
 ] as const;
 export type FindingCode = (typeof FINDING_CODES)[number];
 
@@ -372,6 +374,11 @@ export function verifyReceipt(bundle: ReceiptBundle, options: VerifyOptions = {}
     if (bundle.attestation.uri && refUri !== bundle.attestation.uri) found.add("attestation-invalid", `receipt.attestation.uri is ${refUri ?? "missing"}, the attestation is ${bundle.attestation.uri}`);
     if (cids.attestation && refCid !== cids.attestation) found.add("attestation-invalid", `receipt.attestation.cid is ${refCid ?? "missing"}, the attestation's cid is ${cids.attestation}`);
     if (attUri && providerDid && attUri.repo !== providerDid) found.add("attestation-invalid", `the attestation is in ${attUri.repo}'s repo, not the provider ${providerDid}'s`);
+  }
+  // The job's trust requirement against what the attestation establishes (attestation-check.ts).
+  const level = trustLevelOf(att);
+  if (!meetsTrustLevel(level, str(job, "acceptedTrustLevel"))) {
+    found.add("trust-level-unmet", `the job accepts ${str(job, "acceptedTrustLevel") ?? "nothing"}; the provider's attestation establishes ${level}`);
   }
   const attestedAt = time(str(att, "attestedAt"));
   const attExpires = time(str(att, "expiresAt"));

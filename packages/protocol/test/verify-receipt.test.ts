@@ -132,6 +132,9 @@ const cases: [string, () => ReceiptBundle, string[], VerifyOptions?][] = [
   ["started-before-job", () => broken((b) => (j(b).createdAt = "2026-11-20T12:00:00.500Z")), ["started-before-job"]],
   ["completed-before-start", () => broken((b) => (r(b).startedAt = "2026-11-20T12:00:02.500Z")), ["completed-before-start"]],
   ["tokens-over-max", () => broken((b) => (j(b).maxTokensOut = 10)), ["tokens-over-max"]],
+  // A machine with a file-held key is self-attested, whatever its attestation claims.
+  ["trust-level-unmet", () => broken((b) => (j(b).acceptedTrustLevel = "hardware-attested")), ["trust-level-unmet"]],
+  ["trust-level-unmet (a level nobody knows)", () => broken((b) => (j(b).acceptedTrustLevel = "quantum-attested")), ["trust-level-unmet"]],
   [
     "session-budget-exceeded",
     () => broken((b) => Object.assign(pa(b), { scope: "session", sessionBudget: { amount: 5000, currency: "TOK" } })),
