@@ -77,7 +77,9 @@ export class AuditInputError extends Error {
 const UNSEEN = 4_000_000_000_000_000;
 const LOG = new Set<string>([NSID.settlement, NSID.tokenGrant, NSID.tokenRefresh, NSID.tokenPatronage]);
 // Findings that rest on what only the exchange observed (when it first saw the receipt).
-const UNVERIFIABLE = new Set(["completed-in-future"]);
+// Findings that rest on what only the exchange knows: when it first saw the receipt, and which
+// machine its matchmaker dispatched the job to.
+const UNVERIFIABLE = new Set(["completed-in-future", "not-dispatched-provider"]);
 
 function jsonOf(v: Record<string, unknown>, drop: string[] = []): string {
   const j = toJsonRecord(v) as Record<string, unknown>;

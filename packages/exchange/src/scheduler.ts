@@ -45,6 +45,9 @@ export interface AdmitInput {
   /** What the matchmaker read; ignored (the indexed or fetched job record wins). */
   priceCeiling?: { amount: number; currency: string };
   expiresAt?: string;
+  /** The provider and machine the matchmaker dispatches to: only their receipt is paid. */
+  provider?: string;
+  machineKey?: string;
 }
 
 export type AdmitOutput = AdmissionResult;
@@ -83,7 +86,9 @@ export async function admitJob(ctx: EngineContext, input: AdmitInput, nowMs: num
   const authCid = str(authRef, "cid");
   const auth = authUri && authCid ? await recordFor(ctx, { uri: authUri, cid: authCid }) : undefined;
   const fetched = { ...(job ? { job } : {}), ...(auth ? { auth } : {}) };
-  return transact(ctx, async (ledger) => (await ledger.apply({ type: "admit", job: { uri: input.job.uri, cid: input.job.cid }, at: nowMs, fetched })).admission!);
+  if (input.provider !== undefined && !/^did:[a-z]+:[a-zA-Z0-9._:%-]+$/.test(input.provider)) throw new AdmissionInputError(`provider ${input.provider} is not a DID`);
+  const dispatchedTo = input.provider ? { provider: input.provider, ...(typeof input.machineKey === "string" ? { machineKey: input.machineKey } : {}) } : undefined;
+  return transact(ctx, async (ledger) => (await ledger.apply({ type: "admit", job: { uri: input.job.uri, cid: input.job.cid }, at: nowMs, fetched, ...(dispatchedTo ? { dispatchedTo } : {}) })).admission!);
 }
 
 export interface ReleaseInput {

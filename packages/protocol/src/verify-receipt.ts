@@ -37,6 +37,7 @@ export const FINDING_CODES = [
   "tokens-over-max",
   "session-budget-exceeded",
   "trust-level-unmet",
+  "not-dispatched-provider",
 ] as const;
 export type FindingCode = (typeof FINDING_CODES)[number];
 

@@ -250,9 +250,32 @@ const oneLedger: Migration = {
   },
 };
 
+// Service-auth JWT ids already accepted (api.ts), kept until their tokens expire so that a token
+// cannot be replayed against a restarted exchange, or against another process on this database.
+// Rows live at most a token's lifetime plus one sweep interval, so the sweep's scan by `exp` needs
+// no index (one would cost every insert).
+const seenJtis: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("seen_jtis")
+      .addColumn("jti", "text", (c) => c.primaryKey())
+      .addColumn("exp", "bigint", (c) => c.notNull())
+      .execute();
+  },
+};
+
+// A hold remembers the provider and machine its job was dispatched to: a receipt from anyone else
+// for that job is not the dispatched work (ledger/decisions.ts dispatchConflict).
+const dispatchedProvider: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable("holds").addColumn("provider", "text").execute();
+    await db.schema.alterTable("holds").addColumn("machine_key", "text").execute();
+  },
+};
+
 const provider: MigrationProvider = {
   getMigrations: () =>
-    Promise.resolve({ "0001_initial": initial, "0002_lean_indexes": leanIndexes, "0003_dead_letters_own_settlements": deadLettersAndOwnSettlements, "0004_record_revs": recordRevs, "0005_no_payload_hash": noPayloadHash, "0006_stale_rejections": staleRejections, "0007_one_ledger": oneLedger }),
+    Promise.resolve({ "0001_initial": initial, "0002_lean_indexes": leanIndexes, "0003_dead_letters_own_settlements": deadLettersAndOwnSettlements, "0004_record_revs": recordRevs, "0005_no_payload_hash": noPayloadHash, "0006_stale_rejections": staleRejections, "0007_one_ledger": oneLedger, "0008_seen_jtis": seenJtis, "0009_dispatched_provider": dispatchedProvider }),
 };
 
 export async function migrate(db: Kysely<unknown>): Promise<void> {

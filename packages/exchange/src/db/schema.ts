@@ -49,6 +49,8 @@ export interface HoldsTable {
   state: string;
   auth_uri: string | null;
   nonce_key: string | null;
+  provider: string | null;
+  machine_key: string | null;
 }
 
 export interface ReceiptsTable {
@@ -173,6 +175,12 @@ export interface OwnSettlementsTable {
   rkey: string;
 }
 
+/** A service-auth token id accepted once (`issuer jti`), remembered until `exp` (epoch seconds). */
+export interface SeenJtisTable {
+  jti: string;
+  exp: Int;
+}
+
 export interface MetaTable {
   key: string;
   value: string;
@@ -197,4 +205,5 @@ export interface Database {
   scores: ScoresTable;
   ledger_meta: LedgerMetaTable;
   policies: PoliciesTable;
+  seen_jtis: SeenJtisTable;
 }

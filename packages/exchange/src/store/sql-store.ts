@@ -380,7 +380,7 @@ export class SqlStore implements LedgerStore {
     if (this.dirtyHolds.size === 0) return;
     const rows = [...this.dirtyHolds].map((j) => this.holds.get(j)!);
     this.dirtyHolds.clear();
-    await insertMany(this.ldb, this.tx, HOLDS, rows.map((h) => [`hold:${h.job}`, h.job, h.requester, h.amount, iso(h.expiresAt), h.state, h.authUri, h.nonceKey]));
+    await insertMany(this.ldb, this.tx, HOLDS, rows.map((h) => [`hold:${h.job}`, h.job, h.requester, h.amount, iso(h.expiresAt), h.state, h.authUri, h.nonceKey, h.provider, h.machineKey]));
   }
 
   private async holdQuery(build: (q: ReturnType<SqlStore["holdsFrom"]>) => ReturnType<SqlStore["holdsFrom"]>): Promise<HoldRow[]> {
@@ -394,7 +394,7 @@ export class SqlStore implements LedgerStore {
   }
 
   private holdsFrom() {
-    return this.tx.selectFrom("holds").select(["job_uri", "requester", "amount", "expires_at", "state", "auth_uri", "nonce_key"]);
+    return this.tx.selectFrom("holds").select(["job_uri", "requester", "amount", "expires_at", "state", "auth_uri", "nonce_key", "provider", "machine_key"]);
   }
 
   expiredHolds(atMs: number): Promise<HoldRow[]> {

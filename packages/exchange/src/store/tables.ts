@@ -42,10 +42,10 @@ export const SCORES: BulkSpec = { table: "scores", columns: [["period_start", "i
 export const BUDGETS: BulkSpec = { table: "budgets", columns: [["auth_uri", "text"], ["used", "int8"]], conflict: { target: ["auth_uri"], update: ["used"] } };
 export const HOLDS: BulkSpec = {
   table: "holds",
-  columns: [["key", "text"], ["job_uri", "text"], ["requester", "text"], ["amount", "int8"], ["expires_at", "text"], ["state", "text"], ["auth_uri", "text"], ["nonce_key", "text"]],
-  conflict: { target: ["key"], update: ["requester", "amount", "expires_at", "state", "auth_uri", "nonce_key"] },
+  columns: [["key", "text"], ["job_uri", "text"], ["requester", "text"], ["amount", "int8"], ["expires_at", "text"], ["state", "text"], ["auth_uri", "text"], ["nonce_key", "text"], ["provider", "text"], ["machine_key", "text"]],
+  conflict: { target: ["key"], update: ["requester", "amount", "expires_at", "state", "auth_uri", "nonce_key", "provider", "machine_key"] },
 };
-export const HOLD_BY_JOB: LookupSpec = { table: "holds", columns: ["job_uri", "requester", "amount", "expires_at", "state", "auth_uri", "nonce_key"], keys: ["job_uri"] };
+export const HOLD_BY_JOB: LookupSpec = { table: "holds", columns: ["job_uri", "requester", "amount", "expires_at", "state", "auth_uri", "nonce_key", "provider", "machine_key"], keys: ["job_uri"] };
 export const TRANSFERS: BulkSpec = {
   table: "transfers",
   columns: [["key", "text"], ["kind", "text"], ["from_did", "text"], ["to_did", "text"], ["amount", "int8"], ["at", "text"], ["ref", "text"]],
@@ -58,10 +58,30 @@ export const OUTBOX: BulkSpec = {
 };
 export const OUTBOX_BY_KEY: LookupSpec = { table: "outbox", columns: ["key", "collection", "rkey", "record"], keys: ["key"] };
 
-export type HoldsRow = { job_uri: string; requester: string; amount: number | string; expires_at: string; state: string; auth_uri: string | null; nonce_key: string | null };
+export type HoldsRow = {
+  job_uri: string;
+  requester: string;
+  amount: number | string;
+  expires_at: string;
+  state: string;
+  auth_uri: string | null;
+  nonce_key: string | null;
+  provider?: string | null;
+  machine_key?: string | null;
+};
 
 export function holdOf(r: HoldsRow): HoldRow {
-  return { job: r.job_uri, requester: r.requester, amount: toInt(r.amount, "hold"), expiresAt: Date.parse(r.expires_at), state: r.state as HoldRow["state"], authUri: r.auth_uri, nonceKey: r.nonce_key };
+  return {
+    job: r.job_uri,
+    requester: r.requester,
+    amount: toInt(r.amount, "hold"),
+    expiresAt: Date.parse(r.expires_at),
+    state: r.state as HoldRow["state"],
+    authUri: r.auth_uri,
+    nonceKey: r.nonce_key,
+    provider: r.provider ?? null,
+    machineKey: r.machine_key ?? null,
+  };
 }
 
 export function receiptOf(r: Pick<ReceiptsTable, "uri" | (typeof RECEIPT_COLUMNS)[number]>): ReceiptRow {

@@ -42,8 +42,13 @@ export async function admitJob(ledger: Ledger, input: Extract<LedgerInput, { typ
   const refuse = (code: AdmissionCode, message: string): AdmissionResult => ({ admitted: false, code, message, balance: account.balance, available: account.balance - account.held });
 
   const prior = await store.hold(input.job.uri);
-  // Asking again for a job already held is answered, not held twice.
-  if (prior?.state === "pending") return { admitted: true, holdKey: holdKey(input.job.uri), balance: account.balance, available: account.balance - account.held };
+  // Asking again for a job already held is answered, not held twice; a job sent on to another
+  // machine (the first was lost before it answered) is bound to that one from now on.
+  if (prior?.state === "pending") {
+    const to = input.dispatchedTo;
+    if (to && (to.provider !== prior.provider || (to.machineKey ?? null) !== prior.machineKey)) store.putHold({ ...prior, provider: to.provider, machineKey: to.machineKey ?? null });
+    return { admitted: true, holdKey: holdKey(input.job.uri), balance: account.balance, available: account.balance - account.held };
+  }
   const settled = await store.claim(`job:${input.job.uri}`);
   if (settled || prior?.state === "posted") return refuse("job_already_settled", `job ${input.job.uri} was already settled${settled ? ` by ${settled.receipt}` : ""}`);
 
@@ -109,7 +114,17 @@ export async function admitJob(ledger: Ledger, input: Extract<LedgerInput, { typ
   await ledger.touch(requester, at);
   const after = await ledger.account(requester);
   ledger.putAccount({ ...after, held: after.held + amount });
-  store.putHold({ job: input.job.uri, requester, amount, expiresAt: jobExpires, state: "pending", authUri: authRef.uri, nonceKey: key });
+  store.putHold({
+    job: input.job.uri,
+    requester,
+    amount,
+    expiresAt: jobExpires,
+    state: "pending",
+    authUri: authRef.uri,
+    nonceKey: key,
+    provider: input.dispatchedTo?.provider ?? null,
+    machineKey: input.dispatchedTo?.machineKey ?? null,
+  });
   return { admitted: true, holdKey: holdKey(input.job.uri), balance: after.balance, available: after.balance - after.held - amount };
 }
 

@@ -52,7 +52,7 @@ export async function decide(l: Ledger, row: ReceiptRow): Promise<void> {
     if (!j.ok) return j.findings.length === 0 ? l.store.putReceipt({ ...row, status: "ignored", reason: "other-exchange" }) : l.reject(row, j.findings, j.waitingFor);
     facts = j.facts;
   }
-  const conflict = await claimConflict(l, facts);
+  const conflict = (await dispatchConflict(l, facts)) ?? (await claimConflict(l, facts));
   if (conflict) return l.reject({ ...row, facts }, [conflict], null);
   await l.touch(facts.requester, t);
   if (facts.provider !== facts.requester) await l.touch(facts.provider, t);
@@ -61,6 +61,19 @@ export async function decide(l: Ledger, row: ReceiptRow): Promise<void> {
     l.store.putReceipt(parked);
     l.changed(row.uri, "parked");
   }
+}
+
+/**
+ * A job this exchange admitted for one machine is paid to that machine only: a receipt from any
+ * other provider (or another machine of the same provider) is not the dispatched work. The binding
+ * is the exchange's own (holds are private), so the auditor takes such a rejection on the
+ * exchange's word (README: "Holds").
+ */
+async function dispatchConflict(l: Ledger, f: ReceiptFacts): Promise<Finding | null> {
+  const hold = await l.store.hold(f.jobUri);
+  if (!hold || hold.provider === null) return null;
+  if (hold.provider === f.provider && (hold.machineKey === null || hold.machineKey === f.machineKey)) return null;
+  return { code: "not-dispatched-provider", message: `job ${f.jobUri} was dispatched to ${hold.provider}${hold.machineKey ? " (another machine)" : ""}, not to ${f.provider}${hold.provider === f.provider ? "'s machine that signed this receipt" : ""}` };
 }
 
 /** The claim a receipt would break by settling now (README step 2), if any. */

@@ -18,6 +18,8 @@ export interface ReceiptFacts {
   tokens: { in: number; out: number };
   proBono: boolean;
   completedAt: number;
+  /** The signing key of the machine that did the work (its attestation's publicKey). */
+  machineKey?: string;
   /** The payment authorization (absent only for a replay's pre-verified receipt events). */
   auth: { uri: string; cid: string; nonce: string; scope: string; sessionBudget: number | null } | null;
 }
@@ -166,6 +168,7 @@ export function judge(parts: ReceiptParts, exchange: string, timeline: Timeline,
       tokens: { in: intOf(tokens, "in")!, out: intOf(tokens, "out")! },
       proBono: receipt.value.proBono === true,
       completedAt: c.completedAt,
+      machineKey: str(attestation!.value, "publicKey")!,
       auth: {
         uri: auth!.uri,
         cid: auth!.cid,

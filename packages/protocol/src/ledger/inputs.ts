@@ -36,7 +36,14 @@ export type LedgerInput =
    * The matchmaker asks to admit a job. `fetched` carries the job and its authorization as read
    * from the requester's PDS when they are not indexed yet (their CIDs are recomputed and checked).
    */
-  | { type: "admit"; job: { uri: string; cid: string }; at: number; fetched?: { job?: FetchedRecord; auth?: FetchedRecord } }
+  | {
+      type: "admit";
+      job: { uri: string; cid: string };
+      at: number;
+      fetched?: { job?: FetchedRecord; auth?: FetchedRecord };
+      /** The provider and machine (its attested signing key) the matchmaker dispatches the job to. */
+      dispatchedTo?: { provider: string; machineKey?: string };
+    }
   | { type: "release"; job: string; at: number }
   | { type: "read"; did: string; at: number }
   | { type: "expire"; at: number }

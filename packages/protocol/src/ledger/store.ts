@@ -70,6 +70,9 @@ export interface HoldRow {
   /** The authorization and nonce the admission reserved. */
   authUri: string | null;
   nonceKey: string | null;
+  /** The provider (and its machine's signing key) the matchmaker dispatched the job to, when it said. */
+  provider: string | null;
+  machineKey: string | null;
 }
 
 /** A claim made by a settled receipt: its job, or its authorization's nonce. */

@@ -1683,6 +1683,18 @@ export const schemaDict = {
                 format: 'datetime',
                 description: 'When an unused hold lapses.',
               },
+              provider: {
+                type: 'string',
+                format: 'did',
+                description:
+                  'The provider the matchmaker dispatches the job to: a receipt for the job from anyone else is not paid.',
+              },
+              machineKey: {
+                type: 'string',
+                maxLength: 256,
+                description:
+                  "The dispatched machine's attested signing key (standard base64 of the P-256 point): a receipt signed by another machine is not paid.",
+              },
             },
           },
         },

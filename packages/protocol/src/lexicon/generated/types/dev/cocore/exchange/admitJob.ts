@@ -23,6 +23,10 @@ export interface InputSchema {
   priceCeiling: DevCocoreComputeDefs.Money
   /** When an unused hold lapses. */
   expiresAt: string
+  /** The provider the matchmaker dispatches the job to: a receipt for the job from anyone else is not paid. */
+  provider?: string
+  /** The dispatched machine's attested signing key (standard base64 of the P-256 point): a receipt signed by another machine is not paid. */
+  machineKey?: string
 }
 
 export interface OutputSchema {
