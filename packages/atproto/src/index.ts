@@ -45,6 +45,7 @@ export {
   verifyServiceJwtPayload,
   type CreateServiceJwtParams,
   type Keypair,
+  type ReplayGuard,
   type VerifiedServiceJwt,
   type VerifyServiceJwtOptions,
 } from "./service-auth.ts";

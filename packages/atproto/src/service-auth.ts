@@ -38,7 +38,7 @@ export interface VerifyServiceJwtOptions {
   lxm: string;
   idResolver: IdResolver;
   /** When given, each jti is accepted once (until its token expires). */
-  replayGuard?: JtiReplayGuard;
+  replayGuard?: ReplayGuard;
 }
 
 export interface VerifiedServiceJwt {
@@ -69,7 +69,7 @@ export async function verifyServiceJwtPayload(jwt: string, opts: VerifyServiceJw
   const iss = issuerDid(payload.iss);
   if (opts.replayGuard) {
     if (!payload.jti) throw new AtprotoError("jwt_invalid", "service JWT refused: no jti (required for replay protection)");
-    if (!opts.replayGuard.check(`${iss} ${payload.jti}`, payload.exp)) {
+    if (!(await opts.replayGuard.check(`${iss} ${payload.jti}`, payload.exp))) {
       throw new AtprotoError("jwt_replayed", "service JWT refused: this token was already used");
     }
   }
@@ -82,10 +82,21 @@ function issuerDid(iss: string): string {
 }
 
 /**
- * Remembers used JWT ids until their tokens expire. In memory, so one per process: a token could
- * be replayed once against each process (or after a restart) within its short lifetime.
+ * Where used JWT ids are remembered. `check` records `jti` as used until `exp` (epoch seconds) and
+ * answers whether it was new; it must decide atomically (of two concurrent checks of one unexpired
+ * jti, one passes), and may be asynchronous so that the memory can be a database shared by
+ * processes and kept across restarts (the exchange's `seen_jtis` table).
  */
-export class JtiReplayGuard {
+export interface ReplayGuard {
+  check(jti: string, exp: number): boolean | Promise<boolean>;
+}
+
+/**
+ * Remembers used JWT ids in memory until their tokens expire: one memory per process, so a token
+ * could be replayed once against each process (or after a restart) within its short lifetime.
+ * Services that restart or run several processes want a shared ReplayGuard instead.
+ */
+export class JtiReplayGuard implements ReplayGuard {
   private readonly seen = new Map<string, number>();
   private nextSweep = 0;
 

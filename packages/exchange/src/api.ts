@@ -1,9 +1,10 @@
 // The exchange's XRPC surface (ARCHITECTURE.md "Network interfaces"). Methods about one member
 // take atproto service auth: a JWT signed by the caller's repo key, aud = this exchange's DID,
-// lxm = the method, each jti accepted once.
+// lxm = the method, each jti accepted once (remembered where `replayGuard` keeps it: the exchange
+// gives its database, seen-jtis.ts, so a restart does not forget).
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { AtprotoError, JtiReplayGuard, verifyServiceJwt, type IdResolver } from "@cocore/atproto";
+import { AtprotoError, verifyServiceJwt, type IdResolver, type ReplayGuard } from "@cocore/atproto";
 import { lexiconDocs, NSID } from "@cocore/protocol";
 import { AuthRequiredError, createServer, ForbiddenError, InvalidRequestError, XRPCError, type MethodAuthContext } from "@atproto/xrpc-server";
 import type { LexiconDoc } from "@atproto/lexicon";
@@ -16,6 +17,8 @@ export interface ApiOptions {
   ctx: EngineContext;
   idResolver: IdResolver;
   matchmakers: ReadonlySet<string>;
+  /** Remembers the service-auth jtis already accepted (each token works once). */
+  replayGuard: ReplayGuard;
   now: () => number;
   port: number;
   host: string;
@@ -32,7 +35,7 @@ function bearer(req: MethodAuthContext["req"]): string | undefined {
 
 export async function startApi(opts: ApiOptions): Promise<{ url: string; close(): Promise<void> }> {
   const { ctx } = opts;
-  const guard = new JtiReplayGuard();
+  const guard = opts.replayGuard;
   const server = createServer(lexiconDocs as unknown as LexiconDoc[]);
 
   const authFor =

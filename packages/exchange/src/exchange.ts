@@ -17,6 +17,7 @@ import { CachingVerifier } from "./verifier.ts";
 import { CheckPool } from "./check-pool.ts";
 import { consistencyCheck, type ConsistencyReport } from "./consistency.ts";
 import { applyCommitDurably, listDeadLetters, replayDeadLetters, type DeadLetter } from "./ingest.ts";
+import { SqlReplayGuard } from "./seen-jtis.ts";
 
 export interface ReceiptStatus {
   uri: string;
@@ -240,6 +241,9 @@ export async function startExchange(config: ExchangeConfig): Promise<Exchange> {
       ctx,
       idResolver,
       matchmakers: new Set(config.matchmakers ?? []),
+      // In the database: a token used once stays refused after a restart, and on every process
+      // serving this database.
+      replayGuard: new SqlReplayGuard(ldb),
       now,
       port: config.port ?? 0,
       host: config.host ?? "127.0.0.1",

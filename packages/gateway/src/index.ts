@@ -1,3 +1,4 @@
 // @cocore/gateway: the OpenAI-compatible API over the requester SDK.
-export { hashKey, KEY_PREFIX, KeyStore, type ApiKeyEntry, type KeyFile } from "./keys.ts";
+export { hashKey, isExpired, KEY_PREFIX, KeyStore, LAST_USE_RESOLUTION_MS, type ApiKeyEntry, type CreateKeyOptions, type KeyFile, type KeyStoreOptions } from "./keys.ts";
+export { SessionStore, sessionsPathFor, type SessionFile } from "./sessions.ts";
 export { startGateway, type Gateway, type GatewayConfig } from "./server.ts";

@@ -186,8 +186,9 @@ const services: UpService[] = [
 
 /**
  * The agent for a key made by `cocore apikey create` for another account on this `up`'s PDS, from
- * the session stored beside the key. Refreshed tokens go back to the key file only (not the CLI's
- * session file, which may be another account's by now).
+ * the gateway's sessions file. Refreshed tokens go back there only (not the CLI's session file,
+ * which may be another account's by now), and only while the session is still stored: once the
+ * DID's last key is revoked they are not written back.
  */
 async function clientFromKeySession(keys: KeyStore, did: string, pdsUrl: string, Refusal: typeof ClientError): Promise<AtpAgent> {
   const saved = keys.session(did) as SavedSession | undefined;
@@ -198,7 +199,7 @@ async function clientFromKeySession(keys: KeyStore, did: string, pdsUrl: string,
   const agent = new AtpAgent({
     service: saved.pds,
     persistSession: (evt, session) => {
-      if ((evt === "create" || evt === "update") && session) keys.setSession(did, { ...saved, session });
+      if ((evt === "create" || evt === "update") && session) keys.updateSession(did, { ...saved, session });
     },
   });
   await agent.resumeSession(saved.session);
@@ -260,8 +261,9 @@ Starts an in-process PLC directory and PDS with fresh temporary data, creates th
 ${SEED_HANDLES.join(", ")} (random passwords, printed), prints the endpoints and runs until
 SIGINT/SIGTERM. Stopping deletes all data, so the next \`up\` starts clean. The OpenAI-compatible
 API reads the same key file as \`cocore apikey\` (${"$"}COCORE_API_KEYS_FILE, default
-${"$"}XDG_CONFIG_HOME/cocore/gateway/keys.json): keys created there while \`up\` runs work, and the
-key \`up\` prints is revoked when it stops (the file itself is kept).
+${"$"}XDG_CONFIG_HOME/cocore/gateway/keys.json, with the sessions in sessions.json beside it): keys
+created there while \`up\` runs work, and the key \`up\` prints is revoked when it stops (the
+files themselves are kept).
 
   --plc-port N   PLC directory port (default 2582; 0 picks a free port)
   --pds-port N   PDS port (default 2583; 0 picks a free port)
