@@ -48,6 +48,7 @@ export {
   BundleError,
   FINDING_CODES,
   normalizeBundle,
+  dispatchFinding,
   sessionBudgetFinding,
   verifyReceipt,
   type Finding,

@@ -83,6 +83,11 @@ export interface VerifyOptions {
    */
   sessionCharged?: number;
   /**
+   * The exchange's dispatch binding: the provider DID (and, when known, machine key) its
+   * matchmaker dispatched this job to. A receipt by anyone else is not the dispatched work.
+   */
+  dispatchedTo?: DispatchTarget;
+  /**
    * Checks the caller has already made on these exact records, so that bulk verification (an
    * exchange settling thousands of receipts a second) does each expensive step once per record
    * rather than once per receipt. Every rule still runs; only how a fact is established changes.
@@ -266,6 +271,22 @@ export function sessionBudgetFinding(budget: number | null, charged: number, cha
   return { code: "session-budget-exceeded", message: `settling ${charge} would take the session's charges to ${charged + charge}, over its budget ${budget}` };
 }
 
+/** Where a job was dispatched: the provider DID and, when known, the machine's public key. */
+export interface DispatchTarget {
+  provider: string;
+  machineKey: string | null;
+}
+
+/** A receipt by `provider`'s machine `machineKey` for a job dispatched to `to` (null: it is that work). */
+export function dispatchFinding(jobUri: string, to: DispatchTarget, provider: string | undefined, machineKey: string | undefined): Finding | null {
+  if (to.provider === provider && (to.machineKey === null || to.machineKey === machineKey)) return null;
+  const sameProvider = to.provider === provider;
+  return {
+    code: "not-dispatched-provider",
+    message: `job ${jobUri} was dispatched to ${to.provider}${to.machineKey ? " (another machine)" : ""}, not to ${provider ?? "an unknown provider"}${sameProvider ? "'s machine that signed this receipt" : ""}`,
+  };
+}
+
 export function verifyReceipt(bundle: ReceiptBundle, options: VerifyOptions = {}): VerifyResult {
   const found = new Findings();
 
@@ -416,6 +437,10 @@ export function verifyReceipt(bundle: ReceiptBundle, options: VerifyOptions = {}
   if (acceptedProviders && acceptedProviders.length > 0) {
     if (providerDid === undefined) found.add("provider-not-accepted", "the job names acceptedProviders but the receipt's repo is unknown");
     else if (!acceptedProviders.includes(providerDid)) found.add("provider-not-accepted", `provider ${providerDid} is not in the job's acceptedProviders`);
+  }
+  if (options.dispatchedTo) {
+    const wrong = dispatchFinding(bundle.job.uri ?? "(this job)", options.dispatchedTo, providerDid, str(att, "publicKey"));
+    if (wrong) found.add(wrong.code, wrong.message);
   }
 
   const ceiling = obj(job, "priceCeiling");

@@ -141,6 +141,13 @@ const cases: [string, () => ReceiptBundle, string[], VerifyOptions?][] = [
     ["session-budget-exceeded"],
     { sessionCharged: 4950 },
   ],
+  ["not-dispatched-provider", () => valid, ["not-dispatched-provider"], { dispatchedTo: { provider: OTHER, machineKey: null } }],
+  [
+    "not-dispatched-provider (another machine of the same provider)",
+    () => valid,
+    ["not-dispatched-provider"],
+    { dispatchedTo: { provider: valid.receipt.uri!.split("/")[2]!, machineKey: "another-machine-key" } },
+  ],
 ];
 
 for (const [name, make, expected, options] of cases) {
@@ -156,6 +163,12 @@ for (const [name, make, expected, options] of cases) {
 test("every finding code has a breaking case above", () => {
   const covered = new Set(cases.flatMap(([, , expected]) => expected));
   assert.deepEqual(FINDING_CODES.filter((c) => !covered.has(c)), []);
+});
+
+test("the dispatched machine's own receipt is its work", () => {
+  const provider = valid.receipt.uri!.split("/")[2]!;
+  assert.deepEqual(codes(valid, { dispatchedTo: { provider, machineKey: null } }), []);
+  assert.deepEqual(codes(valid, { dispatchedTo: { provider, machineKey: a(valid).publicKey as string } }), []);
 });
 
 test("the explicit exchange option must be the policy's and be accepted by the job", () => {

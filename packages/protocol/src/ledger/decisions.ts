@@ -3,7 +3,7 @@
 // parties touched, settled or parked — parked receipts retried at each credit, patronage periods
 // distributed at their ends; and the same decision run for the auditor at a published settlement.
 import { NSID } from "../lexicon/index.ts";
-import { sessionBudgetFinding, type Finding } from "../verify-receipt.ts";
+import { dispatchFinding, sessionBudgetFinding, type Finding } from "../verify-receipt.ts";
 import { judge, loadParts, repoOf, type ReceiptFacts } from "./facts.ts";
 import { nonceKey, type Ledger } from "./machine.ts";
 import { distributePeriod, patronageKey } from "./patronage.ts";
@@ -72,8 +72,7 @@ export async function decide(l: Ledger, row: ReceiptRow): Promise<void> {
 async function dispatchConflict(l: Ledger, f: ReceiptFacts): Promise<Finding | null> {
   const hold = await l.store.hold(f.jobUri);
   if (!hold || hold.provider === null) return null;
-  if (hold.provider === f.provider && (hold.machineKey === null || hold.machineKey === f.machineKey)) return null;
-  return { code: "not-dispatched-provider", message: `job ${f.jobUri} was dispatched to ${hold.provider}${hold.machineKey ? " (another machine)" : ""}, not to ${f.provider}${hold.provider === f.provider ? "'s machine that signed this receipt" : ""}` };
+  return dispatchFinding(f.jobUri, { provider: hold.provider, machineKey: hold.machineKey }, f.provider, f.machineKey);
 }
 
 /** The claim a receipt would break by settling now (README step 2), if any. */
