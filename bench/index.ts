@@ -67,6 +67,17 @@ export const benches: Record<string, () => Promise<Bench>> = {
       },
     };
   },
+  queue: async () => {
+    const { benchQueue } = await import("./queue.ts");
+    return {
+      summary: "a burst of concurrent chat completions through the gateway against one agent: served, refused, waits, the single job's wait during the burst, service rate",
+      async run() {
+        const r = await benchQueue();
+        const notes = r.fairnessMaxWaitMs < 0 ? ["fairnessMaxWaitMs skipped: the burst drained before a single job could be sent"] : [];
+        return { figures: { ...r }, ...(notes.length > 0 ? { notes } : {}) };
+      },
+    };
+  },
 };
 
 export function benchNames(): string[] {

@@ -10,6 +10,7 @@ import { attestationNeedsRenewal, publishAttestation, type PublishedAttestation 
 import { EngineHost, type EngineLoader } from "./engine-host.ts";
 import type { EngineKind } from "./engines/index.ts";
 import { agentBinaryHash, clip64, collectHostFacts, type HostFacts } from "./host.ts";
+import { JobSlots } from "./job-slots.ts";
 import { errorMessage, runJob, type JobContext } from "./jobs.ts";
 import { MatchmakerClient, type BackoffOptions } from "./matchmaker-client.ts";
 import { AGENT_PROTOCOL_VERSION, type EngineState, type JobMessage, type RegisterMessage } from "./matchmaker-protocol.ts";
@@ -35,6 +36,12 @@ export interface AgentOptions {
   /** Directory of further GGUF files, each served as its file name without `.gguf` (desiredModels). */
   modelsDir?: string;
   threads?: number;
+  /**
+   * Jobs of each model run at once (default 1): llama gets that many context sequences per model,
+   * an OpenAI-compatible upstream that many requests in flight. Advertised to the matchmaker,
+   * which sends no more and queues the rest.
+   */
+  parallel?: number;
   openaiBase?: string;
   openaiApiKey?: string;
   matchmaker?: string;
@@ -94,6 +101,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     model: opts.model,
     modelsDir: opts.modelsDir,
     threads: opts.threads,
+    parallel: opts.parallel,
     openaiBase: opts.openaiBase,
     openaiApiKey: opts.openaiApiKey,
     loader: opts.engineLoader,
@@ -183,7 +191,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     admissions.delete(jobUri);
   };
   const seen = new SeenJobs();
-  let jobChain: Promise<void> = Promise.resolve();
+  const slots = new JobSlots((model) => engines.concurrency(model));
   const ctx: JobContext = {
     did,
     agent,
@@ -226,7 +234,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         });
       });
     }
-    const run = jobChain.then(async () => {
+    const model = typeof msg.jobRecord?.model === "string" ? msg.jobRecord.model : "";
+    return slots.run(model, async () => {
       try {
         const sink = { accepted: () => send({ type: "accepted", jobUri }), chunk: (sealed: string) => send({ type: "chunk", jobUri, seq: seq++, sealed }) };
         const done = await runJob(ctx, msg, sink, abort.signal, admitted);
@@ -239,14 +248,15 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         settleAdmission(jobUri, false);
       }
     });
-    jobChain = run;
-    return run;
   };
 
   // ---------------------------------------------------------------- matchmaker
   let matchmaker: MatchmakerClient | undefined;
   const engineState = (): EngineState => (provisioning && engines.state === "loading" ? "loading" : engines.state);
+  const servedModels = () => (engines.supported.length > 0 ? engines.supported : ["stub"]);
+  const capacityByModel = (): Record<string, number> => Object.fromEntries(servedModels().map((id) => [id, engines.concurrency(id)]));
   const signRegistration = async (): Promise<RegisterMessage> => {
+    const perModel = capacityByModel();
     const body: Omit<RegisterMessage, "sig"> = {
       type: "register",
       protocolVersion: AGENT_PROTOCOL_VERSION,
@@ -263,7 +273,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       attestation: { uri: attestation.uri, cid: attestation.cid },
       attestationExpiresAt: attestation.expiresAt,
       ...(Array.isArray(provider.current?.value.acceptedExchanges) ? { acceptedExchanges: provider.current.value.acceptedExchanges as string[] } : {}),
-      capacity: 1,
+      capacity: Object.values(perModel).reduce((a, b) => a + b, 0),
+      capacityByModel: perModel,
       at: new Date().toISOString(),
     };
     return { ...body, sig: base64Encode(sign(state.signingKey, canonicalBytes(body))) };
@@ -276,6 +287,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         models: engines.supported.length > 0 ? engines.supported : ["stub"],
         engineState: engineState(),
         activeJobs: active.size,
+        capacityByModel: capacityByModel(),
         attestation: { uri: attestation.uri, cid: attestation.cid },
         attestationExpiresAt: attestation.expiresAt,
       }),
@@ -377,7 +389,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       const grace = setTimeout(() => {
         for (const a of active.values()) a.abort();
       }, 20_000);
-      await jobChain;
+      await slots.idle();
       clearTimeout(grace);
       await queue.flush(agent);
       if (queue.size > 0) log(`${queue.size} receipt(s) still queued in ${queue.path}; they are written on the next start`);

@@ -32,10 +32,11 @@ function promptTokenBound(prompt: string, kind: string): number {
   return Buffer.byteLength(prompt, "utf8") + (kind === "openai" ? 64 : 2);
 }
 
-function wrap(engine: Engine, modelId: string): LoadedModel {
+function wrap(engine: Engine, modelId: string, concurrency = 1): LoadedModel {
   const llama = engine instanceof LlamaEngine ? engine : undefined;
   return {
     modelId,
+    concurrency,
     async countPromptTokens(req) {
       const prompt = promptFromInput(req);
       if (engine.kind === "stub") return 0;
@@ -82,17 +83,20 @@ function wrap(engine: Engine, modelId: string): LoadedModel {
   };
 }
 
-async function loaded(engine: Engine, modelId: string): Promise<LoadedModel> {
+async function loaded(engine: Engine, modelId: string, concurrency = 1): Promise<LoadedModel> {
   try {
     await engine.load();
   } catch (err) {
     await engine.close().catch(() => {});
     throw err;
   }
-  return wrap(engine, modelId);
+  return wrap(engine, modelId, concurrency);
 }
 
 export function createEngineLoader(opts: Omit<EngineHostOptions, "log" | "loader">): EngineLoader {
+  // One number for every model: llama runs that many context sequences of each, an upstream
+  // server is sent that many requests at once; the stub is instant, so one is plenty.
+  const parallel = Number.isInteger(opts.parallel) && opts.parallel! > 0 ? opts.parallel! : 1;
   const sourceFor = (id: string): string | undefined => {
     if (id === opts.defaultModelId) return opts.model ?? bundledModelPath();
     if (id === BUNDLED_MODEL_ID) return bundledModelPath();
@@ -110,7 +114,7 @@ export function createEngineLoader(opts: Omit<EngineHostOptions, "log" | "loader
         case "llama": {
           const source = sourceFor(modelId);
           if (!source) throw new Error(`no GGUF file is configured for model id '${modelId}' (use --model/--model-id or put ${modelId}.gguf in --models-dir)`);
-          return loaded(new LlamaEngine({ model: source, modelId, ...(opts.threads !== undefined && { threads: opts.threads }) }), modelId);
+          return loaded(new LlamaEngine({ model: source, modelId, parallel, ...(opts.threads !== undefined && { threads: opts.threads }) }), modelId, parallel);
         }
         case "openai": {
           if (!opts.openaiBase) throw new Error("the openai engine needs --openai-base");
@@ -120,7 +124,7 @@ export function createEngineLoader(opts: Omit<EngineHostOptions, "log" | "loader
             await engine.close();
             throw new Error(`the upstream server does not list model '${modelId}'`);
           }
-          return wrap(engine, modelId);
+          return wrap(engine, modelId, parallel);
         }
       }
     },

@@ -8,6 +8,8 @@ import { createEngineLoader } from "./engine-adapters.ts";
 import { STUB_MODEL_ID, type EngineKind } from "./engines/index.ts";
 
 export interface LoadedModel extends ModelRunner {
+  /** Jobs of this model the engine runs at once (default 1); the agent advertises and enforces it. */
+  readonly concurrency?: number;
   dispose(): Promise<void>;
 }
 
@@ -25,6 +27,8 @@ export interface EngineHostOptions {
   model?: string;
   modelsDir?: string;
   threads?: number;
+  /** Jobs per model at once (llama: context sequences; openai: requests in flight upstream). Default 1. */
+  parallel?: number;
   openaiBase?: string;
   openaiApiKey?: string;
   loader?: EngineLoader;
@@ -49,6 +53,12 @@ export class EngineHost {
 
   runner(modelId: string): ModelRunner | undefined {
     return this.loaded.get(modelId);
+  }
+
+  /** Jobs of `modelId` to run at once: what its engine was loaded for, 1 for a model not loaded. */
+  concurrency(modelId: string): number {
+    const n = this.loaded.get(modelId)?.concurrency ?? 1;
+    return Number.isInteger(n) && n > 0 ? n : 1;
   }
 
   async reconcile(wanted: string[]): Promise<void> {

@@ -106,8 +106,14 @@ export interface RegisterMessage {
   attestationExpiresAt: string;
   /** Owner's election from the provider record; empty or absent = any exchange. */
   acceptedExchanges?: string[];
-  /** Jobs the machine runs at once; more are queued by the agent, in arrival order. */
+  /**
+   * Jobs the machine runs at once, per model: the matchmaker never has more than this many of a
+   * model's jobs on the machine (the rest wait in the matchmaker's queue). `capacityByModel` gives
+   * each model's count (from its engine and config); `capacity` is their sum, for matchmakers that
+   * read only it. An agent that is sent more anyway queues them in arrival order.
+   */
   capacity: number;
+  capacityByModel?: Record<string, number>;
   /** ISO time of signing; the matchmaker should refuse registrations older than a few minutes. */
   at: string;
   /**
@@ -126,6 +132,8 @@ export interface HeartbeatMessage {
   engineState: EngineState;
   /** Jobs running or queued on this machine. */
   activeJobs: number;
+  /** As in `register`; sent again because the models (and so their counts) can change. */
+  capacityByModel?: Record<string, number>;
   /** Present when the attestation was renewed since the last message. */
   attestation?: StrongRef;
   attestationExpiresAt?: string;

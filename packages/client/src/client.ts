@@ -77,6 +77,8 @@ export interface Ref {
 
 export type StreamEvent =
   | { type: "submitted"; job: Ref; paymentAuthorization: Ref; offer: ProviderOffer; submitMs: number }
+  /** Admitted, waiting for a slot: 1-based `position`, expected `waitMs` (-1: unknown). Repeats until `dispatched`. */
+  | { type: "queued"; position: number; waitMs: number; queued: number }
   | { type: "dispatched"; provider: string; machineId: string; attempt: number }
   | { type: "chunk"; text: string }
   | { type: "done"; result: JobResult };
@@ -347,6 +349,9 @@ export class CocoreClient {
     let machineId = offer.machineId;
     for await (const e of readNdjson<DispatchEvent>(res.body)) {
       switch (e.type) {
+        case "queued":
+          yield { type: "queued", position: e.position, waitMs: e.waitMs, queued: e.queued };
+          break;
         case "dispatched":
           provider = e.provider;
           machineId = e.machineId;

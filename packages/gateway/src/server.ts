@@ -1,6 +1,14 @@
 // OpenAI-compatible HTTP API over the requester SDK: POST /v1/chat/completions (SSE streaming or
 // not), GET /v1/models, errors in OpenAI's `{ error: { message, type, param, code } }` shape.
 // Each bearer key spends for the DID it is bound to; every request is a real cocore job.
+//
+// A job that waits in the matchmaker's queue: the response carries `x-cocore-queue-position` and
+// `x-cocore-queue-wait-ms` (its place and expected wait when it joined the line; 0 and 0 when it
+// got a slot at once). A streaming request gets its headers as soon as it is queued and then SSE
+// comments (`: queued position=N wait_ms=M`) while it waits, which keep proxies and clients from
+// timing out and which OpenAI clients ignore — never a made-up token. A full queue is 429
+// `queue_full` with `Retry-After`; a job that waited too long is 503 `queue_timeout` (an error
+// event, for a stream that had started), both with the queue facts in the error object.
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -43,14 +51,37 @@ class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly param: string | null = null,
+    /** Further members of the error object (snake_case, as OpenAI's own). */
+    readonly extra: Record<string, unknown> = {},
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
 }
 
-// Our refusal codes → OpenAI-style HTTP status and error type.
-function fromClientError(err: ClientError): ApiError {
+/** Where a job stood in the matchmaker's queue. */
+interface QueueFacts {
+  position: number;
+  waitMs: number;
+}
+
+function queueHeaders(q: QueueFacts | undefined): Record<string, string> {
+  return { "x-cocore-queue-position": String(q?.position ?? 0), "x-cocore-queue-wait-ms": String(q?.waitMs ?? 0) };
+}
+
+// Our refusal codes → OpenAI-style HTTP status and error type. `queue`: the job's latest place in line.
+function fromClientError(err: ClientError, queue?: QueueFacts): ApiError {
   const c = err.code;
+  if (c === "queue_full") {
+    const ms = Number(err.details.retryAfterMs);
+    const seconds = Number.isFinite(ms) && ms > 0 ? Math.ceil(ms / 1000) : 1;
+    return new ApiError(429, "rate_limit_error", c, err.message, null, { retry_after_ms: seconds * 1000, queued: err.details.queued ?? null }, { "retry-after": String(seconds) });
+  }
+  if (c === "queue_timeout") {
+    const position = queue?.position ?? Number(err.details.queuePosition ?? 0);
+    const waitMs = queue?.waitMs ?? Number(err.details.queueWaitMs ?? 0);
+    return new ApiError(503, "server_error", c, err.message, null, { queue_position: position, queue_wait_ms: waitMs }, queueHeaders({ position, waitMs }));
+  }
   if (c === "below_floor" || c === "insufficient_balance") return new ApiError(429, "insufficient_quota", c, err.message);
   if (c === "no_providers_for_model") return new ApiError(404, "invalid_request_error", "model_not_found", err.message, "model");
   if (c === "terms_not_accepted") return new ApiError(403, "permission_error", c, err.message);
@@ -133,34 +164,61 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
     res.on("close", () => {
       if (!res.writableFinished) abort.abort();
     });
-    const events = client.stream(input, { model, maxTokens, signal: abort.signal });
+    // Where the job joined the line (headers) and where it is now (errors).
+    let joined: QueueFacts | undefined;
+    let latest: QueueFacts | undefined;
+    const onQueued = (e: QueueFacts) => {
+      latest = { position: e.position, waitMs: e.waitMs };
+      joined ??= latest;
+    };
+    const events = (async function* () {
+      try {
+        yield* client.stream(input, { model, maxTokens, signal: abort.signal });
+      } catch (err) {
+        throw err instanceof ClientError ? fromClientError(err, latest) : err;
+      }
+    })();
 
     if (body.stream !== true) {
       let result: JobResult | undefined;
-      for await (const e of events) if (e.type === "done") result = e.result;
+      for await (const e of events) {
+        if (e.type === "queued") onQueued(e);
+        if (e.type === "done") result = e.result;
+      }
       if (!result) throw new ApiError(502, "server_error", "provider_lost", "The job ended without a result.");
       const mismatch = outputMismatch(result);
-      if (mismatch) return sendJson(res, mismatch.status, { ...errorBody(mismatch), cocore: cocoreInfo(result) });
+      if (mismatch) return sendJson(res, mismatch.status, { ...errorBody(mismatch), cocore: cocoreInfo(result) }, queueHeaders(joined));
       return sendJson(res, 200, {
         id, object: "chat.completion", created, model,
         choices: [{ index: 0, message: { role: "assistant", content: result.text }, finish_reason: finish(result.finishReason) }],
         usage: usage(result),
         cocore: cocoreInfo(result),
-      });
+      }, queueHeaders(joined));
     }
 
     const chunk = (delta: Record<string, unknown>, finishReason: string | null, extra: Record<string, unknown> = {}) =>
       `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model, choices: [{ index: 0, delta, finish_reason: finishReason }], ...extra })}\n\n`;
+    let opened = false;
+    const open = () => {
+      if (opened) return;
+      opened = true;
+      req.socket.setNoDelay(true);
+      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive", ...queueHeaders(joined) });
+    };
     let started = false;
     const start = () => {
+      open();
       if (started) return;
       started = true;
-      req.socket.setNoDelay(true);
-      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
       res.write(chunk({ role: "assistant", content: "" }, null));
     };
     for await (const e of events) {
-      if (e.type === "dispatched") start();
+      if (e.type === "queued") {
+        onQueued(e);
+        open();
+        // An SSE comment: it keeps the connection alive and carries no data an OpenAI client reads.
+        res.write(`: queued position=${e.position} wait_ms=${e.waitMs}\n\n`);
+      } else if (e.type === "dispatched") start();
       else if (e.type === "chunk") {
         start();
         res.write(chunk({ content: e.text }, null));
@@ -239,16 +297,16 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.writeHead(status, { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(text) });
   res.end(text);
 }
 
 function errorBody(e: ApiError) {
-  return { error: { message: e.message, type: e.type, param: e.param, code: e.code } };
+  return { error: { message: e.message, type: e.type, param: e.param, code: e.code, ...e.extra } };
 }
 
 function sendError(res: ServerResponse, e: ApiError): void {
-  sendJson(res, e.status, errorBody(e));
+  sendJson(res, e.status, errorBody(e), e.headers);
 }

@@ -135,6 +135,7 @@ export class AgentHub {
           models: Array.isArray(msg.models) ? msg.models.filter((m) => typeof m === "string") : undefined,
           provisioning: msg.engineState === "loading",
           faulted: msg.engineState === "fault",
+          capacityByModel: capacityMap(msg.capacityByModel),
         });
         if (msg.attestation) {
           const m = this.opts.registry.get(conn.machineId);
@@ -188,6 +189,7 @@ export class AgentHub {
       provisioning: msg.engineState === "loading",
       faulted: msg.engineState === "fault",
       capacity: Number.isInteger(msg.capacity) && msg.capacity > 0 ? msg.capacity : 1,
+      capacityByModel: capacityMap(msg.capacityByModel),
       version: msg.version,
       attestation: msg.attestation,
       providerRecord: msg.providerRecord,
@@ -267,4 +269,12 @@ export class AgentHub {
     conn.jobs.clear();
     for (const l of jobs) l.onLost(reason);
   }
+}
+
+/** The agent's per-model concurrency, keeping only positive integer counts (undefined when absent or empty). */
+function capacityMap(v: unknown): Record<string, number> | undefined {
+  if (!v || typeof v !== "object" || Array.isArray(v)) return undefined;
+  const out: Record<string, number> = {};
+  for (const [model, n] of Object.entries(v as Record<string, unknown>)) if (Number.isInteger(n) && (n as number) > 0) out[model] = n as number;
+  return Object.keys(out).length > 0 ? out : undefined;
 }

@@ -1,5 +1,6 @@
 // Every way a dispatch can fail, as a stable machine-readable code plus a sentence a person can act
-// on. Requesters see these instead of a job that silently waits in a queue.
+// on. A job that waits for a slot is told its place in line (wire.ts `queued`); these are for the
+// jobs that cannot be served at all, or not within the queue's bounds.
 
 export const REFUSAL_CODES = {
   invalid_request: 400,
@@ -12,7 +13,12 @@ export const REFUSAL_CODES = {
   no_providers_for_trust: 503,
   no_accepted_providers: 503,
   no_providers_for_exchange: 503,
+  // No longer sent (a job that finds every slot busy waits in the queue); kept so the code stays known.
   providers_busy: 503,
+  // The model's queue is at its bound: retry after `retryAfterMs` (computed from the service rate).
+  queue_full: 429,
+  // The job waited in the queue for its longest wait (or its expiresAt) without getting a slot.
+  queue_timeout: 503,
   provider_unavailable: 503,
   below_floor: 402,
   insufficient_balance: 402,

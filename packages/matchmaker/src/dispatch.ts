@@ -1,14 +1,16 @@
-// One dispatch, from request to terminal event: local checks, routing, admission at the exchange
-// (in parallel with the first attempt; output is held back until it succeeds), relaying the sealed
-// input out and the sealed output back (the matchmaker never sees plaintext), at most one
-// re-dispatch when the machine drops before its first token, and releasing the hold whenever no
-// receipt will follow.
+// One dispatch, from request to terminal event: local checks, routing, a slot (or a place in the
+// model's queue, queues.ts), admission at the exchange (in parallel with the first attempt when a
+// slot is free — output is held back until it succeeds — and before joining the queue otherwise,
+// so a waiting job is always covered by its hold), relaying the sealed input out and the sealed
+// output back (the matchmaker never sees plaintext), at most one re-dispatch when the machine
+// drops before its first token, and releasing the hold whenever no receipt will follow.
 import { base64Decode, fromJsonRecord, inputCommitment, NSID, recordCid, timerDelay, validateRecord, type SigningKey } from "@cocore/protocol";
 import type { DoneMessage, JobMessage } from "@cocore/agent/matchmaker-protocol";
 import type { AgentHub } from "./agents.ts";
 import { DispatchError } from "./codes.ts";
 import { countersign } from "./countersign.ts";
 import type { Admission, ExchangeClient } from "./exchange-client.ts";
+import type { JobQueues, QueuedJob } from "./queues.ts";
 import type { MachineEntry, Registry } from "./registry.ts";
 import type { DispatchEvent, DispatchRequest } from "./wire.ts";
 
@@ -28,6 +30,7 @@ export interface DispatcherDeps {
   brokerageKey: SigningKey;
   registry: Registry;
   hub: AgentHub;
+  queues: JobQueues;
   exchange: ExchangeClient;
   timeouts: DispatchTimeouts;
   /** Optional extra check that the job record really is in the requester's repo. */
@@ -57,6 +60,13 @@ interface CheckedJob {
 
 /** The furthest expiresAt a dispatch may carry: a job is an interactive request, not a standing order. */
 export const MAX_JOB_LIFETIME_MS = 24 * 3_600_000;
+
+type AttemptOutcome =
+  | { kind: "done"; msg: DoneMessage }
+  | { kind: "cancelled"; receipt: boolean }
+  | { kind: "refused" }
+  | { kind: "lost-before-output"; error: DispatchError }
+  | { kind: "failed"; error: DispatchError };
 
 const JOB_URI = /^at:\/\/(did:[a-z]+:[a-zA-Z0-9._:%-]+)\/dev\.cocore\.compute\.job\/([a-zA-Z0-9.~_:-]{1,512})$/;
 
@@ -111,35 +121,35 @@ export class Dispatcher {
     };
   }
 
-  private route(job: CheckedJob, exclude?: ReadonlySet<string>): MachineEntry {
-    const candidates = this.d.registry.candidates(
-      {
+  private queued(job: CheckedJob): QueuedJob {
+    return {
+      uri: job.req.job.uri,
+      requester: job.requester,
+      model: job.model,
+      machineId: job.req.machineId,
+      expiresAtMs: job.expiresAtMs,
+      route: {
         model: job.model,
         acceptedTrustLevel: job.acceptedTrustLevel,
         acceptedProviders: job.acceptedProviders,
         exchange: this.d.exchange.did,
         encryptionPubKey: job.req.encryptionPubKey,
-        excludeConnections: exclude,
       },
-      this.d.now(),
-    );
+    };
+  }
+
+  private route(job: CheckedJob, exclude?: ReadonlySet<string>): MachineEntry {
+    const candidates = this.d.registry.candidates({ ...this.queued(job).route, excludeConnections: exclude }, this.d.now());
     return candidates.find((c) => c.machineId === job.req.machineId) ?? candidates[0]!;
   }
 
-  async run(req: DispatchRequest, sink: DispatchSink): Promise<void> {
-    const job = this.check(req);
-    const uri = req.job.uri;
-    if (this.inFlight.has(uri) || this.finished.has(uri)) {
-      throw new DispatchError("job_already_dispatched", "This job was already dispatched; a job runs once. Write a new job record to ask again.");
-    }
-    // Fail fast on routing before asking the exchange for a hold.
-    const first = this.route(job);
-    this.inFlight.add(uri);
-    // Admission (the exchange's floor check and hold, plus the job record's presence on the
-    // requester's PDS) runs in parallel with the first attempt instead of before it: the agent
-    // checks the job and starts generating meanwhile, but the output is held back here and the
-    // agent writes no receipt until we confirm admission. A refusal cancels it with nothing charged.
-    const gate = new AdmissionGate(untilExpiry(
+  /**
+   * Admission: the exchange's floor check and hold, plus the job record's presence on the
+   * requester's PDS, bounded by the job's expiry.
+   */
+  private admit(job: CheckedJob): AdmissionGate {
+    const req = job.req;
+    return new AdmissionGate(untilExpiry(
       Promise.all([
         this.d.exchange.admit({ job: req.job, requester: job.requester, priceCeiling: job.priceCeiling, expiresAt: job.expiresAt }),
         this.d.confirmJob ? this.d.confirmJob(req.job).catch(() => false) : Promise.resolve(true),
@@ -153,19 +163,52 @@ export class Dispatcher {
       job.expiresAtMs - this.d.now(),
       (late) => void this.d.exchange.release(late.holdKey, req.job, "job_expired"),
     ));
+  }
+
+  async run(req: DispatchRequest, sink: DispatchSink): Promise<void> {
+    const job = this.check(req);
+    const uri = req.job.uri;
+    if (this.inFlight.has(uri) || this.finished.has(uri)) {
+      throw new DispatchError("job_already_dispatched", "This job was already dispatched; a job runs once. Write a new job record to ask again.");
+    }
+    const queued = this.queued(job);
+    // Fail fast on routing (and on a full queue) before asking the exchange for a hold.
+    let first = this.d.queues.tryStart(queued);
+    const ticket = first ? undefined : this.d.queues.reserve(queued);
+    this.inFlight.add(uri);
+    // With a free slot, admission runs in parallel with the first attempt instead of before it:
+    // the agent checks the job and starts generating meanwhile, but the output is held back here
+    // and the agent writes no receipt until we confirm admission. A refusal cancels it with
+    // nothing charged. Without one, the job is admitted before it waits, so that the line holds
+    // only jobs that can pay.
+    const gate = this.admit(job);
     let started = false;
+    const start = () => {
+      if (!started) {
+        started = true;
+        sink.start();
+      }
+    };
     let receiptComing = false;
     try {
+      if (!first) {
+        await gate.wait;
+        if (gate.error) {
+          ticket!.cancel();
+          throw gate.error;
+        }
+        // Streaming starts with the first notice: the requester learns its place at once, and the
+        // notices keep the connection busy while it waits.
+        first = await ticket!.wait(sink.signal, (n) => {
+          start();
+          sink.event({ type: "queued", position: n.position, waitMs: n.waitMs, queued: n.queued });
+        });
+      }
       const tried = new Set<string>();
       for (let attempt = 1; attempt <= 2; attempt++) {
-        const machine = attempt === 1 ? first : await this.awaitReplacement(job, tried, sink.signal);
+        const machine = attempt === 1 ? first : this.d.queues.occupyAnyway(await this.awaitReplacement(job, tried, sink.signal), job.model);
         tried.add(machine.connectionId);
-        const outcome = await this.attempt(job, machine, attempt, gate, sink, () => {
-          if (!started) {
-            started = true;
-            sink.start();
-          }
-        });
+        const outcome = await this.attempt(job, machine, attempt, gate, sink, start);
         // Whatever happened on the machine, a refused admission is the answer the requester needs.
         await gate.wait;
         if (gate.error) throw gate.error;
@@ -190,6 +233,7 @@ export class Dispatcher {
       }
     } catch (err) {
       let e = err instanceof DispatchError ? err : new DispatchError("internal_error", `The matchmaker failed: ${err instanceof Error ? err.message : String(err)}`);
+      ticket?.cancel();
       await gate.wait;
       if (gate.error) e = gate.error;
       if (gate.admission && !receiptComing) await this.d.exchange.release(gate.admission.holdKey, req.job, e.code);
@@ -227,13 +271,7 @@ export class Dispatcher {
     gate: AdmissionGate,
     sink: DispatchSink,
     start: () => void,
-  ): Promise<
-    | { kind: "done"; msg: DoneMessage }
-    | { kind: "cancelled"; receipt: boolean }
-    | { kind: "refused" }
-    | { kind: "lost-before-output"; error: DispatchError }
-    | { kind: "failed"; error: DispatchError }
-  > {
+  ): Promise<AttemptOutcome> {
     const uri = job.req.job.uri;
     const t = this.d.timeouts;
     // Until admission is confirmed nothing reaches the requester: events wait here, built lazily
@@ -250,7 +288,8 @@ export class Dispatcher {
       brokerageCountersignature: countersign(this.d.brokerageKey, this.d.did, machine.providerRecord ?? machine.machineId, job.req.job, (job.req.jobRecord as { inputCommitment: string }).inputCommitment),
       ...(open ? {} : { admission: "pending" as const }),
     };
-    machine.active += 1;
+    // The slot was taken for this attempt (queues.ts); it is given back when the attempt ends.
+    const slotAt = this.d.now();
     return new Promise((resolve) => {
       let accepted = false;
       let chunks = 0;
@@ -268,13 +307,14 @@ export class Dispatcher {
         if (timer) clearTimeout(timer);
         timer = setTimeout(() => fail(code, message), timerDelay(ms));
       };
-      const finish = (r: Parameters<typeof resolve>[0]) => {
+      const finish = (r: AttemptOutcome) => {
         if (settled) return;
         settled = true;
         if (timer) clearTimeout(timer);
         clearTimeout(deadline);
         sink.signal.removeEventListener("abort", onAbort);
-        machine.active = Math.max(0, machine.active - 1);
+        // Only completed jobs say how long service takes; refusals and failures end early.
+        this.d.queues.finished(machine, job.model, r.kind === "done" ? this.d.now() - slotAt : undefined);
         resolve(r);
       };
       const fail = (code: string, message: string, machineAtFault = true) => {

@@ -3,5 +3,7 @@ export { DispatchError, isRefusalCode, REFUSAL_CODES, type RefusalCode } from ".
 export { countersign, verifyCountersignature, type Countersignature } from "./countersign.ts";
 export { ExchangeClient, serviceAuthFromAgent, serviceAuthFromKeypair, ADMIT_JOB, RELEASE_HOLD, type ServiceAuth } from "./exchange-client.ts";
 export { meetsTrust, Registry, trustRank, type MachineEntry, type MachineInfo, type RouteRequest } from "./registry.ts";
+export { FairQueue } from "./fair-queue.ts";
+export { DEFAULT_QUEUE_LIMITS, type QueueLimits } from "./queues.ts";
 export { startMatchmaker, type Matchmaker, type MatchmakerConfig } from "./server.ts";
-export type { DispatchEvent, DispatchRequest, ErrorBody, MatchmakerIdentity, ProviderOffer, StrongRef } from "./wire.ts";
+export type { DispatchEvent, DispatchRequest, ErrorBody, MatchmakerIdentity, MatchmakerStatus, ModelStatus, ProviderOffer, StrongRef } from "./wire.ts";

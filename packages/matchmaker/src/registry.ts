@@ -17,8 +17,10 @@ export interface MachineInfo {
   acceptedExchanges: string[];
   provisioning: boolean;
   faulted: boolean;
-  /** Concurrent jobs the machine takes. */
+  /** Concurrent jobs the machine takes, per model it serves (the agent's advertisement). */
   capacity: number;
+  /** Per-model concurrency; a model missing here gets `capacity`. */
+  capacityByModel?: Record<string, number>;
   version?: string;
   machineLabel?: string;
   attestation?: { uri: string; cid: string };
@@ -30,7 +32,9 @@ export interface MachineEntry extends MachineInfo {
   connectionId: string;
   connectedAt: number;
   lastSeen: number;
+  /** Jobs this matchmaker has on the machine, in all and per model. */
   active: number;
+  activeByModel: Map<string, number>;
   /** Failures since the last success; a machine that keeps failing is left out of routing. */
   consecutiveFailures: number;
   excludedUntil: number;
@@ -53,8 +57,6 @@ export interface RegistryOptions {
   /** Failures in a row that take a machine out of routing, and for how long. */
   failureThreshold: number;
   failurePenaltyMs: number;
-  /** Jobs a machine may have waiting beyond its capacity (the agent queues them in order). */
-  maxQueuePerMachine: number;
 }
 
 const TRUST_RANK: Record<string, number> = { "self-attested": 0, "hardware-attested": 1 };
@@ -70,10 +72,48 @@ export function meetsTrust(machineLevel: string, accepted: string): boolean {
   return trustRank(machineLevel) >= want;
 }
 
+/** Slots the machine has for `model` (at least 1: a machine that serves a model runs one of its jobs). */
+export function capacityFor(m: MachineInfo, model: string): number {
+  const c = m.capacityByModel?.[model] ?? m.capacity;
+  return Number.isInteger(c) && c > 0 ? c : 1;
+}
+
+export function activeFor(m: MachineEntry, model: string): number {
+  return m.activeByModel.get(model) ?? 0;
+}
+
+export function hasSlot(m: MachineEntry, model: string): boolean {
+  return activeFor(m, model) < capacityFor(m, model);
+}
+
+/** A job of `model` starts on `m`. */
+export function occupy(m: MachineEntry, model: string): void {
+  m.active += 1;
+  m.activeByModel.set(model, activeFor(m, model) + 1);
+}
+
+/** A job of `model` on `m` ended. */
+export function vacate(m: MachineEntry, model: string): void {
+  m.active = Math.max(0, m.active - 1);
+  const n = activeFor(m, model) - 1;
+  if (n > 0) m.activeByModel.set(model, n);
+  else m.activeByModel.delete(model);
+}
+
 export class Registry {
   private readonly machines = new Map<string, MachineEntry>();
+  private readonly listeners: Array<() => void> = [];
 
   constructor(private readonly opts: RegistryOptions) {}
+
+  /** Called after anything that may have given a model more room (a machine registered or became ready). */
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  private changed(): void {
+    for (const l of this.listeners) l();
+  }
 
   /** Registers (or re-registers) a machine; a newer connection replaces an older one. */
   upsert(info: MachineInfo, connectionId: string, now: number): MachineEntry {
@@ -84,10 +124,12 @@ export class Registry {
       connectedAt: prev?.connectionId === connectionId ? prev.connectedAt : now,
       lastSeen: now,
       active: prev?.connectionId === connectionId ? prev.active : 0,
+      activeByModel: prev?.connectionId === connectionId ? prev.activeByModel : new Map(),
       consecutiveFailures: prev?.consecutiveFailures ?? 0,
       excludedUntil: prev?.excludedUntil ?? 0,
     };
     this.machines.set(info.machineId, entry);
+    this.changed();
     return entry;
   }
 
@@ -102,13 +144,16 @@ export class Registry {
     return this.machines.delete(machineId);
   }
 
-  touch(machineId: string, now: number, update: Partial<Pick<MachineInfo, "provisioning" | "faulted" | "models">> = {}): void {
+  touch(machineId: string, now: number, update: Partial<Pick<MachineInfo, "provisioning" | "faulted" | "models" | "capacityByModel">> = {}): void {
     const m = this.machines.get(machineId);
     if (!m) return;
     m.lastSeen = now;
+    const before = JSON.stringify([m.provisioning, m.faulted, m.models, m.capacityByModel]);
     if (update.provisioning !== undefined) m.provisioning = update.provisioning;
     if (update.faulted !== undefined) m.faulted = update.faulted;
     if (update.models !== undefined) m.models = update.models;
+    if (update.capacityByModel !== undefined) m.capacityByModel = update.capacityByModel;
+    if (JSON.stringify([m.provisioning, m.faulted, m.models, m.capacityByModel]) !== before) this.changed();
   }
 
   /** Drops machines that stopped heartbeating; returns them so their connections can be closed. */
@@ -147,9 +192,11 @@ export class Registry {
   }
 
   /**
-   * Candidates for a job, best first: least loaded (by share of capacity in use), then freshest
-   * heartbeat. Throws a DispatchError naming the first filter that left nothing, so the requester
-   * learns *why* (no machine has the model, vs. none is trusted enough, vs. all busy).
+   * Machines that could serve a job, busy or not, best first: least loaded (by share of the
+   * model's slots in use), then freshest heartbeat. Throws a DispatchError naming the first filter
+   * that left nothing, so the requester learns *why* (no machine has the model, vs. none is
+   * trusted enough…). Whether one has a free slot is the dispatcher's business: a job that finds
+   * them all busy waits in the model's queue.
    */
   candidates(req: RouteRequest, now: number): MachineEntry[] {
     const live = this.live(now);
@@ -184,10 +231,7 @@ export class Registry {
       pool = pool.filter((m) => !req.excludeConnections!.has(m.connectionId));
       if (pool.length === 0) throw new DispatchError("provider_lost", "The provider serving this job was lost and no other machine can open its sealed prompt.");
     }
-    const free = pool.filter((m) => m.active < m.capacity + this.opts.maxQueuePerMachine);
-    if (free.length === 0) {
-      throw new DispatchError("providers_busy", `Every fitting provider for "${req.model}" is at capacity; try again shortly.`);
-    }
-    return free.sort((a, b) => a.active / a.capacity - b.active / b.capacity || b.lastSeen - a.lastSeen || a.machineId.localeCompare(b.machineId));
+    const load = (m: MachineEntry) => activeFor(m, req.model) / capacityFor(m, req.model);
+    return pool.sort((a, b) => load(a) - load(b) || b.lastSeen - a.lastSeen || a.machineId.localeCompare(b.machineId));
   }
 }

@@ -9,8 +9,9 @@ import { AgentHub } from "./agents.ts";
 import { DispatchError } from "./codes.ts";
 import { Dispatcher, type DispatchTimeouts } from "./dispatch.ts";
 import { ExchangeClient, type ServiceAuth } from "./exchange-client.ts";
-import { Registry, type MachineEntry } from "./registry.ts";
-import type { DispatchEvent, DispatchRequest, MatchmakerIdentity, ProviderOffer } from "./wire.ts";
+import { DEFAULT_QUEUE_LIMITS, JobQueues, type QueueLimits } from "./queues.ts";
+import { activeFor, capacityFor, Registry, type MachineEntry } from "./registry.ts";
+import type { DispatchEvent, DispatchRequest, MatchmakerIdentity, MatchmakerStatus, ProviderOffer } from "./wire.ts";
 
 export interface MatchmakerConfig {
   /** The matchmaker's own DID: it calls the exchange as this identity and signs countersignatures as it. */
@@ -32,8 +33,8 @@ export interface MatchmakerConfig {
   /** How long the job-record check may take before the job counts as not confirmed (default 5 s). */
   confirmTimeoutMs?: number;
   heartbeatIntervalMs?: number;
-  /** Jobs a machine may have queued beyond its capacity before it counts as busy (default 16). */
-  maxQueuePerMachine?: number;
+  /** Bounds of each model's queue (default DEFAULT_QUEUE_LIMITS: 256 jobs, 180 s). */
+  queue?: Partial<QueueLimits>;
   /** Silence after which a machine is dropped (default 3 heartbeat intervals). */
   staleAfterMs?: number;
   timeouts?: Partial<DispatchTimeouts>;
@@ -45,6 +46,8 @@ export interface Matchmaker {
   did: string;
   brokerageKey: string;
   registry: Registry;
+  /** What GET /v1/status answers. */
+  status(): MatchmakerStatus;
   close(): Promise<void>;
 }
 
@@ -56,7 +59,10 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
   const heartbeatIntervalMs = config.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
   const idResolver = config.idResolver ?? (config.plcUrl ? makeIdResolver(config.plcUrl) : undefined);
   const brokerageKey = config.brokerageKey ?? generateSigningKey();
-  const registry = new Registry({ staleAfterMs: config.staleAfterMs ?? 3 * heartbeatIntervalMs, failureThreshold: 3, failurePenaltyMs: 60_000, maxQueuePerMachine: config.maxQueuePerMachine ?? 16 });
+  const registry = new Registry({ staleAfterMs: config.staleAfterMs ?? 3 * heartbeatIntervalMs, failureThreshold: 3, failurePenaltyMs: 60_000 });
+  const timeouts: DispatchTimeouts = { acceptMs: 15_000, firstChunkMs: 120_000, idleMs: 60_000, reconnectGraceMs: 5_000, ...config.timeouts };
+  const queues = new JobQueues({ registry, limits: { ...DEFAULT_QUEUE_LIMITS, ...config.queue }, orphanGraceMs: timeouts.reconnectGraceMs, now });
+  const status = (): MatchmakerStatus => ({ at: new Date(now()).toISOString(), models: queues.status() });
   const hub = new AgentHub({
     registry,
     heartbeatIntervalMs,
@@ -82,11 +88,12 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
     brokerageKey,
     registry,
     hub,
+    queues,
     exchange,
     confirmJob,
     log,
     now,
-    timeouts: { acceptMs: 15_000, firstChunkMs: 120_000, idleMs: 60_000, reconnectGraceMs: 5_000, ...config.timeouts },
+    timeouts,
   });
   const identity: MatchmakerIdentity = { did: config.did, exchange: config.exchange.did, brokerageKey: brokerageKey.publicKey };
 
@@ -115,6 +122,8 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
         return sendJson(res, 200, { ok: true, machines: registry.live(now()).length });
       case "GET /v1/identity":
         return sendJson(res, 200, identity);
+      case "GET /v1/status":
+        return sendJson(res, 200, status());
       case "GET /v1/providers": {
         const model = url.searchParams.get("model");
         const list = registry.live(now()).filter((m) => !model || m.models.includes(model));
@@ -129,7 +138,7 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
         const model = url.searchParams.get("model");
         if (!model) return sendError(res, new DispatchError("invalid_request", "GET /v1/offer needs ?model=."));
         try {
-          const [best] = registry.candidates(
+          const fitting = registry.candidates(
             {
               model,
               acceptedTrustLevel: url.searchParams.get("trust") ?? "self-attested",
@@ -138,7 +147,11 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
             },
             now(),
           );
-          return sendJson(res, 200, { offer: offer(best!), exchange: config.exchange.did, matchmaker: config.did });
+          // Busy machines are offered too (the job then waits in line): the one whose slots have
+          // the fewest jobs running or waiting for them, since a job sealed to it can run only there.
+          const load = (m: MachineEntry) => (activeFor(m, model) + queues.waitingFor(m)) / capacityFor(m, model);
+          const best = fitting.map((m) => ({ m, load: load(m) })).sort((a, b) => a.load - b.load)[0]!.m;
+          return sendJson(res, 200, { offer: offer(best), exchange: config.exchange.did, matchmaker: config.did });
         } catch (err) {
           if (err instanceof DispatchError) return sendError(res, err);
           throw err;
@@ -193,9 +206,11 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
     did: config.did,
     brokerageKey: brokerageKey.publicKey,
     registry,
+    status,
     close() {
       closing ??= (async () => {
         clearInterval(ticker);
+        queues.close();
         hub.closeAll();
         wss.close();
         server.closeAllConnections();
@@ -219,6 +234,8 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
       acceptedExchanges: m.acceptedExchanges,
       capacity: m.capacity,
       active: m.active,
+      ...(m.capacityByModel ? { capacityByModel: m.capacityByModel } : {}),
+      activeByModel: Object.fromEntries(m.models.map((id) => [id, activeFor(m, id)])),
       version: m.version,
       lastSeenMsAgo: Math.max(0, now() - m.lastSeen),
     };
@@ -266,12 +283,15 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.writeHead(status, { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(text) });
   res.end(text);
 }
 
 function sendError(res: ServerResponse, err: DispatchError): void {
-  sendJson(res, err.status, { error: err.toJSON() });
+  // A refusal that says when to come back (queue_full) says it in HTTP's own terms too.
+  const retryAfterMs = Number(err.details.retryAfterMs);
+  const headers: Record<string, string> = retryAfterMs > 0 ? { "retry-after": String(Math.ceil(retryAfterMs / 1000)) } : {};
+  sendJson(res, err.status, { error: err.toJSON() }, headers);
 }

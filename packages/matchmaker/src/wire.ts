@@ -4,17 +4,19 @@
 //   GET  /v1/offer?model=M[&trust=T][&provider=DID…]   the machine a dispatch would go to now
 //   GET  /v1/models                models served by live machines
 //   GET  /v1/identity              the matchmaker's DID, exchange and countersignature key
+//   GET  /v1/status                per model: providers, slots, busy slots, queued jobs, service rate, expected wait
 //   POST /v1/dispatch              DispatchRequest → NDJSON stream of DispatchEvent
 //   GET  /v1/health
 // Refusals before streaming starts are an HTTP error status with `{ "error": { code, message } }`;
 // once streaming has started, a failure is a terminal `{"type":"error"}` event. Streaming starts
 // only once the exchange has admitted the job, so an admission refusal is always an HTTP error.
 //
-// The matchmaker never sees plaintext: the prompt is sealed to the machine, and the output comes
-// back as `chunk.sealed` frames sealed by the machine to the requester's reply key (the requester
-// puts it inside the sealed input; agent/src/matchmaker-protocol.ts, "Output sealing"). `done`
-// carries the provider's outputCipherCommitment = SHA-256 hex of the raw frames concatenated in
-// seq order, which the requester recomputes over what it was relayed.
+// A job that finds every fitting slot busy waits in the model's queue (packages/matchmaker/README.md
+// has the fairness rule and the bounds). It is admitted first; then streaming starts with a
+// `queued` event giving its place, repeated when the place changes and at least every 10 s, until
+// `dispatched`. A full queue is HTTP 429 `queue_full` with `Retry-After` and `retryAfterMs`; a job
+// that waits past the queue's bound ends with an `error` event `queue_timeout`. Its hold is
+// released either way.
 
 export interface StrongRef {
   uri: string;
@@ -32,8 +34,11 @@ export interface ProviderOffer {
   attestationPubKey: string;
   attestation?: StrongRef;
   acceptedExchanges: string[];
+  /** Concurrent jobs per model the machine runs (absent: `capacity` for each). */
   capacity: number;
+  capacityByModel?: Record<string, number>;
   active: number;
+  activeByModel?: Record<string, number>;
   version?: string;
   lastSeenMsAgo: number;
 }
@@ -53,6 +58,8 @@ export interface DispatchRequest {
 }
 
 export type DispatchEvent =
+  /** Waiting for a slot: `position` 1 is next; `waitMs` is the expected wait (-1: unknown); `queued` jobs wait for the model in all. */
+  | { type: "queued"; position: number; waitMs: number; queued: number }
   | { type: "dispatched"; machineId: string; provider: string; attempt: number; holdKey?: string }
   /** `sealed`: base64 reply frame `nonce(24) || box`, relayed byte for byte from the agent. */
   | { type: "chunk"; seq: number; sealed: string }
@@ -75,6 +82,32 @@ export type DispatchEvent =
 
 export interface ErrorBody {
   error: { code: string; message: string } & Record<string, unknown>;
+}
+
+/** GET /v1/status. */
+export interface MatchmakerStatus {
+  at: string;
+  models: ModelStatus[];
+}
+
+export interface ModelStatus {
+  model: string;
+  /** Distinct provider DIDs with a live machine serving the model. */
+  providers: number;
+  machines: number;
+  slots: number;
+  busySlots: number;
+  queued: number;
+  /** Jobs that found every slot busy and are being admitted before they join the line. */
+  admitting: number;
+  /** Slots ÷ mean service time of the recent jobs (an assumed 1 s per job until one finished). */
+  servicePerSec: number;
+  /** Jobs the rate is measured over (0: assumed). */
+  serviceSamples: number;
+  /** What a job arriving now would wait for a slot. */
+  expectedWaitMs: number;
+  maxQueued: number;
+  maxWaitMs: number;
 }
 
 export interface MatchmakerIdentity {

@@ -23,6 +23,7 @@ options:
   --models-dir DIR       more GGUF files, each served as its file name without .gguf when the
                          owner lists it in the provider record's desiredModels
   --threads N            inference threads (default: cores − 1, at least 1)
+  --parallel N           jobs of each model run at once (default 1; llama gets N context sequences)
   --openai-base URL      upstream OpenAI-compatible server for --engine openai
                          (llama-server, vLLM, Ollama, mlx_lm.server); key from OPENAI_API_KEY
   --matchmaker URL       matchmaker to serve jobs from (WebSocket at URL/v1/agent)
@@ -61,6 +62,7 @@ export const command: Command = {
         "model-id": { type: "string" },
         "models-dir": { type: "string" },
         threads: { type: "string" },
+        parallel: { type: "string" },
         "openai-base": { type: "string" },
         matchmaker: { type: "string" },
         exchange: { type: "string" },
@@ -92,6 +94,7 @@ export const command: Command = {
         modelId: values["model-id"],
         modelsDir: values["models-dir"],
         threads: intFlag(values.threads, "threads"),
+        parallel: intFlag(values.parallel, "parallel"),
         openaiBase: values["openai-base"],
         openaiApiKey: process.env.OPENAI_API_KEY,
         matchmaker: values.matchmaker,

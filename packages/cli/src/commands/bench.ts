@@ -23,7 +23,7 @@ function table(name: string, m: ReturnType<typeof machine>, outcome: BenchOutcom
 }
 
 export const command: Command = {
-  summary: "run a benchmark (settle, engine, dispatch, audit) and print its figures",
+  summary: "run a benchmark (settle, engine, dispatch, audit, reliability, queue) and print its figures",
   help: `usage: cocore bench NAME [--json]
 
 Runs one benchmark on this machine and prints its figures: a table, or with --json one document
@@ -34,7 +34,11 @@ benches:
            postgres://postgres@127.0.0.1:5432 in a temporary database) and P-256 verify/s per core
   engine   tokens/s through the agent path vs. the raw engine loop
   dispatch time to first token and stream rate through the whole cocore path vs. the engine
-  audit    seconds to audit N settled receipts from verified repo exports`,
+  audit    seconds to audit N settled receipts from verified repo exports
+  reliability  the one-ledger differential check: worlds × shuffled deliveries through SQLite,
+           PostgreSQL, the replay and the auditor, and how long each takes
+  queue    a burst of 100 requests through the gateway against one agent: queue waits (p50,
+           p99), a second requester's wait and place, service rate`,
   async run(args) {
     const { values, positionals } = parseFlags(args, { json: { type: "boolean" } });
     const [name, ...extra] = positionals;

@@ -11,6 +11,7 @@ export const command: Command = {
   summary: "run a matchmaker (`cocore matchmaker serve`)",
   help: `usage: cocore matchmaker serve --pds URL --handle H [--password PW] --exchange-did DID --exchange-url URL
                                (--plc URL | --insecure) [--port N] [--host H] [--state-dir DIR]
+                               [--queue-max N] [--queue-wait-ms MS]
 
 Agents connect on GET /v1/agent (WebSocket); requesters dispatch with POST /v1/dispatch.
 The matchmaker's account must be one of the exchange's configured matchmakers (admitJob is
@@ -18,7 +19,10 @@ refused otherwise). The password comes from --password or COCORE_MATCHMAKER_PASS
 The brokerage countersignature key is kept in STATE_DIR/brokerage-key.jwk.json (0600).
 --plc is required: without a DID resolver the matchmaker cannot check agent registrations
 against their attestations nor confirm job records, so anyone could register as any provider.
---insecure runs without those checks anyway (local testing only).`,
+--insecure runs without those checks anyway (local testing only).
+Jobs that find every slot busy wait in a fair queue per model: at most --queue-max jobs
+(default 256; beyond it 429 queue_full with Retry-After) for at most --queue-wait-ms
+(default 180000; then queue_timeout). See packages/matchmaker/README.md.`,
   async run(args) {
     const [verb, ...rest] = args;
     if (verb !== "serve") throw new CliError("usage: cocore matchmaker serve [options] (see --help)");
@@ -33,6 +37,8 @@ against their attestations nor confirm job records, so anyone could register as 
       host: { type: "string" },
       "state-dir": { type: "string" },
       insecure: { type: "boolean" },
+      "queue-max": { type: "string" },
+      "queue-wait-ms": { type: "string" },
     }, false);
     if (!values.plc && !values.insecure) {
       throw new CliError(
@@ -66,6 +72,14 @@ against their attestations nor confirm job records, so anyone could register as 
     }
     const port = values.port === undefined ? 8082 : Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError("--port must be a port number");
+    const positive = (k: "queue-max" | "queue-wait-ms") => {
+      const v = values[k];
+      if (v === undefined) return undefined;
+      const n = Number(v);
+      if (!Number.isSafeInteger(n) || n < 1) throw new CliError(`--${k} must be a positive integer`);
+      return n;
+    };
+    const queue = { maxQueuedPerModel: positive("queue-max"), maxWaitMs: positive("queue-wait-ms") };
     const mm = await startMatchmaker({
       did: agent.assertDid,
       serviceAuth: serviceAuthFromAgent(agent),
@@ -74,6 +88,7 @@ against their attestations nor confirm job records, so anyone could register as 
       plcUrl: values.plc,
       port,
       host: values.host ?? "127.0.0.1",
+      queue: Object.fromEntries(Object.entries(queue).filter(([, v]) => v !== undefined)),
     });
     if (!values.plc) console.error("matchmaker: --insecure: agent registrations and job records are NOT verified");
     console.log(`matchmaker ${agent.assertDid} listening on ${mm.url} (agents: ${mm.url.replace(/^http/, "ws")}/v1/agent)`);
