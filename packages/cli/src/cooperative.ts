@@ -9,7 +9,7 @@ import { CocoreClient } from "@cocore/client";
 import type { Exchange, PolicyParams } from "@cocore/exchange";
 import { serviceAuthFromKeypair, startMatchmaker, type Matchmaker } from "@cocore/matchmaker";
 import { startAgent, type RunningAgent } from "@cocore/agent";
-import { KeyStore, startGateway, type Gateway } from "@cocore/gateway";
+import { KeyStore, startGateway, type Gateway, type GatewayLimits } from "@cocore/gateway";
 import { seedCooperative } from "./cooperative-seed.ts";
 
 export interface CooperativeOptions {
@@ -32,6 +32,8 @@ export interface CooperativeOptions {
   /** Start the OpenAI-compatible gateway with an API key per requester. */
   gateway?: boolean;
   gatewayPort?: number;
+  /** The gateway's abuse limits (default DEFAULT_GATEWAY_LIMITS). */
+  gatewayLimits?: Partial<GatewayLimits>;
   quiet?: boolean;
   log?: (line: string) => void;
 }
@@ -44,6 +46,8 @@ export interface Cooperative {
   gateway?: Gateway;
   /** API key per requester DID (when the gateway runs). */
   apiKeys: Map<string, string>;
+  /** The gateway's key store (when it runs), to make more keys. */
+  gatewayKeys?: KeyStore;
   accounts: { exchange: Account; matchmaker: Account; provider: Account; requesters: Account[] };
   /** The model id the agent serves. */
   model: string;
@@ -94,8 +98,9 @@ export async function startCooperative(opts: CooperativeOptions = {}): Promise<C
       new CocoreClient({ agent: account.agent, matchmakerUrl: matchmaker.url, exchangeUrl: exchange.url, exchangeDid: exchange.did, plcUrl: network.plcUrl });
     const apiKeys = new Map<string, string>();
     let gateway: Gateway | undefined;
+    let gatewayKeys: KeyStore | undefined;
     if (opts.gateway) {
-      const keys = new KeyStore();
+      const keys = (gatewayKeys = new KeyStore());
       const clients = new Map(requesters.map((a) => [a.did, clientFor(a)]));
       for (const a of requesters) apiKeys.set(a.did, keys.create(a.did, a.handle).key);
       gateway = await startGateway({
@@ -107,6 +112,7 @@ export async function startCooperative(opts: CooperativeOptions = {}): Promise<C
           return c;
         },
         models: () => clients.values().next().value!.models(),
+        limits: opts.gatewayLimits,
         log: (l) => log(`gateway: ${l}`),
       });
       const g = gateway;
@@ -120,6 +126,7 @@ export async function startCooperative(opts: CooperativeOptions = {}): Promise<C
       agent,
       gateway,
       apiKeys,
+      gatewayKeys,
       accounts,
       model: modelId,
       stateDir,

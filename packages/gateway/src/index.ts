@@ -2,3 +2,4 @@
 export { hashKey, isExpired, KEY_PREFIX, KeyStore, LAST_USE_RESOLUTION_MS, type ApiKeyEntry, type CreateKeyOptions, type KeyFile, type KeyStoreOptions } from "./keys.ts";
 export { SessionStore, sessionsPathFor, type SessionFile } from "./sessions.ts";
 export { startGateway, type Gateway, type GatewayConfig } from "./server.ts";
+export { DEFAULT_GATEWAY_LIMITS, type GatewayLimits } from "./limits.ts";

@@ -13,7 +13,8 @@ import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ClientError, type CocoreClient, type JobResult } from "@cocore/client";
-import type { KeyStore } from "./keys.ts";
+import type { ApiKeyEntry, KeyStore } from "./keys.ts";
+import { DEFAULT_GATEWAY_LIMITS, GatewayGuard, type GatewayLimits } from "./limits.ts";
 
 export interface GatewayConfig {
   keys: KeyStore;
@@ -25,6 +26,8 @@ export interface GatewayConfig {
   host?: string;
   /** Default max_tokens when a request gives none. */
   defaultMaxTokens?: number;
+  /** Abuse limits (limits.ts; default DEFAULT_GATEWAY_LIMITS). */
+  limits?: Partial<GatewayLimits>;
   log?: (line: string) => void;
 }
 
@@ -93,6 +96,7 @@ function fromClientError(err: ClientError, queue?: QueueFacts): ApiError {
 
 export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   const log = config.log ?? ((l: string) => process.stderr.write(`gateway: ${l}\n`));
+  const guard = new GatewayGuard({ ...DEFAULT_GATEWAY_LIMITS, ...config.limits });
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
       const e = err instanceof ApiError ? err : err instanceof ClientError ? fromClientError(err) : new ApiError(500, "server_error", "internal_error", "The gateway failed on this request.");
@@ -109,31 +113,49 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://x");
     if (req.method === "GET" && url.pathname === "/v1/models") {
-      auth(req);
+      admit(auth(req));
       const models = await config.models().catch((err: unknown) => {
         throw err instanceof ClientError ? fromClientError(err) : err;
       });
       const created = Math.floor(Date.now() / 1000);
       return sendJson(res, 200, { object: "list", data: models.map((m) => ({ id: m.id, object: "model", created, owned_by: "cocore", providers: m.providers })) });
     }
-    if (req.method === "POST" && url.pathname === "/v1/chat/completions") return chat(req, res, auth(req));
+    if (req.method === "POST" && url.pathname === "/v1/chat/completions") {
+      const key = auth(req);
+      admit(key);
+      const release = guard.job(key.did);
+      if (!release) {
+        throw new ApiError(429, "rate_limit_error", "too_many_concurrent_requests", `This account already has ${guard.limits.concurrentPerDid} chat completions running or queued; wait for one to finish.`, null, { retry_after_ms: 1000 }, { "retry-after": "1" });
+      }
+      res.once("close", release);
+      return chat(req, res, key.did);
+    }
     if (req.method === "GET" && url.pathname === "/health") return sendJson(res, 200, { ok: true });
     throw new ApiError(404, "invalid_request_error", "not_found", `Unknown route ${req.method} ${url.pathname}.`);
   }
 
-  function auth(req: IncomingMessage): string {
+  /** Spends one request of the key's and its DID's budgets, or refuses with when to come back. */
+  function admit(key: ApiKeyEntry): void {
+    const refusal = guard.request(key, Date.now());
+    if (!refusal) return;
+    const seconds = Math.max(1, Math.ceil(refusal.retryAfterMs / 1000));
+    throw new ApiError(429, "rate_limit_error", refusal.code, refusal.message, null, { retry_after_ms: refusal.retryAfterMs }, { "retry-after": String(seconds) });
+  }
+
+  function auth(req: IncomingMessage): ApiKeyEntry {
     const m = /^Bearer\s+(\S+)$/i.exec(String(req.headers.authorization ?? ""));
     if (!m) throw new ApiError(401, "invalid_request_error", "missing_api_key", "Provide an API key as `Authorization: Bearer ck-…` (create one with `cocore apikey create`).");
     const entry = config.keys.lookup(m[1]!);
     if (!entry) throw new ApiError(401, "invalid_request_error", "invalid_api_key", "Incorrect API key provided.");
-    return entry.did;
+    return entry;
   }
 
   async function chat(req: IncomingMessage, res: ServerResponse, did: string): Promise<void> {
     let body: ChatRequest;
     try {
-      body = JSON.parse(await readBody(req)) as ChatRequest;
-    } catch {
+      body = JSON.parse(await readBody(req, guard.limits.maxBodyBytes)) as ChatRequest;
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
       throw new ApiError(400, "invalid_request_error", "invalid_json", "The request body is not valid JSON.");
     }
     if (typeof body.model !== "string" || !body.model) throw new ApiError(400, "invalid_request_error", "missing_model", "`model` is required.", "model");
@@ -281,18 +303,29 @@ function cocoreInfo(r: JobResult) {
   return { job: r.job.uri, receipt: r.receipt.uri, provider: r.provider, price: r.price };
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
   return new Promise((resolve, reject) => {
+    const declared = Number(req.headers["content-length"]);
+    const tooLarge = () => new ApiError(413, "invalid_request_error", "body_too_large", `The request body is larger than ${maxBytes} bytes.`, null, {}, { connection: "close" });
+    // Refused before reading when the length is declared; otherwise once the bytes pass the cap.
+    // Either way the rest is drained, not kept, so that the 413 reaches the client.
+    if (declared > maxBytes) {
+      req.resume();
+      return reject(tooLarge());
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     req.on("data", (c: Buffer) => {
       size += c.length;
-      if (size > 2 * 1024 * 1024) {
-        reject(new ApiError(413, "invalid_request_error", "body_too_large", "The request body is larger than 2 MiB."));
-        req.destroy();
-      } else chunks.push(c);
+      if (size <= maxBytes) chunks.push(c);
+      else {
+        chunks.length = 0;
+        reject(tooLarge());
+      }
     });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("end", () => {
+      if (size <= maxBytes) resolve(Buffer.concat(chunks).toString("utf8"));
+    });
     req.on("error", reject);
   });
 }
