@@ -6,7 +6,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from "nod
 import type { AddressInfo } from "node:net";
 import { AtprotoError, verifyServiceJwt, type IdResolver, type ReplayGuard } from "@cocore/atproto";
 import { lexiconDocs, NSID } from "@cocore/protocol";
-import { AuthRequiredError, createServer, ForbiddenError, InvalidRequestError, XRPCError, type MethodAuthContext } from "@atproto/xrpc-server";
+import { AuthRequiredError, createServer, ForbiddenError, InvalidRequestError, ResponseType, XRPCError, type MethodAuthContext } from "@atproto/xrpc-server";
 import type { LexiconDoc } from "@atproto/lexicon";
 import { sql } from "kysely";
 import type { EngineContext } from "./context.ts";
@@ -26,6 +26,20 @@ export interface ApiOptions {
 
 type Caller = { credentials: { did: string | null } };
 
+/** No method takes more than a few hundred bytes; this leaves room and refuses floods (413). */
+const MAX_JSON_BYTES = 64 * 1024;
+
+/**
+ * Errors as a caller may rely on them: the body parser's own (a JSON SyntaxError, an entity too
+ * large) would otherwise reach the caller under the JavaScript class name that threw them.
+ */
+function stableError(err: unknown): XRPCError {
+  const e = XRPCError.fromError(err);
+  if (e.type === ResponseType.PayloadTooLarge) return new XRPCError(ResponseType.PayloadTooLarge, `The request body is larger than ${MAX_JSON_BYTES} bytes.`, "PayloadTooLarge");
+  if (e.error === "SyntaxError") return new InvalidRequestError("The request body is not valid JSON.", "InvalidJson");
+  return e;
+}
+
 function bearer(req: MethodAuthContext["req"]): string | undefined {
   const h = req.headers.authorization;
   if (typeof h !== "string") return undefined;
@@ -36,7 +50,7 @@ function bearer(req: MethodAuthContext["req"]): string | undefined {
 export async function startApi(opts: ApiOptions): Promise<{ url: string; close(): Promise<void> }> {
   const { ctx } = opts;
   const guard = opts.replayGuard;
-  const server = createServer(lexiconDocs as unknown as LexiconDoc[]);
+  const server = createServer(lexiconDocs as unknown as LexiconDoc[], { payload: { jsonLimit: MAX_JSON_BYTES }, errorParser: stableError });
 
   const authFor =
     (lxm: string, required: boolean) =>
