@@ -111,7 +111,7 @@ export async function startConsole(config: ConsoleConfig): Promise<RunningConsol
   };
   services = {
     db, oauth, origin, log,
-    sessions: new WebSessions(db),
+    sessions: new WebSessions(db, origin),
     keys: config.keys,
     exchangeUrl: config.exchangeUrl,
     matchmakerUrl: config.matchmakerUrl,

@@ -5,7 +5,8 @@ import type { IncomingMessage } from "node:http";
 import type { ConsoleDb } from "./db.ts";
 import { cookies, setCookie } from "./http.ts";
 
-export const SESSION_COOKIE = "cocore_console";
+// Cookies ignore ports, so two consoles on 127.0.0.1 would share one: the port is in the name.
+export const sessionCookie = (origin: string) => `cocore_console_${new URL(origin).port || "80"}`;
 const MAX_AGE_SECONDS = 30 * 24 * 3600;
 
 const hash = (id: string) => createHash("sha256").update(id).digest("hex");
@@ -17,7 +18,9 @@ export interface WebSession {
 
 export class WebSessions {
   private readonly q;
-  constructor(db: ConsoleDb) {
+  private readonly cookie: string;
+  constructor(db: ConsoleDb, origin: string) {
+    this.cookie = sessionCookie(origin);
     this.q = {
       get: db.prepare<[string, number], WebSession>("SELECT did, handle FROM web_session WHERE id_hash = ? AND created_at > ?"),
       put: db.prepare("INSERT INTO web_session (id_hash, did, handle, created_at) VALUES (?, ?, ?, ?)"),
@@ -30,17 +33,17 @@ export class WebSessions {
   create(did: string, handle: string): string {
     const id = randomBytes(32).toString("base64url");
     this.q.put.run(hash(id), did, handle, Date.now());
-    return setCookie(SESSION_COOKIE, id, { maxAgeSeconds: MAX_AGE_SECONDS });
+    return setCookie(this.cookie, id, { maxAgeSeconds: MAX_AGE_SECONDS });
   }
 
   of(req: IncomingMessage): WebSession | undefined {
-    const id = cookies(req).get(SESSION_COOKIE);
+    const id = cookies(req).get(this.cookie);
     return id ? this.q.get.get(hash(id), Date.now() - MAX_AGE_SECONDS * 1000) : undefined;
   }
 
   /** Ends every browser session of `did` (sign-out revokes the one OAuth session they share). */
   endAll(did: string): string {
     this.q.delDid.run(did);
-    return setCookie(SESSION_COOKIE, "", { maxAgeSeconds: 0 });
+    return setCookie(this.cookie, "", { maxAgeSeconds: 0 });
   }
 }
