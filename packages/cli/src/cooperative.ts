@@ -10,6 +10,7 @@ import type { Exchange, PolicyParams } from "@cocore/exchange";
 import { serviceAuthFromKeypair, startMatchmaker, type Matchmaker } from "@cocore/matchmaker";
 import { startAgent, type RunningAgent } from "@cocore/agent";
 import { KeyStore, startGateway, type Gateway, type GatewayLimits } from "@cocore/gateway";
+import type { RunningConsole } from "@cocore/console";
 import { seedCooperative } from "./cooperative-seed.ts";
 
 export interface CooperativeOptions {
@@ -34,6 +35,9 @@ export interface CooperativeOptions {
   gatewayPort?: number;
   /** The gateway's abuse limits (default DEFAULT_GATEWAY_LIMITS). */
   gatewayLimits?: Partial<GatewayLimits>;
+  /** Start the web console (its API keys page shares the gateway's key store). */
+  console?: boolean;
+  consolePort?: number;
   quiet?: boolean;
   log?: (line: string) => void;
 }
@@ -44,10 +48,11 @@ export interface Cooperative {
   matchmaker: Matchmaker;
   agent: RunningAgent;
   gateway?: Gateway;
+  console?: RunningConsole;
+  /** The key store the gateway and the console share. */
+  keys: KeyStore;
   /** API key per requester DID (when the gateway runs). */
   apiKeys: Map<string, string>;
-  /** The gateway's key store (when it runs), to make more keys. */
-  gatewayKeys?: KeyStore;
   accounts: { exchange: Account; matchmaker: Account; provider: Account; requesters: Account[] };
   /** The model id the agent serves. */
   model: string;
@@ -98,9 +103,8 @@ export async function startCooperative(opts: CooperativeOptions = {}): Promise<C
       new CocoreClient({ agent: account.agent, matchmakerUrl: matchmaker.url, exchangeUrl: exchange.url, exchangeDid: exchange.did, plcUrl: network.plcUrl });
     const apiKeys = new Map<string, string>();
     let gateway: Gateway | undefined;
-    let gatewayKeys: KeyStore | undefined;
+    const keys = new KeyStore();
     if (opts.gateway) {
-      const keys = (gatewayKeys = new KeyStore());
       const clients = new Map(requesters.map((a) => [a.did, clientFor(a)]));
       for (const a of requesters) apiKeys.set(a.did, keys.create(a.did, a.handle).key);
       gateway = await startGateway({
@@ -119,14 +123,34 @@ export async function startCooperative(opts: CooperativeOptions = {}): Promise<C
       stops.push(() => g.close());
     }
 
+    let consoleServer: RunningConsole | undefined;
+    if (opts.console) {
+      const { startConsole } = await import("@cocore/console");
+      consoleServer = await startConsole({
+        exchangeUrl: exchange.url,
+        exchangeDid: exchange.did,
+        matchmakerUrl: matchmaker.url,
+        plcUrl: network.plcUrl,
+        handleResolver: network.pdsUrl,
+        gatewayUrl: gateway ? `${gateway.url}/v1` : undefined,
+        keys,
+        stateDir: join(stateDir, "console"),
+        port: opts.consolePort ?? 0,
+        log: (l) => log(`console: ${l}`),
+      });
+      const c = consoleServer;
+      stops.push(() => c.close());
+    }
+
     return {
       network,
       exchange,
       matchmaker,
       agent,
       gateway,
+      console: consoleServer,
+      keys,
       apiKeys,
-      gatewayKeys,
       accounts,
       model: modelId,
       stateDir,

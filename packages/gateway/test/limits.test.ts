@@ -81,7 +81,7 @@ describe("gateway abuse limits", () => {
     assert.ok(Number(e.headers?.get("retry-after")) >= 1, "Retry-After in seconds");
 
     // A second key of the same DID has its own key budget, but shares the DID's: 2 more, not 3.
-    const second = openaiWith(coop.gatewayKeys!.create(keyed!.did, "second").key);
+    const second = openaiWith(coop.keys.create(keyed!.did, "second").key);
     await second.models.list();
     await second.models.list();
     const d = await refusal(second.models.list());

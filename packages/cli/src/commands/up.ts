@@ -18,6 +18,7 @@ interface UpFlags {
   exchangePort: number;
   matchmakerPort: number;
   gatewayPort: number;
+  consolePort: number;
   verbose: boolean;
 }
 
@@ -33,6 +34,8 @@ export interface UpContext {
   apiKey?: string;
   /** The key file the gateway serves from (shared with `cocore apikey`). */
   apiKeyFile?: string;
+  /** The gateway's key store, shared with the console's API keys page. */
+  keys?: KeyStore;
   model?: string;
   log(message: string): void;
 }
@@ -153,6 +156,7 @@ const services: UpService[] = [
       // `up`'s own key is revoked on stop (its DID dies with the temporary data); the file stays.
       ctx.apiKeyFile = keyFilePath();
       const keys = new KeyStore(ctx.apiKeyFile);
+      ctx.keys = keys;
       const own = keys.create(acct.did, "cocore up");
       ctx.apiKey = own.key;
       const others = new Map<string, Promise<InstanceType<typeof CocoreClient>>>();
@@ -180,6 +184,29 @@ const services: UpService[] = [
         await gw.close();
         keys.revoke(own.entry.id);
       };
+    },
+  },
+  {
+    name: "web console",
+    async start(ctx) {
+      const network = requireNetwork(ctx);
+      const { startConsole } = await import("@cocore/console");
+      const api = ctx.endpoints.find((e) => e.name === "openai");
+      const running = await startConsole({
+        exchangeUrl: ctx.exchange!.url,
+        exchangeDid: ctx.exchange!.did,
+        matchmakerUrl: ctx.matchmaker!.url,
+        plcUrl: network.plcUrl,
+        handleResolver: network.pdsUrl,
+        gatewayUrl: api?.url,
+        keys: ctx.keys,
+        stateDir: join(network.dataDir, "console"),
+        port: ctx.flags.consolePort,
+        log: ctx.flags.verbose ? (l: string) => ctx.log(`console: ${l}`) : () => {},
+      });
+      // 127.0.0.1, not localhost: the OAuth loopback redirect is registered on the IP (OAUTH-NOTES.md).
+      ctx.endpoints.push({ name: "console", url: running.url });
+      return () => running.close();
     },
   },
 ];
@@ -254,7 +281,7 @@ function waitForSignal(): Promise<NodeJS.Signals> {
 }
 
 export const command: Command = {
-  summary: "run the local cooperative (PLC + PDS, exchange, matchmaker, agent, OpenAI-compatible API) until Ctrl-C",
+  summary: "run the local cooperative (PLC + PDS, exchange, matchmaker, agent, OpenAI-compatible API, web console) until Ctrl-C",
   help: `usage: cocore up [--plc-port N] [--pds-port N] [--verbose] [--json]
 
 Starts an in-process PLC directory and PDS with fresh temporary data, creates the accounts
@@ -267,7 +294,8 @@ files themselves are kept).
 
   --plc-port N   PLC directory port (default 2582; 0 picks a free port)
   --pds-port N   PDS port (default 2583; 0 picks a free port)
-  --exchange-port N, --matchmaker-port N, --api-port N   (defaults 2584, 2585, 2586)
+  --exchange-port N, --matchmaker-port N, --api-port N, --console-port N
+                 (defaults 2584, 2585, 2586, 2587)
   --verbose      show the PDS and PLC server logs
   --json         print the endpoints and accounts as one JSON document on stdout`,
   async run(args) {
@@ -279,6 +307,7 @@ files themselves are kept).
         "exchange-port": { type: "string" },
         "matchmaker-port": { type: "string" },
         "api-port": { type: "string" },
+        "console-port": { type: "string" },
         verbose: { type: "boolean" },
         json: { type: "boolean" },
       },
@@ -290,6 +319,7 @@ files themselves are kept).
       exchangePort: port(values["exchange-port"], 2584, "--exchange-port"),
       matchmakerPort: port(values["matchmaker-port"], 2585, "--matchmaker-port"),
       gatewayPort: port(values["api-port"], 2586, "--api-port"),
+      consolePort: port(values["console-port"], 2587, "--console-port"),
       verbose: values.verbose === true,
     };
     const log = (m: string) => process.stderr.write(`cocore up: ${m}\n`);
@@ -325,6 +355,8 @@ files themselves are kept).
         for (const a of accounts) lines.push(`  ${a.handle.padEnd(16)} ${a.did}  password: ${a.password}`);
         const req = ctx.accounts.get("requester.test");
         const net = ctx.network;
+        const web = ctx.endpoints.find((e) => e.name === "console");
+        if (web) lines.push("", `web console: open ${web.url} and sign in as requester.test (its password above, on the PDS's own page)`);
         if (ctx.apiKey) lines.push("", "OpenAI-compatible API (as requester.test):", `  ${curlExample(ctx)}`);
         if (req && net && ctx.matchmaker && ctx.exchange) {
           lines.push(

@@ -1,0 +1,39 @@
+// The console's own SQLite file: OAuth state and sessions (so a restart keeps everyone signed in),
+// browser sessions, and pairing requests. One small schema, created on open.
+import Database from "better-sqlite3";
+
+export type ConsoleDb = Database.Database;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS oauth_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS oauth_session (did TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS web_session (id_hash TEXT PRIMARY KEY, did TEXT NOT NULL, handle TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS web_session_did ON web_session (did);
+CREATE TABLE IF NOT EXISTS pairing (
+  code TEXT PRIMARY KEY,
+  device_key TEXT NOT NULL,
+  label TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  owner TEXT,
+  approved_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS device (
+  id TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  device_key TEXT NOT NULL UNIQUE,
+  label TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_used_at INTEGER,
+  revoked_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS device_nonce (device_id TEXT NOT NULL, nonce TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (device_id, nonce));
+`;
+
+export function openConsoleDb(path: string): ConsoleDb {
+  const db = new Database(path);
+  db.pragma("journal_mode = WAL");
+  db.pragma("busy_timeout = 5000");
+  db.exec(SCHEMA);
+  return db;
+}

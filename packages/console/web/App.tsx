@@ -1,0 +1,83 @@
+// The console's shell: who is signed in, the navigation, and which page the path names. Pages
+// that need a member send a visitor to sign in; the exchange's terms come before anything else.
+import { useCallback, useEffect, useState, type ReactNode } from "react";
+import { api } from "./api.ts";
+import { Link, navigate, useLocation } from "./router.tsx";
+import type { SessionInfo } from "./types.ts";
+import { SignIn } from "./pages/SignIn.tsx";
+import { Home } from "./pages/Home.tsx";
+
+interface PageDef {
+  path: string;
+  title: string;
+  nav?: string;
+  public?: boolean;
+  render: (s: SessionInfo, refresh: () => void) => ReactNode;
+}
+
+const PAGES: PageDef[] = [
+  { path: "/", title: "Home", nav: "Home", render: (s) => <Home session={s} /> },
+];
+
+export function App() {
+  const loc = useLocation();
+  const [session, setSession] = useState<SessionInfo | undefined>();
+  const [error, setError] = useState<string | undefined>();
+  const refresh = useCallback(() => {
+    api<SessionInfo>("/api/session").then(setSession, (e: Error) => {
+      setSession({ signedIn: false });
+      if ((e as { code?: string }).code !== "session_expired") setError(e.message);
+    });
+  }, []);
+  useEffect(refresh, [refresh]);
+
+  const page = PAGES.find((p) => p.path === loc.pathname);
+  useEffect(() => {
+    document.title = `${page?.title ?? "Sign in"} · cocore`;
+  }, [page]);
+
+  if (!session) return <main className="loading" aria-busy="true">Loading…</main>;
+  const signOut = async () => {
+    await api("/api/logout", { method: "POST", body: {} });
+    setSession({ signedIn: false });
+    navigate("/");
+  };
+  let content: ReactNode;
+  if (loc.pathname === "/signin" || (!session.signedIn && !page?.public)) content = <SignIn onSignedIn={refresh} />;
+  else if (!page) content = <NotFound />;
+  else content = page.render(session, refresh);
+
+  return (
+    <>
+      <header className="top">
+        <Link to="/" className="brand">cocore</Link>
+        <nav aria-label="Main">
+          <ul>
+            {PAGES.filter((p) => p.nav && (session.signedIn || p.public)).map((p) => (
+              <li key={p.path}>
+                <Link to={p.path} current={p.path === loc.pathname}>{p.nav}</Link>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        {session.signedIn ? (
+          <div className="who">
+            <span className="handle">@{session.handle}</span>
+            <button type="button" onClick={() => void signOut()}>Sign out</button>
+          </div>
+        ) : null}
+      </header>
+      {error ? <p role="alert" className="error">{error}</p> : null}
+      <main id="main">{content}</main>
+    </>
+  );
+}
+
+function NotFound() {
+  return (
+    <section>
+      <h1>Not found</h1>
+      <p>There is no page here. <Link to="/">Go home</Link>.</p>
+    </section>
+  );
+}
