@@ -26,7 +26,7 @@ export interface MatchmakerConfig {
   /** Resolves provider and requester DIDs (attestation checks, job confirmation). */
   plcUrl?: string;
   idResolver?: IdResolver;
-  /** Check agent registrations against their attestation record (default: when a resolver is given). */
+  /** Check agent registrations against their attestation record and derive trust from it (default: when a resolver is given; without it every machine is self-attested). */
   verifyRegistrations?: boolean;
   /** Confirm each job record exists in the requester's repo, in parallel with admission (default: when a resolver is given). */
   confirmJobs?: boolean;
@@ -66,7 +66,7 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
   const hub = new AgentHub({
     registry,
     heartbeatIntervalMs,
-    verifyRegistrations: config.verifyRegistrations ?? idResolver !== undefined,
+    verifyAttestations: config.verifyRegistrations ?? idResolver !== undefined,
     idResolver,
     maxClockSkewMs: 5 * 60_000,
     log,

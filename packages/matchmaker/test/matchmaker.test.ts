@@ -205,6 +205,14 @@ describe("matchmaker", () => {
     assert.equal(mm.registry.get(again.machineId)?.connectionId !== undefined, true);
   });
 
+  test("without attestation checks a machine is self-attested, whatever its register claims", async () => {
+    const a = await agent({ trustLevel: "hardware-attested" });
+    assert.equal(mm.registry.get(a.machineId)?.trustLevel, "self-attested");
+    const r = await postDispatch(mm.url, makeDispatch(a.encryption.publicKey, { acceptedTrustLevel: "hardware-attested" }));
+    assert.equal(r.error?.code, "no_providers_for_trust");
+    assert.equal(a.jobs.length, 0);
+  });
+
   test("one connection registers one machine id", async () => {
     const a = await agent({ models: ["m-once"], alsoRegister: ["second-id-000", "third-id-0000"] });
     await new Promise((r) => setTimeout(r, 50));
