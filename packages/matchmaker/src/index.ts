@@ -1,6 +1,6 @@
 // @cocore/matchmaker: provider registry, routing, admission and relay.
 export { DispatchError, isRefusalCode, REFUSAL_CODES, type RefusalCode } from "./codes.ts";
-export { countersign, verifyCountersignature, type Countersignature } from "./countersign.ts";
+export { publishBrokerageKey } from "./brokerage-key.ts";
 export { ExchangeClient, serviceAuthFromAgent, serviceAuthFromKeypair, ADMIT_JOB, RELEASE_HOLD, type ServiceAuth } from "./exchange-client.ts";
 export { meetsTrust, Registry, type MachineEntry, type MachineInfo, type RouteRequest } from "./registry.ts";
 export { FairQueue } from "./fair-queue.ts";
