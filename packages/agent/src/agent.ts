@@ -257,7 +257,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const engineState = (): EngineState => (provisioning && engines.state === "loading" ? "loading" : engines.state);
   const servedModels = () => (engines.supported.length > 0 ? engines.supported : ["stub"]);
   const capacityByModel = (): Record<string, number> => Object.fromEntries(servedModels().map((id) => [id, engines.concurrency(id)]));
-  const signRegistration = async (): Promise<RegisterMessage> => {
+  const signRegistration = async (challenge: string): Promise<RegisterMessage> => {
     const perModel = capacityByModel();
     const body: Omit<RegisterMessage, "sig"> = {
       type: "register",
@@ -278,6 +278,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       capacity: Object.values(perModel).reduce((a, b) => a + b, 0),
       capacityByModel: perModel,
       at: new Date().toISOString(),
+      challenge,
     };
     return { ...body, sig: base64Encode(sign(state.signingKey, canonicalBytes(body))) };
   };

@@ -1,7 +1,7 @@
 // Provider agents' WebSocket connections (GET /v1/agent), speaking the agent's wire protocol
 // (packages/agent/src/matchmaker-protocol.ts). A connection becomes a routable machine only after
 // its signed `register` checks out; jobs on a connection that drops are told so at once.
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import type { IdResolver } from "@cocore/atproto";
 import type { WebSocket } from "ws";
 import {
@@ -39,6 +39,8 @@ interface Connection {
   owner?: { provider: string; attestationPubKey: string };
   jobs: Map<string, JobListener>;
   closing: boolean;
+  /** The nonce sent in this connection's `challenge`. */
+  challenge: string;
 }
 
 export interface AgentHubOptions {
@@ -60,8 +62,10 @@ export class AgentHub {
   constructor(private readonly opts: AgentHubOptions) {}
 
   accept(ws: WebSocket): void {
-    const conn: Connection = { id: randomUUID(), ws, jobs: new Map(), closing: false };
+    const conn: Connection = { id: randomUUID(), ws, jobs: new Map(), closing: false, challenge: randomBytes(16).toString("hex") };
     this.connections.set(conn.id, conn);
+    // The register must sign this: a register captured from another connection cannot answer it.
+    ws.send(encodeMessage({ type: "challenge", nonce: conn.challenge }));
     const registerTimer = setTimeout(() => {
       if (!conn.machineId) this.reject(conn, "register_timeout", "No register message arrived within 15 s.");
     }, 15_000);
@@ -174,7 +178,7 @@ export class AgentHub {
     if (msg.protocolVersion !== AGENT_PROTOCOL_VERSION) {
       return this.reject(conn, "protocol_version", `This matchmaker speaks agent protocol ${AGENT_PROTOCOL_VERSION}, not ${String(msg.protocolVersion)}.`);
     }
-    const verdict = await checkRegistration(msg, this.opts);
+    const verdict = await checkRegistration(msg, conn.challenge, this.opts);
     if (!verdict.ok) return this.reject(conn, verdict.refusal.code, verdict.refusal.message);
     if (conn.ws.readyState !== conn.ws.OPEN) return;
     if (msg.trustLevel !== verdict.trustLevel) {

@@ -25,10 +25,15 @@ export type RegistrationVerdict = { ok: true; trustLevel: TrustLevel } | { ok: f
 
 const refuse = (code: string, message: string): RegistrationVerdict => ({ ok: false, refusal: { code, message } });
 
-export async function checkRegistration(msg: RegisterMessage, o: RegistrationCheckOptions): Promise<RegistrationVerdict> {
+/** `challenge`: the nonce this connection was sent; the register must carry it, signed. */
+export async function checkRegistration(msg: RegisterMessage, challenge: string, o: RegistrationCheckOptions): Promise<RegistrationVerdict> {
   const strings = [msg.providerDid, msg.machineId, msg.encryptionPubKey, msg.attestationPubKey, msg.at, msg.sig];
   if (strings.some((s) => typeof s !== "string") || !Array.isArray(msg.models) || !msg.attestation || typeof msg.attestation.uri !== "string") {
     return refuse("invalid_register", "The register message is missing required fields.");
+  }
+  // Before the signature: a replayed register is signed all right, just for another connection.
+  if (msg.challenge !== challenge) {
+    return refuse("challenge_mismatch", "The register does not answer this connection's challenge (a register is good for the connection it was signed on only).");
   }
   const at = Date.parse(msg.at);
   if (!Number.isFinite(at) || Math.abs(o.now() - at) > o.maxClockSkewMs) {
