@@ -74,6 +74,7 @@ export async function benchEngine(opts: EngineBenchOptions = {}): Promise<Engine
   let socket: WebSocket | undefined;
   const listeners = new Set<(m: Record<string, unknown>) => void>();
   wss.on("connection", (ws) => {
+    ws.send(JSON.stringify({ type: "challenge", nonce: "bench" }));
     ws.on("message", (data) => {
       const msg = JSON.parse(data.toString()) as Record<string, unknown>;
       if (msg.type === "register") {

@@ -4,7 +4,7 @@
 // serving:false.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { canonicalBytes, sign, base64Encode, timerDelay, type SigningKey } from "@cocore/protocol";
+import { canonicalBytes, sign, base64Encode, timerDelay, type SigningKey, type TrustLevel } from "@cocore/protocol";
 import { login, type AtpAgent } from "@cocore/atproto";
 import { attestationNeedsRenewal, publishAttestation, type PublishedAttestation } from "./attestation.ts";
 import { EngineHost, type EngineLoader } from "./engine-host.ts";
@@ -21,7 +21,9 @@ import { SeenJobs } from "./seen-jobs.ts";
 import { defaultStateDir, loadOrCreateState, RECEIPT_QUEUE_FILE, type AgentState } from "./state.ts";
 
 export const AGENT_VERSION: string = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
-export const TRUST_LEVEL = "self-attested";
+// What the machine's file-held key can prove (protocol trustLevelOf); the matchmaker derives it
+// from the attestation itself, so this is the agent's own view, used to refuse jobs it cannot meet.
+export const TRUST_LEVEL: TrustLevel = "self-attested";
 
 export interface AgentOptions {
   pds: string;
@@ -255,7 +257,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const engineState = (): EngineState => (provisioning && engines.state === "loading" ? "loading" : engines.state);
   const servedModels = () => (engines.supported.length > 0 ? engines.supported : ["stub"]);
   const capacityByModel = (): Record<string, number> => Object.fromEntries(servedModels().map((id) => [id, engines.concurrency(id)]));
-  const signRegistration = async (): Promise<RegisterMessage> => {
+  const signRegistration = async (challenge: string): Promise<RegisterMessage> => {
     const perModel = capacityByModel();
     const body: Omit<RegisterMessage, "sig"> = {
       type: "register",
@@ -276,6 +278,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       capacity: Object.values(perModel).reduce((a, b) => a + b, 0),
       capacityByModel: perModel,
       at: new Date().toISOString(),
+      challenge,
     };
     return { ...body, sig: base64Encode(sign(state.signingKey, canonicalBytes(body))) };
   };

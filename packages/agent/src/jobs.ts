@@ -7,6 +7,7 @@ import {
   fromJsonRecord,
   inputCommitment,
   LowOrderKeyError,
+  meetsTrustLevel,
   open,
   recordCid,
   replyKey,
@@ -14,6 +15,7 @@ import {
   tokenRatePrice,
   validateRecord,
   type SigningKey,
+  type TrustLevel,
 } from "@cocore/protocol";
 import type { Agent } from "@cocore/atproto";
 import type { BrokerageCountersignature, DoneMessage, ErrorMessage, JobErrorCode, JobInput, JobMessage, StrongRef } from "./matchmaker-protocol.ts";
@@ -39,7 +41,7 @@ export interface JobContext {
   agent: Agent;
   signingKey: SigningKey;
   encryptionSecretKey: Uint8Array;
-  trustLevel: string;
+  trustLevel: TrustLevel;
   queue: ReceiptQueue;
   /** The runner for a model this machine currently serves. */
   runner(modelId: string): ModelRunner | undefined;
@@ -57,7 +59,6 @@ export interface JobSink {
   chunk(sealed: string): void;
 }
 
-const TRUST_RANK: Record<string, number> = { "self-attested": 0, "hardware-attested": 1 };
 /** Stop this long before a deadline so that completedAt is safely ≤ expiresAt. */
 const DEADLINE_MARGIN_MS = 500;
 
@@ -155,8 +156,7 @@ export async function checkJob(ctx: JobContext, msg: JobMessage): Promise<Checke
   if (jobExchanges && jobExchanges.length > 0 && !jobExchanges.includes(msg.exchange)) refuse("exchange_not_accepted", "the job's acceptedExchanges excludes this exchange");
   const mine = ctx.providerValue().acceptedExchanges as string[] | undefined;
   if (Array.isArray(mine) && mine.length > 0 && !mine.includes(msg.exchange)) refuse("exchange_not_accepted", "this machine's owner does not accept settlement from this exchange");
-  const wanted = TRUST_RANK[String(job.acceptedTrustLevel)] ?? Number.POSITIVE_INFINITY;
-  if ((TRUST_RANK[ctx.trustLevel] ?? 0) < wanted) refuse("trust_level_unmet", `the job wants ${String(job.acceptedTrustLevel)}; this machine is ${ctx.trustLevel}`);
+  if (!meetsTrustLevel(ctx.trustLevel, String(job.acceptedTrustLevel))) refuse("trust_level_unmet", `the job wants ${String(job.acceptedTrustLevel)}; this machine is ${ctx.trustLevel}`);
 
   const model = String(job.model);
   const runner = ctx.runner(model);

@@ -4,6 +4,7 @@
 // advisorFault on the provider record) and keeps trying; a later registration clears it.
 import WebSocket from "ws";
 import {
+  AGENT_PROTOCOL_VERSION,
   AGENT_WS_PATH,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   decodeMessage,
@@ -21,6 +22,9 @@ export interface BackoffOptions {
   factor: number;
 }
 
+/** How long a connection waits for the matchmaker's challenge before it gives up on it. */
+const CHALLENGE_WAIT_MS = 10_000;
+
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000, factor: 2 };
 
 /** Full jitter: uniform in [0, min(max, initial·factor^attempt)] — spreads a fleet's reconnects. */
@@ -32,8 +36,8 @@ export function backoffDelay(attempt: number, opts: BackoffOptions = DEFAULT_BAC
 export interface MatchmakerClientOptions {
   /** Base URL (http(s):// or ws(s)://); `/v1/agent` is appended unless the URL already has a path. */
   url: string;
-  /** Builds a fresh, freshly signed register message for each connection. */
-  register(): Promise<RegisterMessage>;
+  /** Builds a fresh register message answering this connection's challenge `nonce`, signed. */
+  register(challenge: string): Promise<RegisterMessage>;
   /** Current status for heartbeats. */
   status(): Omit<HeartbeatMessage, "type" | "at">;
   onJob(msg: JobMessage): void;
@@ -128,16 +132,27 @@ export class MatchmakerClient {
     this.registered = false;
     let opened = false;
 
+    // The matchmaker speaks first (a challenge); one that does not is not one we can register with.
+    let challengeTimer: NodeJS.Timeout | undefined;
     ws.on("open", () => {
       opened = true;
+      challengeTimer = setTimeout(() => {
+        this.opts.log?.(`matchmaker ${url}: no challenge within ${CHALLENGE_WAIT_MS / 1000} s (an agent protocol ${AGENT_PROTOCOL_VERSION} matchmaker sends one at once); reconnecting`);
+        ws.terminate();
+      }, CHALLENGE_WAIT_MS);
+    });
+    const answer = (nonce: string) => {
+      clearTimeout(challengeTimer);
       this.opts
-        .register()
-        .then((reg) => this.send(reg))
+        .register(nonce)
+        .then((reg) => {
+          if (this.ws === ws) this.send(reg);
+        })
         .catch((err: unknown) => {
           this.opts.log?.(`matchmaker: cannot build registration: ${String(err)}`);
           ws.terminate();
         });
-    });
+    };
     ws.on("pong", () => {
       this.missedPongs = 0;
     });
@@ -145,6 +160,9 @@ export class MatchmakerClient {
       const msg = decodeMessage<MatchmakerToAgent>(data.toString());
       if (!msg) return;
       switch (msg.type) {
+        case "challenge":
+          if (!this.registered && typeof msg.nonce === "string") answer(msg.nonce);
+          break;
         case "registered":
           this.onRegistered(msg.heartbeatIntervalMs);
           break;
@@ -167,6 +185,7 @@ export class MatchmakerClient {
       this.opts.log?.(`matchmaker ${url}: ${err.message}`);
     });
     ws.on("close", () => {
+      clearTimeout(challengeTimer);
       clearInterval(this.heartbeatTimer);
       const wasRegistered = this.registered;
       this.registered = false;

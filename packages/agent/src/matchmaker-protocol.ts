@@ -8,7 +8,12 @@
 // a breaking change bumps AGENT_PROTOCOL_VERSION. Binary data travels as standard base64.
 //
 // Session:
-//   agent  → register            first frame after the socket opens (signed with the machine key)
+//   mm     → challenge           first frame after the socket opens: a fresh nonce for this
+//                                connection only
+//   agent  → register            the answer, carrying that nonce and signed with the machine key:
+//                                a register captured on another connection (a replay) names
+//                                another nonce and is refused `challenge_mismatch` without
+//                                touching the machine's live connection
 //   mm     → registered          accepted; from now on the machine may receive jobs
 //   mm     → rejected            refused (then the matchmaker closes the socket)
 //   agent  → heartbeat           every `heartbeatIntervalMs` and immediately whenever models or
@@ -47,7 +52,8 @@
 // fallback. Pieces are coalesced: the first is sent at once, later ones at most every
 // OUTPUT_FLUSH_MS, so the per-message cost does not scale with the token rate.
 
-export const AGENT_PROTOCOL_VERSION = 2;
+// 3: the matchmaker challenges, the register answers (a v2 agent registers unchallenged and is refused).
+export const AGENT_PROTOCOL_VERSION = 3;
 export const AGENT_WS_PATH = "/v1/agent";
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 10_000;
 /**
@@ -116,11 +122,13 @@ export interface RegisterMessage {
   capacityByModel?: Record<string, number>;
   /** ISO time of signing; the matchmaker should refuse registrations older than a few minutes. */
   at: string;
+  /** The nonce of this connection's `challenge`: what makes the signature good for this connection only. */
+  challenge: string;
   /**
    * Base64 DER P-256 signature by `attestationPubKey` over the canonical JSON (PROTOCOL.md §4) of
-   * this message without `sig`. The matchmaker proves the registration comes from the machine by
-   * checking the signature and that `attestation` (fetched from providerDid's repo) carries the
-   * same publicKey and is unexpired.
+   * this message without `sig`. The matchmaker proves the registration comes from the machine, now,
+   * by checking the signature, that `challenge` is the nonce it sent on this connection, and that
+   * `attestation` (fetched from providerDid's repo) carries the same publicKey and is unexpired.
    */
   sig: string;
 }
@@ -218,6 +226,12 @@ export type AgentToMatchmaker = RegisterMessage | HeartbeatMessage | AcceptedMes
 
 // ------------------------------------------------------------------ matchmaker → agent
 
+export interface ChallengeMessage {
+  type: "challenge";
+  /** Fresh random hex for this connection; the register must carry it. */
+  nonce: string;
+}
+
 export interface RegisteredMessage {
   type: "registered";
   machineId: string;
@@ -277,7 +291,7 @@ export interface CancelMessage {
   discard?: boolean;
 }
 
-export type MatchmakerToAgent = RegisteredMessage | RejectedMessage | JobMessage | AdmittedMessage | CancelMessage;
+export type MatchmakerToAgent = ChallengeMessage | RegisteredMessage | RejectedMessage | JobMessage | AdmittedMessage | CancelMessage;
 
 // ------------------------------------------------------------------ sealed input (requester → agent)
 

@@ -105,6 +105,7 @@ export async function startFakeMatchmaker(opts: { acceptRegistrations?: boolean 
   };
   wss.on("connection", (ws) => {
     fm.sockets.push(ws);
+    ws.send(JSON.stringify({ type: "challenge", nonce: randomBytes(16).toString("hex") }));
     ws.on("message", (data) => {
       const msg = JSON.parse(data.toString()) as Record<string, unknown>;
       fm.messages.push(msg);

@@ -120,6 +120,9 @@ export async function audit(opts: AuditOptions): Promise<AuditReport> {
         const d = parseAtUri(str(obj(rec.value, field), "uri"))?.repo;
         if (d) secondRound.add(d);
       }
+      // A countersigned receipt is checked against its matchmaker's published key.
+      const authority = str(obj(rec.value, "brokerageCountersignature"), "authority");
+      if (authority) secondRound.add(authority);
     }
   }
   await fetchAll(secondRound);

@@ -79,7 +79,9 @@ const LOG = new Set<string>([NSID.settlement, NSID.tokenGrant, NSID.tokenRefresh
 // Findings that rest on what only the exchange observed (when it first saw the receipt).
 // Findings that rest on what only the exchange knows: when it first saw the receipt, and which
 // machine its matchmaker dispatched the job to.
-const UNVERIFIABLE = new Set(["completed-in-future", "not-dispatched-provider"]);
+// Rejections resting on what is not public: when the exchange first saw a receipt, and where its
+// matchmaker dispatched a job (the hold's binding: its machine, and that it was countersigned).
+const UNVERIFIABLE = new Set(["completed-in-future", "not-dispatched-provider", "countersignature-missing"]);
 
 function jsonOf(v: Record<string, unknown>, drop: string[] = []): string {
   const j = toJsonRecord(v) as Record<string, unknown>;

@@ -82,6 +82,7 @@ export async function startSplitCooperative(opts: SplitCooperativeOptions = {}):
     const matchmaker = await startMatchmaker({
       did: ready.accounts.matchmaker.did,
       serviceAuth: serviceAuthFromAgent(matchmakerAgent),
+      repo: matchmakerAgent,
       exchange: ready.exchange,
       plcUrl: ready.plcUrl,
       port: 0,

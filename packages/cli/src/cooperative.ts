@@ -87,6 +87,7 @@ export async function startCooperative(opts: CooperativeOptions = {}): Promise<C
     const matchmaker = await startMatchmaker({
       did: matchmakerAcct.did,
       serviceAuth: serviceAuthFromKeypair(matchmakerAcct.did, await network.signingKeypair(matchmakerAcct.did)),
+      repo: matchmakerAcct.agent,
       exchange: { did: exchange.did, url: exchange.url },
       plcUrl: network.plcUrl,
       port: opts.matchmakerPort ?? 0,

@@ -16,7 +16,9 @@ import {
 import {
   base64Decode,
   base64Encode,
+  brokerageKeyUri,
   checkAttestation,
+  countersignatureProblems,
   fromJsonRecord,
   generateEncryptionKeyPair,
   inputCommitment,
@@ -30,6 +32,7 @@ import {
   seal,
   tokenRatePrice,
   verifyReceipt,
+  type Countersignature,
   type VerifyResult,
 } from "@cocore/protocol";
 import type { DispatchEvent, DispatchRequest, MatchmakerIdentity, ProviderOffer } from "@cocore/matchmaker/wire";
@@ -103,6 +106,8 @@ export interface JobResult {
   outputCipherCommitment: string;
   /** The provider's `done` stated the same outputCipherCommitment. */
   cipherMatches: boolean;
+  /** The matchmaker's countersignature of the dispatch that served the job (checked against its published key). */
+  brokerageCountersignature?: Countersignature;
   /**
    * Time to first token: from sending the dispatch request to the first decrypted output piece.
    * Sealing and writing the job records to the PDS come before and are the `submitted` event's
@@ -146,6 +151,7 @@ export class CocoreClient {
   private readonly pdsCache = new Map<string, string>();
   /** Attestations already fetched and checked, by CID (a machine's attestation serves a day of jobs). */
   private readonly attestations = new Map<string, Record<string, unknown>>();
+  private brokerageKeyP?: Promise<{ uri: string; value: Record<string, unknown> } | null>;
 
   constructor(private readonly opts: ClientOptions) {
     this.did = opts.agent.assertDid;
@@ -250,6 +256,8 @@ export class CocoreClient {
     const jobInput: JobInput = typeof input === "string" ? { prompt: input } : { ...input };
     const maxTokens = o.maxTokens ?? jobInput.maxTokens ?? DEFAULT_MAX_TOKENS;
     jobInput.maxTokens = maxTokens;
+    // Fetched while the job is prepared, to check the dispatch's countersignature when it comes.
+    void this.brokerageKey().catch(() => null);
     const [exchange, policy, offer] = await Promise.all([
       this.exchangeDid(),
       this.policy(),
@@ -325,13 +333,15 @@ export class CocoreClient {
       machineId: offer.machineId,
     };
     const tDispatch = performance.now();
+    // Ours as well as the caller's: leaving the stream early (a dispatch refused here) must end the request.
+    const ended = new AbortController();
     let res: Response;
     try {
       res = await fetch(`${this.opts.matchmakerUrl}/v1/dispatch`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify(req),
-        signal: o.signal,
+        signal: o.signal ? AbortSignal.any([o.signal, ended.signal]) : ended.signal,
       });
     } catch (err) {
       throw new ClientError("matchmaker_unreachable", `Cannot reach the matchmaker at ${this.opts.matchmakerUrl}.`, {}, { cause: err });
@@ -347,50 +357,88 @@ export class CocoreClient {
     const utf8 = new TextDecoder("utf-8", { fatal: true });
     let provider = offer.provider;
     let machineId = offer.machineId;
-    for await (const e of readNdjson<DispatchEvent>(res.body)) {
-      switch (e.type) {
-        case "queued":
-          yield { type: "queued", position: e.position, waitMs: e.waitMs, queued: e.queued };
-          break;
-        case "dispatched":
-          provider = e.provider;
-          machineId = e.machineId;
-          yield { type: "dispatched", provider, machineId, attempt: e.attempt };
-          break;
-        case "chunk": {
-          const frame = base64Decode(e.sealed);
-          cipher.update(frame);
-          const piece = openReply(frame, replyBox);
-          let t: string;
-          try {
-            if (!piece) throw new Error("does not open");
-            t = utf8.decode(piece);
-          } catch {
-            throw new ClientError("reply_invalid", "An output piece did not open with this job's reply key; the stream was tampered with or not from the provider.", { job: job.uri, seq: e.seq });
+    let countersignature: Countersignature | undefined;
+    try {
+      for await (const e of readNdjson<DispatchEvent>(res.body)) {
+        switch (e.type) {
+          case "queued":
+            yield { type: "queued", position: e.position, waitMs: e.waitMs, queued: e.queued };
+            break;
+          case "dispatched":
+            countersignature = await this.checkDispatch(e, job, jobValue);
+            provider = e.provider;
+            machineId = e.machineId;
+            yield { type: "dispatched", provider, machineId, attempt: e.attempt };
+            break;
+          case "chunk": {
+            const frame = base64Decode(e.sealed);
+            cipher.update(frame);
+            const piece = openReply(frame, replyBox);
+            let t: string;
+            try {
+              if (!piece) throw new Error("does not open");
+              t = utf8.decode(piece);
+            } catch {
+              throw new ClientError("reply_invalid", "An output piece did not open with this job's reply key; the stream was tampered with or not from the provider.", { job: job.uri, seq: e.seq });
+            }
+            if (ttftMs < 0) ttftMs = performance.now() - tDispatch;
+            text += t;
+            yield { type: "chunk", text: t };
+            break;
           }
-          if (ttftMs < 0) ttftMs = performance.now() - tDispatch;
-          text += t;
-          yield { type: "chunk", text: t };
-          break;
-        }
-        case "error":
-          throw new ClientError(e.code, e.message, { job: job.uri });
-        case "done": {
-          const cipherHex = cipher.digest();
-          yield {
-            type: "done",
-            result: {
-              job, jobRecord: jobValue, paymentAuthorization: { ...auth, value: authValue }, provider: e.provider, machineId: e.machineId, text,
-              tokens: e.tokens, price: e.price, finishReason: e.finishReason, receipt: e.receipt,
-              outputMatches: e.outputCommitment === outputCommitment(text), outputCipherCommitment: cipherHex,
-              cipherMatches: e.outputCipherCommitment === cipherHex, ttftMs: ttftMs < 0 ? performance.now() - tDispatch : ttftMs,
-            },
-          };
-          return;
+          case "error":
+            throw new ClientError(e.code, e.message, { job: job.uri });
+          case "done": {
+            const cipherHex = cipher.digest();
+            yield {
+              type: "done",
+              result: {
+                job, jobRecord: jobValue, paymentAuthorization: { ...auth, value: authValue }, provider: e.provider, machineId: e.machineId, text,
+                tokens: e.tokens, price: e.price, finishReason: e.finishReason, receipt: e.receipt,
+                outputMatches: e.outputCommitment === outputCommitment(text), outputCipherCommitment: cipherHex,
+                cipherMatches: e.outputCipherCommitment === cipherHex, ttftMs: ttftMs < 0 ? performance.now() - tDispatch : ttftMs,
+                ...(countersignature ? { brokerageCountersignature: countersignature } : {}),
+              },
+            };
+            return;
+          }
         }
       }
+    } finally {
+      ended.abort();
     }
     throw new ClientError("provider_lost", "The matchmaker's stream ended without a result.", { job: job.uri });
+  }
+
+  /**
+   * The matchmaker's countersignature of a dispatch, against the key it publishes in its own repo
+   * (@cocore/protocol brokerage.ts): it must be this matchmaker's, for this job and input, and
+   * route the job to the provider the event names. Refused, the stream ends before any output is
+   * read (the request is aborted, so the agent is told to stop).
+   */
+  private async checkDispatch(e: Extract<DispatchEvent, { type: "dispatched" }>, job: Ref, jobValue: Record<string, unknown>): Promise<Countersignature> {
+    const cs = e.brokerageCountersignature;
+    const details = { job: job.uri, provider: e.provider };
+    if (!cs) throw new ClientError("countersignature_missing", "The matchmaker dispatched the job without countersigning it; refusing its output.", details);
+    const { did } = await this.identity();
+    if (cs.authority !== did) throw new ClientError("countersignature_invalid", `The dispatch is countersigned by ${String(cs.authority)}, not by the matchmaker ${did}; refusing its output.`, details);
+    const ctx = { job, inputCommitment: String(jobValue.inputCommitment), provider: e.provider, window: { from: Date.parse(String(jobValue.createdAt)), to: Date.now() } };
+    let problems = countersignatureProblems(cs, (await this.brokerageKey().catch(() => null)) ?? undefined, ctx);
+    // The matchmaker may have rotated its key since we read it: read it once more before refusing.
+    if (problems.length > 0) problems = countersignatureProblems(cs, (await this.brokerageKey(true).catch(() => null)) ?? undefined, ctx);
+    if (problems.length > 0) throw new ClientError("countersignature_invalid", `The dispatch's countersignature does not hold: ${problems.join("; ")}; refusing its output.`, details);
+    return cs;
+  }
+
+  /** The matchmaker's published brokerageKey record (from its own repo), or null when it publishes none. */
+  private brokerageKey(refresh = false): Promise<{ uri: string; value: Record<string, unknown> } | null> {
+    if (refresh || !this.brokerageKeyP) {
+      this.brokerageKeyP = this.identity()
+        .then((id) => this.fetchRecord(brokerageKeyUri(id.did)))
+        .then((r) => (r ? { uri: r.uri, value: fromJsonRecord(r.value) as Record<string, unknown> } : null));
+      this.brokerageKeyP.catch(() => (this.brokerageKeyP = undefined));
+    }
+    return this.brokerageKeyP;
   }
 
   /** Runs one job to completion; `onChunk` sees the answer as it streams. */
@@ -418,12 +466,22 @@ export class CocoreClient {
       paymentAuthorization: result.paymentAuthorization,
       policy,
     });
-    const verdict = verifyReceipt(bundle, { exchange: await this.exchangeDid() });
+    // The job was dispatched with a countersignature we checked: the receipt must carry that one.
+    const dispatchedCs = result.brokerageCountersignature;
+    if (dispatchedCs) {
+      const key = await this.brokerageKey().catch(() => null);
+      if (key) bundle.brokerageKey = key;
+    }
+    const verdict = verifyReceipt(bundle, { exchange: await this.exchangeDid(), requireCountersignature: dispatchedCs !== undefined });
     // The receipt must also be about what we were delivered: the plaintext we decrypted and the
     // sealed frames exactly as the matchmaker relayed them.
     const findings = [...verdict.findings];
     if (receipt.value.outputCommitment !== outputCommitment(result.text)) {
       findings.push({ code: "commitment-mismatch", message: "The receipt's outputCommitment is not the SHA-256 of the output this requester received." });
+    }
+    const receiptCs = receipt.value.brokerageCountersignature as { nonce?: unknown; machineId?: unknown } | undefined;
+    if (dispatchedCs && receiptCs && (receiptCs.nonce !== dispatchedCs.nonce || receiptCs.machineId !== dispatchedCs.machineId)) {
+      findings.push({ code: "countersignature-invalid", message: "The receipt's brokerageCountersignature is not the one the matchmaker showed this requester at dispatch." });
     }
     if (receipt.value.outputCipherCommitment !== result.outputCipherCommitment) {
       findings.push({ code: "commitment-mismatch", message: "The receipt's outputCipherCommitment is not the SHA-256 of the sealed reply frames this requester received." });

@@ -1,7 +1,8 @@
 // Receipt verification through the protocol core, built for bulk ingest:
 // - verdicts are memoized by the CIDs of everything verified (receipt, job, attestation,
-//   authorization, policy): the verdict is a pure function of those contents, so a receipt retried
-//   after a missing record or a parked balance is not re-verified;
+//   authorization, policy, the countersigning matchmaker's brokerageKey): the verdict is a pure
+//   function of those contents, so a receipt retried after a missing record or a parked balance
+//   is not re-verified;
 // - `prepare` checks a batch's records before its transaction (lexicon validation, and the P-256
 //   signatures of receipts and attestations whose key is already known), in worker threads when a
 //   pool is given, so the checks of batch N+1 overlap the database work of batch N;
@@ -45,6 +46,7 @@ interface CachedVerdict {
   attestation: string | undefined;
   authorization: string | undefined;
   policy: string | undefined;
+  brokerageKey: string | undefined;
   exchange: string;
   result: VerifyResult;
 }
@@ -82,9 +84,10 @@ export class CachingVerifier {
     const attestation = bundle.attestation.cid;
     const authorization = bundle.paymentAuthorization?.cid;
     const policy = bundle.policy?.cid;
+    const brokerageKey = bundle.brokerageKey?.cid;
     const uri = bundle.receipt.uri ?? "";
     const hit = key === undefined ? undefined : this.cache.get(key);
-    if (hit && hit.uri === uri && hit.job === job && hit.attestation === attestation && hit.authorization === authorization && hit.policy === policy && hit.exchange === exchange) {
+    if (hit && hit.uri === uri && hit.job === job && hit.attestation === attestation && hit.authorization === authorization && hit.policy === policy && hit.brokerageKey === brokerageKey && hit.exchange === exchange) {
       return hit.result;
     }
     const options: VerifyOptions = { exchange };
@@ -92,7 +95,7 @@ export class CachingVerifier {
     const result = verifyReceipt(bundle, options);
     if (key !== undefined) {
       if (this.cache.size >= this.limit) this.cache.clear();
-      this.cache.set(key, { uri, job, attestation, authorization, policy, exchange, result });
+      this.cache.set(key, { uri, job, attestation, authorization, policy, brokerageKey, exchange, result });
     }
     return result;
   }

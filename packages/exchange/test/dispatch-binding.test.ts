@@ -8,7 +8,7 @@ import { describe, test } from "node:test";
 import { NSID, recordCid } from "@cocore/protocol";
 import { applyBatch, buildPolicyRecord, CachingVerifier, DEFAULT_POLICY, policyFromRecord, type EngineContext } from "../src/index.ts";
 import { admitJob } from "../src/scheduler.ts";
-import { freshContexts, iso, opJob, opProvider, opReceipt, pgSkip, T0, type Backend } from "./support.ts";
+import { freshContexts, iso, opCountersignature, opJob, opMatchmaker, opProvider, opReceipt, pgSkip, T0, type Backend } from "./support.ts";
 
 const EXCHANGE = "did:plc:exchange0000000000000000";
 const MIN = 60_000;
@@ -32,7 +32,8 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
       const X = opProvider(did("prov-x"));
       const j = opJob(EXCHANGE, A, 10_000, T0 + 5 * MIN);
       assert.equal((j.job.record!.acceptedProviders as unknown) ?? undefined, undefined, "the job names no provider");
-      await applyBatch(ctx, [P.att, X.att, j.auth, j.job]);
+      const M = opMatchmaker(did("matchmaker"));
+      await applyBatch(ctx, [M.brokerageKey, P.att, X.att, j.auth, j.job]);
       const admitted = await admitJob(ctx, { job: { uri: j.job.uri, cid: j.job.cid! }, requester: A, provider: P.did, machineKey: P.key.publicKey }, ctx.clock.t);
       assert.equal(admitted.admitted, true, JSON.stringify(admitted));
 
@@ -41,7 +42,7 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
       ctx.clock.t += 5000;
       await applyBatch(ctx, [sniped]);
       assert.deepEqual(await status(ctx, sniped.uri), { status: "rejected", reason: "not-dispatched-provider" });
-      const honest = opReceipt(P, A, j, { in: 10, out: 20 }, ctx.clock.t + 1000);
+      const honest = opReceipt(P, A, j, { in: 10, out: 20 }, ctx.clock.t + 1000, undefined, opCountersignature(M, j, P));
       ctx.clock.t += 5000;
       await applyBatch(ctx, [honest]);
       assert.equal((await status(ctx, honest.uri))?.status, "settled");

@@ -7,7 +7,10 @@ import { join } from "node:path";
 import pg from "pg";
 import { createRecord, lexToJson, nextTid, startLocalNetwork, type Account, type LocalNetwork, type RecordRef } from "@cocore/atproto";
 import {
+  base64Decode,
   base64Encode,
+  BROKERAGE_KEY_RKEY,
+  countersign,
   generateEncryptionKeyPair,
   generateSigningKey,
   inputCommitment,
@@ -266,9 +269,38 @@ export function opJob(exchange: string, requester: string, ceiling: number, t: n
   return { auth, job, commitment };
 }
 
-/** A signed receipt for `j` (price = tokens in + out); startedAt is a second before completedAt. */
-export function opReceipt(p: OpProvider, requester: string, j: OpJob, tokens: { in: number; out: number }, completedAt: number, rkey = nextTid()): IngestOp {
-  const value = signRecord(
+export interface OpMatchmaker {
+  did: string;
+  key: SigningKey;
+  /** Its dev.cocore.compute.brokerageKey record (rkey self), the key valid from T0 − 1 day. */
+  brokerageKey: IngestOp;
+}
+
+export function opMatchmaker(did: string, key = generateSigningKey()): OpMatchmaker {
+  const brokerageKey = createOp(did, NSID.brokerageKey, { keys: [{ publicKey: key.publicKey, sigScheme: "p256", validFrom: iso(T0 - 86_400_000) }], createdAt: iso(T0 - 86_400_000) }, BROKERAGE_KEY_RKEY);
+  return { did, key, brokerageKey };
+}
+
+/** The brokerageCountersignature (lex form) `m` makes when it routes `j` to `p`'s machine; `signer` forges it with another key. */
+export function opCountersignature(m: OpMatchmaker, j: OpJob, p: OpProvider, signer: SigningKey = m.key): Record<string, unknown> {
+  const cs = countersign(signer, { authority: m.did, machineId: `at://${p.did}/${NSID.provider}/m1`, nonce: randomBytes(8).toString("hex") }, { uri: j.job.uri, cid: j.job.cid! }, j.commitment);
+  return { ...cs, sig: base64Decode(cs.sig) };
+}
+
+/**
+ * A signed receipt for `j` (price = tokens in + out); startedAt is a second before completedAt.
+ * `countersignature` is added outside the signed bytes, as the agent adds the matchmaker's.
+ */
+export function opReceipt(
+  p: OpProvider,
+  requester: string,
+  j: OpJob,
+  tokens: { in: number; out: number },
+  completedAt: number,
+  rkey = nextTid(),
+  countersignature?: Record<string, unknown>,
+): IngestOp {
+  const signed = signRecord(
     {
       $type: NSID.receipt,
       job: { uri: j.job.uri, cid: j.job.cid },
@@ -285,6 +317,7 @@ export function opReceipt(p: OpProvider, requester: string, j: OpJob, tokens: { 
     "enclaveSignature",
     p.key,
   );
+  const value = countersignature ? { ...signed, brokerageCountersignature: countersignature } : signed;
   return createOp(p.did, NSID.receipt, value, rkey);
 }
 

@@ -107,6 +107,7 @@ async function side(coop: Cooperative, requester: Account, queue: Partial<QueueL
   const mm = await startMatchmaker({
     did: acct.did,
     serviceAuth: serviceAuthFromKeypair(acct.did, await coop.network.signingKeypair(acct.did)),
+    repo: acct.agent,
     exchange: { did: coop.exchange.did, url: coop.exchange.url },
     plcUrl: coop.network.plcUrl,
     queue,

@@ -1,9 +1,8 @@
 // Provider agents' WebSocket connections (GET /v1/agent), speaking the agent's wire protocol
 // (packages/agent/src/matchmaker-protocol.ts). A connection becomes a routable machine only after
 // its signed `register` checks out; jobs on a connection that drops are told so at once.
-import { randomUUID } from "node:crypto";
-import { getRecord, resolvePds, type IdResolver } from "@cocore/atproto";
-import { canonicalBytes, fromJsonRecord, verify, verifyRecordSignature } from "@cocore/protocol";
+import { randomBytes, randomUUID } from "node:crypto";
+import type { IdResolver } from "@cocore/atproto";
 import type { WebSocket } from "ws";
 import {
   AGENT_PROTOCOL_VERSION,
@@ -16,6 +15,7 @@ import {
   type MatchmakerToAgent,
   type RegisterMessage,
 } from "@cocore/agent/matchmaker-protocol";
+import { attestedLevel, checkRegistration } from "./registration.ts";
 import type { MachineInfo, Registry } from "./registry.ts";
 
 export interface JobListener {
@@ -33,17 +33,21 @@ interface Connection {
   machineId?: string;
   /** A register is being checked: a connection registers once, so later ones are ignored. */
   registering?: boolean;
+  /** The CID of a renewed attestation being checked. */
+  renewing?: string;
   /** Who registered on this connection: only the same provider and attestation key may take its machineId over. */
   owner?: { provider: string; attestationPubKey: string };
   jobs: Map<string, JobListener>;
   closing: boolean;
+  /** The nonce sent in this connection's `challenge`. */
+  challenge: string;
 }
 
 export interface AgentHubOptions {
   registry: Registry;
   heartbeatIntervalMs: number;
-  /** Check the register signature against the attestation in the provider's repo. */
-  verifyRegistrations: boolean;
+  /** Check the attestation a register names in the provider's repo, and derive the machine's trust level from it. */
+  verifyAttestations: boolean;
   idResolver?: IdResolver;
   /** Registrations signed further in the past (or future) than this are refused. */
   maxClockSkewMs: number;
@@ -58,8 +62,10 @@ export class AgentHub {
   constructor(private readonly opts: AgentHubOptions) {}
 
   accept(ws: WebSocket): void {
-    const conn: Connection = { id: randomUUID(), ws, jobs: new Map(), closing: false };
+    const conn: Connection = { id: randomUUID(), ws, jobs: new Map(), closing: false, challenge: randomBytes(16).toString("hex") };
     this.connections.set(conn.id, conn);
+    // The register must sign this: a register captured from another connection cannot answer it.
+    ws.send(encodeMessage({ type: "challenge", nonce: conn.challenge }));
     const registerTimer = setTimeout(() => {
       if (!conn.machineId) this.reject(conn, "register_timeout", "No register message arrived within 15 s.");
     }, 15_000);
@@ -137,10 +143,7 @@ export class AgentHub {
           faulted: msg.engineState === "fault",
           capacityByModel: capacityMap(msg.capacityByModel),
         });
-        if (msg.attestation) {
-          const m = this.opts.registry.get(conn.machineId);
-          if (m) m.attestation = msg.attestation;
-        }
+        if (msg.attestation && typeof msg.attestation.uri === "string") this.onRenewedAttestation(conn, msg.attestation);
         return;
       case "bye":
         // Finish what is running, take nothing new: out of routing now.
@@ -175,14 +178,17 @@ export class AgentHub {
     if (msg.protocolVersion !== AGENT_PROTOCOL_VERSION) {
       return this.reject(conn, "protocol_version", `This matchmaker speaks agent protocol ${AGENT_PROTOCOL_VERSION}, not ${String(msg.protocolVersion)}.`);
     }
-    const problem = await this.checkRegistration(msg);
-    if (problem) return this.reject(conn, problem.code, problem.message);
+    const verdict = await checkRegistration(msg, conn.challenge, this.opts);
+    if (!verdict.ok) return this.reject(conn, verdict.refusal.code, verdict.refusal.message);
     if (conn.ws.readyState !== conn.ws.OPEN) return;
+    if (msg.trustLevel !== verdict.trustLevel) {
+      this.opts.log(`machine ${msg.machineId} of ${msg.providerDid} claims ${String(msg.trustLevel)}; its attestation establishes ${verdict.trustLevel}, which is what it is routed as`);
+    }
     const info: MachineInfo = {
       machineId: msg.machineId,
       provider: msg.providerDid,
       models: msg.models,
-      trustLevel: msg.trustLevel,
+      trustLevel: verdict.trustLevel,
       encryptionPubKey: msg.encryptionPubKey,
       attestationPubKey: msg.attestationPubKey,
       acceptedExchanges: msg.acceptedExchanges ?? [],
@@ -210,47 +216,32 @@ export class AgentHub {
     this.opts.log(`machine ${msg.machineId} of ${msg.providerDid} registered (${msg.models.join(", ")}; ${msg.engineState})`);
   }
 
-  private async checkRegistration(msg: RegisterMessage): Promise<{ code: string; message: string } | undefined> {
-    const strings = [msg.providerDid, msg.machineId, msg.encryptionPubKey, msg.attestationPubKey, msg.trustLevel, msg.at, msg.sig];
-    if (strings.some((s) => typeof s !== "string") || !Array.isArray(msg.models) || !msg.attestation || typeof msg.attestation.uri !== "string") {
-      return { code: "invalid_register", message: "The register message is missing required fields." };
+  /**
+   * A renewed attestation is taken only once it checks out like the first, and the machine's trust
+   * level is derived anew from it; one that does not hold ends the session (the machine must
+   * register again), while an unreachable PDS leaves the machine on the attestation it had.
+   */
+  private onRenewedAttestation(conn: Connection, ref: { uri: string; cid: string }): void {
+    const m = conn.machineId ? this.opts.registry.get(conn.machineId) : undefined;
+    if (!m || m.connectionId !== conn.id || (m.attestation?.uri === ref.uri && m.attestation.cid === ref.cid) || conn.renewing === ref.cid) return;
+    if (!this.opts.verifyAttestations) {
+      m.attestation = { uri: ref.uri, cid: ref.cid };
+      return;
     }
-    const at = Date.parse(msg.at);
-    if (!Number.isFinite(at) || Math.abs(this.opts.now() - at) > this.opts.maxClockSkewMs) {
-      return { code: "stale_register", message: "The register message's time is too far from the matchmaker's clock." };
-    }
-    const { sig, ...unsigned } = msg;
-    let sigOk = false;
-    try {
-      sigOk = verify(msg.attestationPubKey, canonicalBytes(unsigned), Buffer.from(sig, "base64"));
-    } catch {
-      sigOk = false;
-    }
-    if (!sigOk) return { code: "bad_signature", message: "The register message is not signed by the machine's attestation key." };
-    if (!this.opts.verifyRegistrations) return undefined;
-    const parts = /^at:\/\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(msg.attestation.uri);
-    if (!parts || parts[1] !== msg.providerDid || parts[2] !== "dev.cocore.compute.attestation") {
-      return { code: "bad_attestation", message: "The attestation must be a dev.cocore.compute.attestation record in the provider's own repo." };
-    }
-    if (!this.opts.idResolver) return { code: "bad_attestation", message: "The matchmaker cannot resolve provider identities." };
-    try {
-      const pds = await resolvePds(this.opts.idResolver, msg.providerDid);
-      const rec = await getRecord(pds, msg.providerDid, parts[2], parts[3]!);
-      if (!rec) return { code: "bad_attestation", message: `The attestation ${msg.attestation.uri} does not exist.` };
-      const v = rec.value as Record<string, unknown>;
-      if (v.publicKey !== msg.attestationPubKey || v.encryptionPubKey !== msg.encryptionPubKey) {
-        return { code: "bad_attestation", message: "The attestation's keys differ from the ones the machine registered with." };
+    conn.renewing = ref.cid;
+    void attestedLevel(m.provider, ref, { encryptionPubKey: m.encryptionPubKey, publicKey: m.attestationPubKey }, this.opts).then((v) => {
+      conn.renewing = undefined;
+      const live = this.opts.registry.get(m.machineId);
+      if (live !== m) return;
+      if (v.ok) {
+        m.attestation = { uri: ref.uri, cid: ref.cid };
+        m.trustLevel = v.trustLevel;
+      } else if (v.refusal.code === "attestation_unreachable") {
+        this.opts.log(`machine ${m.machineId}: renewed attestation not checked yet (${v.refusal.message})`);
+      } else {
+        this.reject(conn, v.refusal.code, v.refusal.message);
       }
-      if (typeof v.expiresAt !== "string" || Date.parse(v.expiresAt) <= this.opts.now()) {
-        return { code: "attestation_expired", message: "The machine's attestation has expired; the agent must publish a fresh one." };
-      }
-      if (!verifyRecordSignature(fromJsonRecord(v) as Record<string, unknown>, "selfSignature", msg.attestationPubKey)) {
-        return { code: "bad_attestation", message: "The attestation's selfSignature does not verify." };
-      }
-    } catch (err) {
-      return { code: "attestation_unreachable", message: `Could not fetch the attestation: ${err instanceof Error ? err.message : String(err)}` };
-    }
-    return undefined;
+    });
   }
 
   private reject(conn: Connection, code: string, message: string): void {

@@ -4,12 +4,12 @@
 // so a waiting job is always covered by its hold), relaying the sealed input out and the sealed
 // output back (the matchmaker never sees plaintext), at most one re-dispatch when the machine
 // drops before its first token, and releasing the hold whenever no receipt will follow.
-import { base64Decode, fromJsonRecord, inputCommitment, NSID, recordCid, timerDelay, validateRecord, type SigningKey } from "@cocore/protocol";
-import type { DoneMessage, JobMessage } from "@cocore/agent/matchmaker-protocol";
+import { base64Decode, fromJsonRecord, inputCommitment, NSID, recordCid, validateRecord, type SigningKey } from "@cocore/protocol";
+import { AdmissionGate, untilExpiry } from "./admission-gate.ts";
 import type { AgentHub } from "./agents.ts";
+import { runAttempt } from "./attempt.ts";
 import { DispatchError } from "./codes.ts";
-import { countersign } from "./countersign.ts";
-import type { Admission, ExchangeClient } from "./exchange-client.ts";
+import type { AdmitInput, ExchangeClient } from "./exchange-client.ts";
 import type { JobQueues, QueuedJob } from "./queues.ts";
 import type { MachineEntry, Registry } from "./registry.ts";
 import type { DispatchEvent, DispatchRequest } from "./wire.ts";
@@ -47,7 +47,7 @@ export interface DispatchSink {
   signal: AbortSignal;
 }
 
-interface CheckedJob {
+export interface CheckedJob {
   req: DispatchRequest;
   requester: string;
   model: string;
@@ -60,13 +60,6 @@ interface CheckedJob {
 
 /** The furthest expiresAt a dispatch may carry: a job is an interactive request, not a standing order. */
 export const MAX_JOB_LIFETIME_MS = 24 * 3_600_000;
-
-type AttemptOutcome =
-  | { kind: "done"; msg: DoneMessage }
-  | { kind: "cancelled"; receipt: boolean }
-  | { kind: "refused" }
-  | { kind: "lost-before-output"; error: DispatchError }
-  | { kind: "failed"; error: DispatchError };
 
 const JOB_URI = /^at:\/\/(did:[a-z]+:[a-zA-Z0-9._:%-]+)\/dev\.cocore\.compute\.job\/([a-zA-Z0-9.~_:-]{1,512})$/;
 
@@ -147,11 +140,11 @@ export class Dispatcher {
    * Admission: the exchange's floor check and hold, plus the job record's presence on the
    * requester's PDS, bounded by the job's expiry.
    */
-  private admit(job: CheckedJob): AdmissionGate {
+  private admit(job: CheckedJob, target: DispatchTarget): AdmissionGate {
     const req = job.req;
     return new AdmissionGate(untilExpiry(
       Promise.all([
-        this.d.exchange.admit({ job: req.job, requester: job.requester, priceCeiling: job.priceCeiling, expiresAt: job.expiresAt }),
+        this.d.exchange.admit(this.admitInput(job, target)),
         this.d.confirmJob ? this.d.confirmJob(req.job).catch(() => false) : Promise.resolve(true),
       ]).then(async ([adm, confirmed]) => {
         if (!confirmed) {
@@ -163,6 +156,27 @@ export class Dispatcher {
       job.expiresAtMs - this.d.now(),
       (late) => void this.d.exchange.release(late.holdKey, req.job, "job_expired"),
     ));
+  }
+
+  private admitInput(job: CheckedJob, target: DispatchTarget): AdmitInput {
+    return { job: job.req.job, requester: job.requester, priceCeiling: job.priceCeiling, expiresAt: job.expiresAt, ...target };
+  }
+
+  /**
+   * The exchange pays only the machine a job's hold names (not-dispatched-provider). A job that
+   * waited for a slot, or went on to another machine, may end up elsewhere than admission said:
+   * asking again for the held job moves the binding there before the job is sent.
+   */
+  private async bind(job: CheckedJob, machine: MachineEntry, bound: DispatchTarget): Promise<DispatchTarget> {
+    const target = targetOf(machine);
+    if (target.provider === bound.provider && target.machineKey === bound.machineKey) return bound;
+    try {
+      await this.d.exchange.admit(this.admitInput(job, target));
+    } catch (err) {
+      this.d.queues.finished(machine, job.model);
+      throw err;
+    }
+    return target;
   }
 
   async run(req: DispatchRequest, sink: DispatchSink): Promise<void> {
@@ -181,7 +195,9 @@ export class Dispatcher {
     // and the agent writes no receipt until we confirm admission. A refusal cancels it with
     // nothing charged. Without one, the job is admitted before it waits, so that the line holds
     // only jobs that can pay.
-    const gate = this.admit(job);
+    // The hold names the machine the job goes to: the free slot's, else the one its prompt is sealed to.
+    let bound = targetOf(first ?? this.route(job));
+    const gate = this.admit(job, bound);
     let started = false;
     const start = () => {
       if (!started) {
@@ -208,7 +224,8 @@ export class Dispatcher {
       for (let attempt = 1; attempt <= 2; attempt++) {
         const machine = attempt === 1 ? first : this.d.queues.occupyAnyway(await this.awaitReplacement(job, tried, sink.signal), job.model);
         tried.add(machine.connectionId);
-        const outcome = await this.attempt(job, machine, attempt, gate, sink, start);
+        bound = await this.bind(job, machine, bound);
+        const outcome = await runAttempt(this.d, job, machine, attempt, gate, sink, start);
         // Whatever happened on the machine, a refused admission is the answer the requester needs.
         await gate.wait;
         if (gate.error) throw gate.error;
@@ -263,180 +280,14 @@ export class Dispatcher {
       }
     }
   }
-
-  private attempt(
-    job: CheckedJob,
-    machine: MachineEntry,
-    attempt: number,
-    gate: AdmissionGate,
-    sink: DispatchSink,
-    start: () => void,
-  ): Promise<AttemptOutcome> {
-    const uri = job.req.job.uri;
-    const t = this.d.timeouts;
-    // Until admission is confirmed nothing reaches the requester: events wait here, built lazily
-    // so that they carry what admission returned (the hold key).
-    let open = gate.admission !== undefined;
-    const msg: JobMessage = {
-      type: "job",
-      job: job.req.job,
-      jobRecord: job.req.jobRecord,
-      sealedInput: job.req.sealedInput,
-      senderPublicKey: job.req.senderPublicKey,
-      requester: job.requester,
-      exchange: this.d.exchange.did,
-      brokerageCountersignature: countersign(this.d.brokerageKey, this.d.did, machine.providerRecord ?? machine.machineId, job.req.job, (job.req.jobRecord as { inputCommitment: string }).inputCommitment),
-      ...(open ? {} : { admission: "pending" as const }),
-    };
-    // The slot was taken for this attempt (queues.ts); it is given back when the attempt ends.
-    const slotAt = this.d.now();
-    return new Promise((resolve) => {
-      let accepted = false;
-      let chunks = 0;
-      let settled = false;
-      let timer: NodeJS.Timeout | undefined;
-      const held: Array<() => DispatchEvent> = [];
-      let heldDone: DoneMessage | undefined;
-      const emit = (e: () => DispatchEvent) => {
-        if (open) sink.event(e());
-        else held.push(e);
-      };
-      // The job's own deadline says nothing about the machine's health: no failure is recorded.
-      const deadline = setTimeout(() => fail("provider_timeout", "The job reached its expiresAt before the provider finished.", false), timerDelay(job.expiresAtMs - this.d.now()));
-      const arm = (ms: number, code: string, message: string) => {
-        if (timer) clearTimeout(timer);
-        timer = setTimeout(() => fail(code, message), timerDelay(ms));
-      };
-      const finish = (r: AttemptOutcome) => {
-        if (settled) return;
-        settled = true;
-        if (timer) clearTimeout(timer);
-        clearTimeout(deadline);
-        sink.signal.removeEventListener("abort", onAbort);
-        // Only completed jobs say how long service takes; refusals and failures end early.
-        this.d.queues.finished(machine, job.model, r.kind === "done" ? this.d.now() - slotAt : undefined);
-        resolve(r);
-      };
-      const fail = (code: string, message: string, machineAtFault = true) => {
-        this.d.hub.cancel(machine.machineId, uri, code, !open);
-        if (machineAtFault) this.d.registry.recordFailure(machine.machineId, this.d.now());
-        finish({ kind: "failed", error: new DispatchError(code, message) });
-      };
-      const onAbort = () => {
-        this.d.hub.cancel(machine.machineId, uri, "requester_gone", !open);
-        finish({ kind: "cancelled", receipt: open });
-      };
-      const complete = (d: DoneMessage) => {
-        this.d.registry.recordSuccess(machine.machineId);
-        start();
-        sink.event({
-          type: "done", receipt: d.receipt, provider: machine.provider, machineId: machine.machineId, tokens: d.tokens, price: d.price,
-          proBono: d.proBono, outputCommitment: d.outputCommitment, outputCipherCommitment: d.outputCipherCommitment,
-          finishReason: d.finishReason, startedAt: d.startedAt, completedAt: d.completedAt,
-        });
-        finish({ kind: "done", msg: d });
-      };
-      if (!open) {
-        void gate.wait.then(() => {
-          if (settled) return;
-          if (!gate.admission) {
-            // Refused: the agent stops and writes no receipt; nothing it produced is relayed.
-            this.d.hub.cancel(machine.machineId, uri, gate.error?.code ?? "not_admitted", true);
-            finish({ kind: "refused" });
-            return;
-          }
-          this.d.hub.admit(machine.machineId, uri);
-          open = true;
-          if (accepted) start();
-          for (const e of held.splice(0)) sink.event(e());
-          if (heldDone) complete(heldDone);
-        });
-      }
-      sink.signal.addEventListener("abort", onAbort);
-      arm(t.acceptMs, "provider_timeout", `The provider did not take the job within ${Math.round(t.acceptMs / 1000)} s.`);
-      const sent = this.d.hub.sendJob(machine.machineId, msg, {
-        onAccepted: () => {
-          accepted = true;
-          if (open) start();
-          emit(() => ({ type: "dispatched", machineId: machine.machineId, provider: machine.provider, attempt, holdKey: gate.admission?.holdKey }));
-          arm(t.firstChunkMs, "provider_timeout", `The provider produced no output within ${Math.round(t.firstChunkMs / 1000)} s.`);
-        },
-        onChunk: (c) => {
-          if (!accepted) return;
-          // Relay sealed frames only: anything in the clear would put output where it must not be.
-          if (typeof c.sealed !== "string" || c.sealed.length === 0) {
-            fail("provider_error", "The provider sent output that was not sealed to the requester; it was not relayed.");
-            return;
-          }
-          chunks += 1;
-          const sealed = c.sealed;
-          const seq = c.seq;
-          emit(() => ({ type: "chunk", seq, sealed }));
-          arm(t.idleMs, "provider_timeout", `The provider went silent for ${Math.round(t.idleMs / 1000)} s mid-answer.`);
-        },
-        onDone: (d) => {
-          // An agent writes the receipt only after `admitted`, so a done before it is out of order; keep it for the gate.
-          if (open) complete(d);
-          else heldDone = d;
-        },
-        onError: (e) => {
-          // The agent's refusals are about the job, not the machine's health, except engine failures.
-          if (e.code === "engine_error") this.d.registry.recordFailure(machine.machineId, this.d.now());
-          finish({ kind: "failed", error: new DispatchError(e.code, e.message) });
-        },
-        onLost: (reason) => {
-          this.d.registry.recordFailure(machine.machineId, this.d.now());
-          const error = new DispatchError("provider_lost", chunks === 0
-            ? `The provider disconnected before producing output (${reason}); nothing was charged.`
-            : `The provider disconnected mid-answer (${reason}); the hold was released and nothing is charged unless a receipt arrives.`);
-          finish(chunks === 0 ? { kind: "lost-before-output", error } : { kind: "failed", error });
-        },
-      });
-      if (!sent) {
-        finish({ kind: "lost-before-output", error: new DispatchError("provider_lost", "The chosen provider disconnected just before the job was sent.") });
-      }
-    });
-  }
 }
 
-/**
- * Admission bounded by the job's own expiry, so that a hung exchange or PDS cannot keep the
- * request open past it; an admission that completes after that has its hold released.
- */
-function untilExpiry(admit: Promise<Admission>, ms: number, late: (a: Admission) => void): Promise<Admission> {
-  return new Promise((resolve, reject) => {
-    let expired = false;
-    const timer = setTimeout(() => {
-      expired = true;
-      reject(new DispatchError("job_expired", "The job reached its expiresAt before admission completed; nothing was charged."));
-    }, timerDelay(ms));
-    admit.then(
-      (a) => {
-        clearTimeout(timer);
-        if (expired) late(a);
-        else resolve(a);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
+/** Where the exchange is told a job goes: the provider and the machine's attested signing key. */
+interface DispatchTarget {
+  provider: string;
+  machineKey: string;
 }
 
-/** The outcome of admission, readable synchronously once `wait` has resolved (it never rejects). */
-class AdmissionGate {
-  admission: Admission | undefined;
-  error: DispatchError | undefined;
-  readonly wait: Promise<void>;
-  constructor(admit: Promise<Admission>) {
-    this.wait = admit.then(
-      (a) => {
-        this.admission = a;
-      },
-      (err: unknown) => {
-        this.error = err instanceof DispatchError ? err : new DispatchError("exchange_unavailable", `Admission failed: ${err instanceof Error ? err.message : String(err)}`);
-      },
-    );
-  }
+function targetOf(m: MachineEntry): DispatchTarget {
+  return { provider: m.provider, machineKey: m.attestationPubKey };
 }

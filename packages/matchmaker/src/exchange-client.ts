@@ -25,6 +25,9 @@ export interface AdmitInput {
   requester: string;
   priceCeiling: { amount: number; currency: string };
   expiresAt: string;
+  /** Where the job is dispatched: the exchange pays a receipt for it from that machine only. */
+  provider?: string;
+  machineKey?: string;
 }
 
 export interface Admission {

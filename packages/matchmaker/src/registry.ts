@@ -1,5 +1,6 @@
 // The live machine registry and the routing decision. Time is passed in so the rules can be
 // tested without a clock.
+import { meetsTrustLevel } from "@cocore/protocol";
 import { DispatchError } from "./codes.ts";
 
 export interface MachineInfo {
@@ -8,6 +9,7 @@ export interface MachineInfo {
   /** The provider DID that gets paid. */
   provider: string;
   models: string[];
+  /** Derived from the machine's attestation record (never the agent's own claim). */
   trustLevel: string;
   /** Base64 X25519 key prompts for this machine are sealed to. */
   encryptionPubKey: string;
@@ -59,17 +61,13 @@ export interface RegistryOptions {
   failurePenaltyMs: number;
 }
 
-const TRUST_RANK: Record<string, number> = { "self-attested": 0, "hardware-attested": 1 };
-
-/** Unknown levels rank below everything a requester can ask for (fail closed). */
-export function trustRank(level: string): number {
-  return TRUST_RANK[level] ?? -1;
-}
-
+/**
+ * A machine's level (derived from its attestation at registration, registration.ts) against a
+ * job's acceptedTrustLevel: the rule receipt verification applies, so routing never sends a job
+ * where its receipt would be refused. An unknown level meets nothing (fail closed).
+ */
 export function meetsTrust(machineLevel: string, accepted: string): boolean {
-  const want = TRUST_RANK[accepted];
-  if (want === undefined) return false;
-  return trustRank(machineLevel) >= want;
+  return (machineLevel === "self-attested" || machineLevel === "hardware-attested") && meetsTrustLevel(machineLevel, accepted);
 }
 
 /** Slots the machine has for `model` (at least 1: a machine that serves a model runs one of its jobs). */

@@ -1,11 +1,12 @@
 // The matchmaker service: agents on a WebSocket, requesters over HTTP (see wire.ts).
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { getRecord, makeIdResolver, resolvePds, type IdResolver } from "@cocore/atproto";
+import { getRecord, makeIdResolver, resolvePds, type Agent, type IdResolver } from "@cocore/atproto";
 import { generateSigningKey, type SigningKey } from "@cocore/protocol";
 import { WebSocketServer } from "ws";
 import { AGENT_WS_PATH, DEFAULT_HEARTBEAT_INTERVAL_MS } from "@cocore/agent/matchmaker-protocol";
 import { AgentHub } from "./agents.ts";
+import { publishBrokerageKey } from "./brokerage-key.ts";
 import { DispatchError } from "./codes.ts";
 import { Dispatcher, type DispatchTimeouts } from "./dispatch.ts";
 import { ExchangeClient, type ServiceAuth } from "./exchange-client.ts";
@@ -21,12 +22,19 @@ export interface MatchmakerConfig {
   exchange: { did: string; url: string };
   /** Signs brokerageCountersignatures; a fresh key per process when not given. */
   brokerageKey?: SigningKey;
+  /**
+   * A session of the matchmaker's own account: the brokerage key is published there (a
+   * dev.cocore.compute.brokerageKey record, brokerage-key.ts) before the matchmaker serves, so that
+   * exchanges and clients can check its countersignatures. Without it nothing is published, and an
+   * exchange that binds dispatched jobs keeps their receipts waiting for the key.
+   */
+  repo?: Agent;
   port?: number;
   host?: string;
   /** Resolves provider and requester DIDs (attestation checks, job confirmation). */
   plcUrl?: string;
   idResolver?: IdResolver;
-  /** Check agent registrations against their attestation record (default: when a resolver is given). */
+  /** Check agent registrations against their attestation record and derive trust from it (default: when a resolver is given; without it every machine is self-attested). */
   verifyRegistrations?: boolean;
   /** Confirm each job record exists in the requester's repo, in parallel with admission (default: when a resolver is given). */
   confirmJobs?: boolean;
@@ -66,7 +74,7 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
   const hub = new AgentHub({
     registry,
     heartbeatIntervalMs,
-    verifyRegistrations: config.verifyRegistrations ?? idResolver !== undefined,
+    verifyAttestations: config.verifyRegistrations ?? idResolver !== undefined,
     idResolver,
     maxClockSkewMs: 5 * 60_000,
     log,
@@ -95,7 +103,14 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
     now,
     timeouts,
   });
-  const identity: MatchmakerIdentity = { did: config.did, exchange: config.exchange.did, brokerageKey: brokerageKey.publicKey };
+  if (config.repo && config.repo.assertDid !== config.did) throw new Error(`the matchmaker's repo session is ${config.repo.assertDid}, not its DID ${config.did}`);
+  const published = config.repo ? await publishBrokerageKey(config.repo, brokerageKey.publicKey, new Date(now()).toISOString()) : undefined;
+  const identity: MatchmakerIdentity = {
+    did: config.did,
+    exchange: config.exchange.did,
+    brokerageKey: brokerageKey.publicKey,
+    ...(published ? { brokerageKeyRecord: published.uri } : {}),
+  };
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err) => {

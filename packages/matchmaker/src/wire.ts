@@ -18,6 +18,8 @@
 // that waits past the queue's bound ends with an `error` event `queue_timeout`. Its hold is
 // released either way.
 
+import type { Countersignature } from "@cocore/protocol";
+
 export interface StrongRef {
   uri: string;
   cid: string;
@@ -60,7 +62,12 @@ export interface DispatchRequest {
 export type DispatchEvent =
   /** Waiting for a slot: `position` 1 is next; `waitMs` is the expected wait (-1: unknown); `queued` jobs wait for the model in all. */
   | { type: "queued"; position: number; waitMs: number; queued: number }
-  | { type: "dispatched"; machineId: string; provider: string; attempt: number; holdKey?: string }
+  /**
+   * `brokerageCountersignature`: the matchmaker's signed statement that it routed this job to this
+   * machine (@cocore/protocol brokerage.ts), the same one the receipt will carry; the client checks
+   * it against the key the matchmaker publishes in its repo before it reads any output.
+   */
+  | { type: "dispatched"; machineId: string; provider: string; attempt: number; holdKey?: string; brokerageCountersignature?: Countersignature }
   /** `sealed`: base64 reply frame `nonce(24) || box`, relayed byte for byte from the agent. */
   | { type: "chunk"; seq: number; sealed: string }
   | { type: "redispatched"; reason: string; attempt: number }
@@ -113,6 +120,11 @@ export interface ModelStatus {
 export interface MatchmakerIdentity {
   did: string;
   exchange: string;
-  /** Base64 P-256 key that signs brokerageCountersignatures. */
+  /**
+   * Base64 P-256 key that signs brokerageCountersignatures, as a hint: what counts is the
+   * dev.cocore.compute.brokerageKey record in the matchmaker's repo (`brokerageKeyRecord`).
+   */
   brokerageKey: string;
+  /** at:// URI of the published brokerageKey record (absent: this matchmaker publishes none). */
+  brokerageKeyRecord?: string;
 }

@@ -2,8 +2,8 @@
 // protocol: routing filters, named refusals, relay, re-dispatch and hold release.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { base64Decode, generateEncryptionKeyPair, generateSigningKey, openReply, outputCipherCommitment } from "@cocore/protocol";
-import { startMatchmaker, verifyCountersignature, type Matchmaker } from "../src/index.ts";
+import { base64Decode, countersignatureProblems, generateEncryptionKeyPair, generateSigningKey, openReply, outputCipherCommitment } from "@cocore/protocol";
+import { startMatchmaker, type Matchmaker } from "../src/index.ts";
 import { fakeAgent, fakeExchange, makeDispatch, postDispatch, replyKeys, SERVED_PIECES, waitFor, type FakeAgent, type FakeExchange } from "./support.ts";
 
 const MM_DID = "did:plc:matchmaker0000000000000";
@@ -68,9 +68,16 @@ describe("matchmaker", () => {
     assert.equal(sent.exchange, fx.did);
     const cs = sent.brokerageCountersignature!;
     assert.equal(cs.authority, MM_DID);
-    const receiptLike = { job: req.job, inputCommitment: req.jobRecord.inputCommitment, brokerageCountersignature: cs };
-    assert.equal(verifyCountersignature(receiptLike, mm.brokerageKey), true);
-    assert.equal(verifyCountersignature({ ...receiptLike, inputCommitment: "f".repeat(64) }, mm.brokerageKey), false);
+    // Checked as the exchange and the client check it, against a key record stating mm's key.
+    const keyRecord = { value: { keys: [{ publicKey: mm.brokerageKey, validFrom: new Date(0).toISOString() }], createdAt: new Date(0).toISOString() } };
+    const ctx = { job: req.job, inputCommitment: String(req.jobRecord.inputCommitment), provider: a.provider, window: { from: 0, to: Date.now() } };
+    assert.deepEqual(countersignatureProblems(cs, keyRecord, ctx), []);
+    assert.equal(countersignatureProblems(cs, keyRecord, { ...ctx, inputCommitment: "f".repeat(64) }).length, 1);
+    const dispatched = r.events[0] as { brokerageCountersignature?: unknown };
+    assert.deepEqual(dispatched.brokerageCountersignature, cs, "the requester is shown the countersignature the agent got");
+    // Admission named the machine the job went to.
+    assert.equal(admit.provider, a.provider);
+    assert.equal(typeof admit.machineKey, "string");
     assert.equal(fx.releases.length, 0);
     // A job runs once.
     const again = await postDispatch(mm.url, req);
@@ -203,6 +210,14 @@ describe("matchmaker", () => {
     const again = await agent({ models: ["m-hijack"], provider: victim.provider, machineId: victim.machineId, encryption: victim.encryption, signingKey });
     await waitFor(() => victimClosed, "old connection replaced");
     assert.equal(mm.registry.get(again.machineId)?.connectionId !== undefined, true);
+  });
+
+  test("without attestation checks a machine is self-attested, whatever its register claims", async () => {
+    const a = await agent({ trustLevel: "hardware-attested" });
+    assert.equal(mm.registry.get(a.machineId)?.trustLevel, "self-attested");
+    const r = await postDispatch(mm.url, makeDispatch(a.encryption.publicKey, { acceptedTrustLevel: "hardware-attested" }));
+    assert.equal(r.error?.code, "no_providers_for_trust");
+    assert.equal(a.jobs.length, 0);
   });
 
   test("one connection registers one machine id", async () => {

@@ -83,6 +83,8 @@ export interface FakeAgent {
   /** Plaintext pieces this agent sealed, per job uri (what must never show up in the relay). */
   plaintext: Map<string, string[]>;
   behaviour: AgentBehaviour;
+  /** Every register this agent sent, as sent (what an eavesdropper could capture). */
+  registers: Array<Record<string, unknown>>;
   ws: WebSocket;
   registered: Promise<void>;
   close(): void;
@@ -118,6 +120,7 @@ export function fakeAgent(matchmakerUrl: string, opts: FakeAgentOptions = {}): F
     control: [],
     plaintext: new Map(),
     behaviour: opts.behaviour ?? "serve",
+    registers: [],
     ws,
     registered: new Promise((resolve, reject) => {
       ws.on("message", (data) => {
@@ -129,6 +132,7 @@ export function fakeAgent(matchmakerUrl: string, opts: FakeAgentOptions = {}): F
     }),
     close: () => ws.terminate(),
   };
+  let challenge = "";
   const register = (machineId: string) => {
     const unsigned = {
       type: "register",
@@ -147,10 +151,16 @@ export function fakeAgent(matchmakerUrl: string, opts: FakeAgentOptions = {}): F
       acceptedExchanges: opts.acceptedExchanges ?? [],
       capacity: 2,
       at: new Date().toISOString(),
+      challenge,
     };
-    ws.send(JSON.stringify({ ...unsigned, sig: base64Encode(sign(key, canonicalBytes(unsigned))) }));
+    agent.registers.push({ ...unsigned, sig: base64Encode(sign(key, canonicalBytes(unsigned))) });
+    ws.send(JSON.stringify(agent.registers.at(-1)));
   };
-  ws.on("open", () => {
+  // Registration answers the matchmaker's challenge, as the real agent's does.
+  ws.on("message", (data) => {
+    const msg = JSON.parse(data.toString()) as { type: string; nonce?: string };
+    if (msg.type !== "challenge") return;
+    challenge = msg.nonce ?? "";
     register(machineId);
     for (const id of opts.alsoRegister ?? []) register(id);
   });

@@ -5,6 +5,7 @@ export * from "./ledger/index.ts";
 // Both modules name a Money and a TokenCounts type; the package-level names are the lexicon's.
 export type { Money, TokenCounts } from "./lexicon/index.ts";
 export { checkAttestation, meetsTrustLevel, trustLevelOf, type AttestationProblem, type TrustLevel } from "./attestation-check.ts";
+export { BROKERAGE_KEY_RKEY, brokerageKeys, brokerageKeyUri, countersign, countersignatureProblems, type Countersignature, type CountersignatureContext } from "./brokerage.ts";
 export { base64Decode, base64Encode, base64Normalize, Base64Error } from "./base64.ts";
 export { canonicalBytes, canonicalJson, CanonicalError, type CanonicalErrorCode } from "./canonical.ts";
 export { dagCborEncode, recordCid } from "./cid.ts";

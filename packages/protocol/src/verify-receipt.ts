@@ -3,6 +3,7 @@
 // auditor) learns every reason a receipt is refused, and a single broken field always surfaces
 // under its own code. Pure: the verification time is an input, never the clock.
 import { meetsTrustLevel, trustLevelOf } from "./attestation-check.ts";
+import { countersignatureProblems } from "./brokerage.ts";
 import { CanonicalError } from "./canonical.ts";
 import { recordCid } from "./cid.ts";
 import { isValidPublicKey } from "./keys.ts";
@@ -38,6 +39,8 @@ export const FINDING_CODES = [
   "session-budget-exceeded",
   "trust-level-unmet",
   "not-dispatched-provider",
+  "countersignature-invalid",
+  "countersignature-missing",
 ] as const;
 export type FindingCode = (typeof FINDING_CODES)[number];
 
@@ -64,6 +67,11 @@ export interface ReceiptBundle {
   attestation: RecordRef;
   paymentAuthorization?: RecordRef;
   policy?: RecordRef;
+  /**
+   * The brokerageKey record of the authority of the receipt's brokerageCountersignature (brokerage.ts).
+   * Given, the countersignature is checked against it; absent, it is not judged (unless required).
+   */
+  brokerageKey?: RecordRef;
 }
 
 export interface VerifyOptions {
@@ -87,6 +95,11 @@ export interface VerifyOptions {
    * matchmaker dispatched this job to. A receipt by anyone else is not the dispatched work.
    */
   dispatchedTo?: DispatchTarget;
+  /**
+   * The receipt must carry a brokerageCountersignature that verifies against `bundle.brokerageKey`
+   * (the job was dispatched by a matchmaker that countersigns: the exchange's, or the client's own).
+   */
+  requireCountersignature?: boolean;
   /**
    * Checks the caller has already made on these exact records, so that bulk verification (an
    * exchange settling thousands of receipts a second) does each expensive step once per record
@@ -137,7 +150,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
 }
 
-function normalizeRef(raw: unknown, part: Part): RecordRef {
+function normalizeRef(raw: unknown, part: Part | "brokerageKey"): RecordRef {
   if (!isObject(raw)) throw new BundleError(`${part} is not an object`);
   const wrapped = isObject(raw.value) && Object.keys(raw).every((k) => WRAPPER_KEYS.has(k));
   const value = wrapped ? raw.value : raw;
@@ -175,6 +188,7 @@ export function normalizeBundle(json: unknown): ReceiptBundle {
   };
   if (json.paymentAuthorization != null) bundle.paymentAuthorization = normalizeRef(json.paymentAuthorization, "paymentAuthorization");
   if (json.policy != null) bundle.policy = normalizeRef(json.policy, "policy");
+  if (json.brokerageKey != null) bundle.brokerageKey = normalizeRef(json.brokerageKey, "brokerageKey");
   return bundle;
 }
 
@@ -441,6 +455,18 @@ export function verifyReceipt(bundle: ReceiptBundle, options: VerifyOptions = {}
   if (options.dispatchedTo) {
     const wrong = dispatchFinding(bundle.job.uri ?? "(this job)", options.dispatchedTo, providerDid, str(att, "publicKey"));
     if (wrong) found.add(wrong.code, wrong.message);
+  }
+  // The matchmaker's countersignature, against the key its authority publishes (brokerage.ts).
+  const countersignature = receipt.brokerageCountersignature;
+  if (countersignature === undefined) {
+    if (options.requireCountersignature) found.add("countersignature-missing", "the receipt carries no brokerageCountersignature, but the job was dispatched by a matchmaker that countersigns");
+  } else if (bundle.brokerageKey !== undefined || options.requireCountersignature) {
+    const jobRef = { uri: str(receiptRef, "uri") ?? "", cid: str(receiptRef, "cid") ?? "" };
+    const from = jobCreated ?? Number.NEGATIVE_INFINITY;
+    const to = startedAt ?? completedAt ?? Number.POSITIVE_INFINITY;
+    for (const p of countersignatureProblems(countersignature, bundle.brokerageKey, { job: jobRef, inputCommitment: rIn ?? "", ...(providerDid ? { provider: providerDid } : {}), window: { from, to } })) {
+      found.add("countersignature-invalid", p);
+    }
   }
 
   const ceiling = obj(job, "priceCeiling");

@@ -6,6 +6,8 @@ import { generateSigningKey } from "../src/keys.ts";
 import { signRecord } from "../src/signature.ts";
 import { recordCid } from "../src/cid.ts";
 import { BundleError, FINDING_CODES, normalizeBundle, verifyReceipt, type ReceiptBundle, type VerifyOptions } from "../src/verify-receipt.ts";
+import { base64Decode } from "../src/base64.ts";
+import { brokerageKeyUri, countersign } from "../src/brokerage.ts";
 import { buildBundle, EXCHANGE, PROVIDER, REQUESTER } from "./bundle-support.ts";
 
 const fixture = (name: string): unknown => JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8"));
@@ -25,6 +27,22 @@ function broken(edit: (b: ReceiptBundle) => void, opts?: Parameters<typeof resea
 }
 
 const r = (b: ReceiptBundle) => b.receipt.value;
+
+// A matchmaker that countersigned the dispatch, and its published key record.
+const MATCHMAKER = "did:plc:matchmaker00000000000000";
+const mmKey = generateSigningKey();
+const keyRecord = (keys: Rec[]) => ({ uri: brokerageKeyUri(MATCHMAKER), value: { $type: "dev.cocore.compute.brokerageKey", keys, createdAt: "2026-01-01T00:00:00.000Z" } });
+const published = keyRecord([{ publicKey: mmKey.publicKey, sigScheme: "p256", validFrom: "2026-01-01T00:00:00.000Z" }]);
+/** The valid bundle, countersigned (outside the provider's signature) and with `keys` as the authority's record. */
+function countersigned(o: { signer?: typeof mmKey; machineId?: string; key?: ReturnType<typeof keyRecord> | null } = {}): ReceiptBundle {
+  const b = structuredClone(valid);
+  const job = r(b).job as { uri: string; cid: string };
+  const cs = countersign(o.signer ?? mmKey, { authority: MATCHMAKER, machineId: o.machineId ?? `at://${b.receipt.uri!.split("/")[2]}/dev.cocore.compute.provider/m1`, nonce: "n1" }, job, String(r(b).inputCommitment));
+  r(b).brokerageCountersignature = { ...cs, sig: base64Decode(cs.sig) };
+  b.receipt.cid = recordCid(r(b));
+  if (o.key !== null) b.brokerageKey = o.key ?? published;
+  return b;
+}
 const j = (b: ReceiptBundle) => b.job.value;
 const a = (b: ReceiptBundle) => b.attestation.value;
 const pa = (b: ReceiptBundle) => b.paymentAuthorization!.value;
@@ -142,6 +160,15 @@ const cases: [string, () => ReceiptBundle, string[], VerifyOptions?][] = [
     { sessionCharged: 4950 },
   ],
   ["not-dispatched-provider", () => valid, ["not-dispatched-provider"], { dispatchedTo: { provider: OTHER, machineKey: null } }],
+  ["countersignature-missing", () => valid, ["countersignature-missing"], { requireCountersignature: true }],
+  ["countersignature-invalid (signed by a key the matchmaker never published)", () => countersigned({ signer: otherKey }), ["countersignature-invalid"]],
+  ["countersignature-invalid (routes the job to another provider's machine)", () => countersigned({ machineId: `at://${OTHER}/dev.cocore.compute.provider/m1` }), ["countersignature-invalid"]],
+  [
+    "countersignature-invalid (the key was retired before the job existed)",
+    () => countersigned({ key: keyRecord([{ publicKey: mmKey.publicKey, validFrom: "2026-01-01T00:00:00.000Z", validUntil: "2026-02-01T00:00:00.000Z" }]) }),
+    ["countersignature-invalid"],
+  ],
+  ["countersignature-invalid (required, and the authority publishes no key)", () => countersigned({ key: null }), ["countersignature-invalid"], { requireCountersignature: true }],
   [
     "not-dispatched-provider (another machine of the same provider)",
     () => valid,
@@ -163,6 +190,17 @@ for (const [name, make, expected, options] of cases) {
 test("every finding code has a breaking case above", () => {
   const covered = new Set(cases.flatMap(([, , expected]) => expected));
   assert.deepEqual(FINDING_CODES.filter((c) => !covered.has(c)), []);
+});
+
+test("a countersignature is judged when its authority's key record is given (or required), else left alone", () => {
+  assert.deepEqual(codes(countersigned()), []);
+  assert.deepEqual(codes(countersigned(), { requireCountersignature: true }), []);
+  // Offline, without the key record, a countersignature cannot be judged: nothing is found.
+  assert.deepEqual(codes(countersigned({ key: null, signer: otherKey })), []);
+  // Another key of the same record (a second matchmaker process) verifies too.
+  const two = keyRecord([{ publicKey: otherKey.publicKey, validFrom: "2026-01-01T00:00:00.000Z" }, ...(published.value.keys as Rec[])]);
+  assert.deepEqual(codes(countersigned({ key: two })), []);
+  assert.deepEqual(codes(countersigned({ key: two, signer: otherKey })), []);
 });
 
 test("the dispatched machine's own receipt is its work", () => {

@@ -85,6 +85,7 @@ Jobs that find every slot busy wait in a fair queue per model: at most --queue-m
       serviceAuth: serviceAuthFromAgent(agent),
       exchange: { did: need("exchange-did"), url: need("exchange-url") },
       brokerageKey: key,
+      repo: agent,
       plcUrl: values.plc,
       port,
       host: values.host ?? "127.0.0.1",

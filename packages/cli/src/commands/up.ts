@@ -108,6 +108,7 @@ const services: UpService[] = [
       const mm = await startMatchmaker({
         did: acct.did,
         serviceAuth: serviceAuthFromKeypair(acct.did, await network.signingKeypair(acct.did)),
+        repo: acct.agent,
         exchange: { did: exchange.did, url: exchange.url },
         plcUrl: network.plcUrl,
         port: ctx.flags.matchmakerPort,

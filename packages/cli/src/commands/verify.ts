@@ -27,8 +27,10 @@ export const command: Command = {
   help: `usage: cocore verify BUNDLE.json [--at ISO-TIME] [--exchange DID] [--json]
 
 Checks a receipt against the job, attestation, payment authorization and exchange policy in
-BUNDLE.json: { "receipt", "job", "attestation", "paymentAuthorization"?, "policy"? }, each a
-record value as stored on the PDS, optionally wrapped as { "uri", "cid", "value" }.
+BUNDLE.json: { "receipt", "job", "attestation", "paymentAuthorization"?, "policy"?,
+"brokerageKey"? }, each a record value as stored on the PDS, optionally wrapped as
+{ "uri", "cid", "value" }. With "brokerageKey" (the dev.cocore.compute.brokerageKey record of the
+matchmaker that countersigned the receipt) the receipt's brokerageCountersignature is checked too.
 
   --at ISO-TIME    verification time for the attestation window and authorization expiry
                    (default: the receipt's completedAt)

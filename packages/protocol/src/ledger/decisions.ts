@@ -65,14 +65,20 @@ export async function decide(l: Ledger, row: ReceiptRow): Promise<void> {
 
 /**
  * A job this exchange admitted for one machine is paid to that machine only: a receipt from any
- * other provider (or another machine of the same provider) is not the dispatched work. The binding
+ * other provider (or another machine of the same provider), or one without the matchmaker's
+ * countersignature, is not the dispatched work. The binding
  * is the exchange's own (holds are private), so the auditor takes such a rejection on the
  * exchange's word (README: "Holds").
  */
 async function dispatchConflict(l: Ledger, f: ReceiptFacts): Promise<Finding | null> {
   const hold = await l.store.hold(f.jobUri);
   if (!hold || hold.provider === null) return null;
-  return dispatchFinding(f.jobUri, { provider: hold.provider, machineKey: hold.machineKey }, f.provider, f.machineKey);
+  const wrong = dispatchFinding(f.jobUri, { provider: hold.provider, machineKey: hold.machineKey }, f.provider, f.machineKey);
+  if (wrong) return wrong;
+  // The matchmaker that bound the job countersigned the dispatch, and the agent copies that into
+  // its receipt: a receipt without it is not the dispatched work as the public record states it.
+  if (!f.countersignedBy) return { code: "countersignature-missing", message: `job ${f.jobUri} was dispatched with a brokerageCountersignature; the receipt carries none` };
+  return null;
 }
 
 /** The claim a receipt would break by settling now (README step 2), if any. */

@@ -1,6 +1,7 @@
 // A receipt's path from stored records to the facts the ledger decides on (README: "A receipt's
 // path", steps 1–2): candidacy (are its parts here, is it ours, is it dated sanely) and judgement
 // (verifyReceipt under the policy in force at completedAt).
+import { brokerageKeyUri } from "../brokerage.ts";
 import { NSID } from "../lexicon/index.ts";
 import { verifyReceipt, type Finding, type ReceiptBundle, type VerifyOptions, type VerifyResult } from "../verify-receipt.ts";
 import type { LedgerStore, RecordRow } from "./store.ts";
@@ -20,6 +21,8 @@ export interface ReceiptFacts {
   completedAt: number;
   /** The signing key of the machine that did the work (its attestation's publicKey). */
   machineKey?: string;
+  /** The matchmaker whose brokerageCountersignature the receipt carries (verified against its published key). */
+  countersignedBy?: string;
   /** The payment authorization (absent only for a replay's pre-verified receipt events). */
   auth: { uri: string; cid: string; nonce: string; scope: string; sessionBudget: number | null } | null;
 }
@@ -30,7 +33,7 @@ export type Verify = (bundle: ReceiptBundle, options: VerifyOptions) => VerifyRe
 export const FUTURE_TOLERANCE_MS = 5 * 60_000;
 
 /** Strong-ref mismatches: a newer version of the implicated record may clear them. */
-const STALE_REF_CODES: ReadonlySet<string> = new Set(["job-mismatch", "attestation-invalid", "authorization-invalid"]);
+const STALE_REF_CODES: ReadonlySet<string> = new Set(["job-mismatch", "attestation-invalid", "authorization-invalid", "countersignature-invalid"]);
 
 export function str(v: unknown, key: string): string | undefined {
   if (v === null || typeof v !== "object") return undefined;
@@ -62,9 +65,12 @@ export interface ReceiptParts {
   job?: RecordRow;
   attestation?: RecordRow;
   auth?: RecordRow;
+  /** The countersigning matchmaker's brokerageKey record, when the receipt is countersigned. */
+  brokerageKey?: RecordRow;
   jobUri: string;
   attUri: string;
   authUri: string | undefined;
+  brokerageKeyUri: string | undefined;
 }
 
 export async function loadParts(store: LedgerStore, receipt: RecordRow): Promise<ReceiptParts> {
@@ -74,7 +80,10 @@ export async function loadParts(store: LedgerStore, receipt: RecordRow): Promise
   const attestation = attUri ? live(await store.record(attUri)) : undefined;
   const authUri = str(objOf(job?.value, "paymentAuthorization"), "uri");
   const auth = authUri ? live(await store.record(authUri)) : undefined;
-  return { receipt, job, attestation, auth, jobUri, attUri, authUri };
+  const authority = str(objOf(receipt.value, "brokerageCountersignature"), "authority");
+  const keyUri = authority && /^did:[a-z]+:[a-zA-Z0-9._:%-]+$/.test(authority) ? brokerageKeyUri(authority) : undefined;
+  const brokerageKey = keyUri ? live(await store.record(keyUri)) : undefined;
+  return { receipt, job, attestation, auth, brokerageKey, jobUri, attUri, authUri, brokerageKeyUri: keyUri };
 }
 
 export type Candidacy =
@@ -92,6 +101,8 @@ export function candidacy(parts: ReceiptParts, exchange: string): Candidacy {
   if (!parts.attestation) return { kind: "pending", waitingFor: parts.attUri, reason: "waiting for attestation" };
   if (parts.authUri && !parts.auth) return { kind: "pending", waitingFor: parts.authUri, reason: "waiting for paymentAuthorization" };
   if (parts.auth && str(parts.auth.value, "exchange") !== exchange) return { kind: "ignored", reason: "other-exchange" };
+  // A countersigned receipt is judged with its matchmaker's published key, like any other part.
+  if (parts.brokerageKeyUri && !parts.brokerageKey) return { kind: "pending", waitingFor: parts.brokerageKeyUri, reason: "waiting for the matchmaker's brokerageKey" };
   const completedAt = Date.parse(str(receipt.value, "completedAt") ?? "");
   if (!Number.isSafeInteger(completedAt)) return { kind: "rejected", findings: [{ code: "schema-invalid", message: "receipt.completedAt is not a datetime" }] };
   if (completedAt > receipt.firstSeen + FUTURE_TOLERANCE_MS) {
@@ -132,6 +143,7 @@ export function judge(parts: ReceiptParts, exchange: string, timeline: Timeline,
     policy: { uri: policy.uri, cid: policy.cid, value: policy.value },
   };
   if (auth) bundle.paymentAuthorization = { uri: auth.uri, cid: auth.cid, value: auth.value };
+  if (parts.brokerageKey) bundle.brokerageKey = { uri: parts.brokerageKey.uri, cid: parts.brokerageKey.cid, value: parts.brokerageKey.value };
   const verdict = verify(bundle, {
     exchange,
     trusted: {
@@ -149,7 +161,15 @@ export function judge(parts: ReceiptParts, exchange: string, timeline: Timeline,
   if (verdict.findings.length > 0) {
     const codes = verdict.findings.map((f) => f.code as string);
     const stale = codes.every((x) => STALE_REF_CODES.has(x));
-    const waitingFor = !stale ? null : codes.includes("attestation-invalid") ? parts.attUri : codes.includes("authorization-invalid") ? (parts.authUri ?? null) : parts.jobUri;
+    const waitingFor = !stale
+      ? null
+      : codes.includes("attestation-invalid")
+        ? parts.attUri
+        : codes.includes("authorization-invalid")
+          ? (parts.authUri ?? null)
+          : codes.includes("countersignature-invalid")
+            ? (parts.brokerageKeyUri ?? null)
+            : parts.jobUri;
     return { ok: false, findings: verdict.findings, waitingFor };
   }
   const price = objOf(receipt.value, "price")!;
@@ -169,6 +189,7 @@ export function judge(parts: ReceiptParts, exchange: string, timeline: Timeline,
       proBono: receipt.value.proBono === true,
       completedAt: c.completedAt,
       machineKey: str(attestation!.value, "publicKey")!,
+      ...(parts.brokerageKey ? { countersignedBy: str(objOf(receipt.value, "brokerageCountersignature"), "authority")! } : {}),
       auth: {
         uri: auth!.uri,
         cid: auth!.cid,

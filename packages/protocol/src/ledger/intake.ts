@@ -20,7 +20,7 @@ export async function onRecords(l: Ledger, input: Extract<LedgerInput, { type: "
     const changed = op.action === "delete" ? await onDelete(l, op.uri, op.rev) : await onPut(l, op, input.seenAt, input.restoreLog === true);
     if (!changed) continue;
     if (changed === NSID.receipt) receipts.add(op.uri);
-    else if (changed === NSID.job || changed === NSID.paymentAuthorization || changed === NSID.attestation) parts.push(op.uri);
+    else if (changed === NSID.job || changed === NSID.paymentAuthorization || changed === NSID.attestation || changed === NSID.brokerageKey) parts.push(op.uri);
   }
   if (parts.length > 0) for (const w of await l.store.waitingFor(parts)) receipts.add(w);
   // at:// uris are ASCII (their syntax allows nothing else), so code-unit order is byte order.

@@ -9,6 +9,7 @@ import type * as Job from "./generated/types/dev/cocore/compute/job.ts";
 import type * as PaymentAuthorization from "./generated/types/dev/cocore/compute/paymentAuthorization.ts";
 import type * as Provider from "./generated/types/dev/cocore/compute/provider.ts";
 import type * as Attestation from "./generated/types/dev/cocore/compute/attestation.ts";
+import type * as BrokerageKey from "./generated/types/dev/cocore/compute/brokerageKey.ts";
 import type * as Receipt from "./generated/types/dev/cocore/compute/receipt.ts";
 import type * as Settlement from "./generated/types/dev/cocore/compute/settlement.ts";
 import type * as ExchangePolicy from "./generated/types/dev/cocore/compute/exchangePolicy.ts";
@@ -36,6 +37,7 @@ export const NSID = {
   paymentAuthorization: "dev.cocore.compute.paymentAuthorization",
   provider: "dev.cocore.compute.provider",
   attestation: "dev.cocore.compute.attestation",
+  brokerageKey: "dev.cocore.compute.brokerageKey",
   receipt: "dev.cocore.compute.receipt",
   settlement: "dev.cocore.compute.settlement",
   exchangePolicy: "dev.cocore.compute.exchangePolicy",
@@ -89,6 +91,7 @@ export type JobRecord = Job.Record;
 export type PaymentAuthorizationRecord = PaymentAuthorization.Record;
 export type ProviderRecord = Provider.Record;
 export type AttestationRecord = Attestation.Record;
+export type BrokerageKeyRecord = BrokerageKey.Record;
 export type ReceiptRecord = Receipt.Record;
 export type SettlementRecord = Settlement.Record;
 export type ExchangePolicyRecord = ExchangePolicy.Record;

@@ -350,6 +350,65 @@ export const schemaDict = {
       },
     },
   },
+  DevCocoreComputeBrokerageKey: {
+    lexicon: 1,
+    id: 'dev.cocore.compute.brokerageKey',
+    description:
+      "The keys a matchmaker signs brokerageCountersignatures with, published in the matchmaker's own repo (rkey self) so that exchanges, clients and auditors can check a countersignature from public records alone. Each running matchmaker process of the account adds its key; a key is retired by setting its validUntil, never removed, so that what it countersigned keeps verifying.",
+    defs: {
+      main: {
+        type: 'record',
+        key: 'literal:self',
+        record: {
+          type: 'object',
+          required: ['keys', 'createdAt'],
+          properties: {
+            keys: {
+              type: 'array',
+              minLength: 1,
+              maxLength: 256,
+              items: {
+                type: 'ref',
+                ref: 'lex:dev.cocore.compute.brokerageKey#key',
+              },
+              description:
+                'Every key the matchmaker has signed with, newest first.',
+            },
+            createdAt: {
+              type: 'string',
+              format: 'datetime',
+            },
+          },
+        },
+      },
+      key: {
+        type: 'object',
+        required: ['publicKey', 'validFrom'],
+        properties: {
+          publicKey: {
+            type: 'string',
+            maxLength: 128,
+            description:
+              "P-256, standard base64 of the 64-byte raw point X‖Y (as an attestation's publicKey); signatures are DER ECDSA over SHA-256.",
+          },
+          sigScheme: {
+            type: 'string',
+            knownValues: ['p256'],
+          },
+          validFrom: {
+            type: 'string',
+            format: 'datetime',
+            description: 'From when the key signs.',
+          },
+          validUntil: {
+            type: 'string',
+            format: 'datetime',
+            description: 'When the key was retired; absent while it is in use.',
+          },
+        },
+      },
+    },
+  },
   DevCocoreComputeDefs: {
     lexicon: 1,
     id: 'dev.cocore.compute.defs',
@@ -2051,6 +2110,7 @@ export const ids = {
   DevCocoreAccountTokenPatronage: 'dev.cocore.account.tokenPatronage',
   DevCocoreAccountTokenRefresh: 'dev.cocore.account.tokenRefresh',
   DevCocoreComputeAttestation: 'dev.cocore.compute.attestation',
+  DevCocoreComputeBrokerageKey: 'dev.cocore.compute.brokerageKey',
   DevCocoreComputeDefs: 'dev.cocore.compute.defs',
   DevCocoreComputeExchangePolicy: 'dev.cocore.compute.exchangePolicy',
   DevCocoreComputeJob: 'dev.cocore.compute.job',
