@@ -42,6 +42,7 @@ export {
   type EncryptionKeyPair,
   type Sealed,
 } from "./seal.ts";
+export * from "./json-schema/index.ts";
 export { jobWork, offersTools, outputSchemaHash, toolSchemaHash, workProblems, type JobWork, type ToolChoice } from "./job-work.ts";
 export { MAX_TIMER_MS, timerDelay } from "./timers.ts";
 export { sign, signatureBytes, signingPayload, signRecord, verify, verifyRecordSignature, type SignatureField } from "./signature.ts";
