@@ -14,6 +14,7 @@ import {
   type DoneMessage,
   type ErrorMessage,
   type MatchmakerToAgent,
+  type ModelCapabilities,
   type RegisterMessage,
 } from "@cocore/agent/matchmaker-protocol";
 import type { MachineInfo, Registry } from "./registry.ts";
@@ -136,6 +137,7 @@ export class AgentHub {
           provisioning: msg.engineState === "loading",
           faulted: msg.engineState === "fault",
           capacityByModel: capacityMap(msg.capacityByModel),
+          capabilitiesByModel: capabilitiesMap(msg.capabilitiesByModel) ?? {},
         });
         if (msg.attestation) {
           const m = this.opts.registry.get(conn.machineId);
@@ -190,6 +192,7 @@ export class AgentHub {
       faulted: msg.engineState === "fault",
       capacity: Number.isInteger(msg.capacity) && msg.capacity > 0 ? msg.capacity : 1,
       capacityByModel: capacityMap(msg.capacityByModel),
+      capabilitiesByModel: capabilitiesMap(msg.capabilitiesByModel),
       version: msg.version,
       attestation: msg.attestation,
       providerRecord: msg.providerRecord,
@@ -277,4 +280,15 @@ function capacityMap(v: unknown): Record<string, number> | undefined {
   const out: Record<string, number> = {};
   for (const [model, n] of Object.entries(v as Record<string, unknown>)) if (Number.isInteger(n) && (n as number) > 0) out[model] = n as number;
   return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** The agent's per-model capabilities, keeping only well-formed entries (anything else: text only). */
+function capabilitiesMap(v: unknown): Record<string, ModelCapabilities> | undefined {
+  if (!v || typeof v !== "object" || Array.isArray(v)) return undefined;
+  const out: Record<string, ModelCapabilities> = {};
+  for (const [model, c] of Object.entries(v as Record<string, unknown>)) {
+    const x = c as Partial<ModelCapabilities> | null;
+    if (x && typeof x === "object") out[model] = { tools: x.tools === true, structuredOutput: x.structuredOutput === true, contextLength: Number.isSafeInteger(x.contextLength) && x.contextLength! > 0 ? x.contextLength! : 0 };
+  }
+  return out;
 }
