@@ -155,7 +155,8 @@ export function workFor(job: Record<string, unknown>, input: JobInput, caps: Mod
   if (offersTools(w)) {
     const defs = w.tools!.map((t) => ({ name: t.function.name, ...(t.function.description !== undefined && { description: t.function.description }), ...(t.function.parameters !== undefined && { parameters: t.function.parameters }) }));
     for (const d of defs) {
-      const problem = d.parameters ? schemaProblem(d.parameters, { strict: true }) : undefined;
+      // The job record keeps no per-function strict flag: unenforced keywords are accepted and not enforced.
+      const problem = d.parameters ? schemaProblem(d.parameters, { strict: false }) : undefined;
       if (problem) refuse("job_invalid", `the parameters of tool ${d.name} cannot be enforced: ${problem.message}`);
     }
     if (new Set(defs.map((d) => d.name)).size !== defs.length) refuse("job_invalid", "two of the job's tools share a name");

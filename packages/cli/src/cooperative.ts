@@ -9,7 +9,7 @@ import { CocoreClient } from "@cocore/client";
 import type { Exchange, PolicyParams } from "@cocore/exchange";
 import { serviceAuthFromKeypair, startMatchmaker, type Matchmaker } from "@cocore/matchmaker";
 import { startAgent, type RunningAgent } from "@cocore/agent";
-import { KeyStore, startGateway, type Gateway } from "@cocore/gateway";
+import { KeyStore, startGateway, type Gateway, type TokenPrice } from "@cocore/gateway";
 import { seedCooperative } from "./cooperative-seed.ts";
 
 export interface CooperativeOptions {
@@ -107,6 +107,7 @@ export async function startCooperative(opts: CooperativeOptions = {}): Promise<C
           return c;
         },
         models: () => clients.values().next().value!.models(),
+        price: () => clients.values().next().value!.policy().then((p) => p.value.tokenRate as TokenPrice | undefined),
         log: (l) => log(`gateway: ${l}`),
       });
       const g = gateway;
