@@ -63,7 +63,7 @@ export class AnswerShaper {
     if (work?.tools) {
       // A text answer (auto) must fit in what is left, or it would be cut off mid-envelope.
       const room = { ...b, maxString: Math.min(b.maxString, Math.max(1, Math.floor((req.maxTokens - 16) / 8))) };
-      schema = envelopeSchema({ ...work.tools, ...(work.outputSchema && { answerSchema: work.outputSchema.schema }) }, work.tools.choice === "auto" ? room : b);
+      schema = envelopeSchema({ ...work.tools, ...(work.outputSchema && { answerSchema: work.outputSchema.schema }) }, work.tools.choice === "auto" ? room : b, req.maxTokens);
     } else if (work?.outputSchema) schema = grammarSchema(work.outputSchema.schema, b);
     const grammar = schema ? await cache.get(schema, b.maxString) : undefined;
     return new AnswerShaper(work, grammar, req.stop);

@@ -32,8 +32,55 @@ export function parametersOf(t: ToolDef): Schema {
   return t.parameters && Object.keys(t.parameters).length > 0 ? t.parameters : { type: "object", properties: {} };
 }
 
-/** The envelope's schema, already in grammar form. */
-export function envelopeSchema(w: ToolWork, b: GrammarBounds): Schema {
+/**
+ * The longest compact JSON a grammar-form schema admits, in characters (a string character is at
+ * most a two-character escape; json-grammar.ts bounds numbers); Infinity for recursive schemas.
+ */
+export function maxJsonChars(s: unknown, root: Schema = s as Schema, seen: ReadonlySet<string> = new Set()): number {
+  if (typeof s !== "object" || s === null) return Infinity;
+  const o = s as Schema;
+  if (typeof o.$ref === "string") {
+    const name = o.$ref.replace(/^#\/\$defs\//, "");
+    if (seen.has(name)) return Infinity;
+    return maxJsonChars((root.$defs as Schema | undefined)?.[name], root, new Set([...seen, name]));
+  }
+  const json = (v: unknown) => JSON.stringify(v).length;
+  if (Array.isArray(o.enum)) return Math.max(...o.enum.map(json));
+  if ("const" in o) return json(o.const);
+  if (Array.isArray(o.oneOf)) return Math.max(...o.oneOf.map((x) => maxJsonChars(x, root, seen)));
+  switch (o.type) {
+    case "string":
+      return o.format === "date-time" ? 40 : o.format === "date" || o.format === "time" ? 24 : 2 + 2 * Number(o.maxLength ?? Infinity);
+    case "integer":
+      return 16;
+    case "number":
+      return 27;
+    case "boolean":
+      return 5;
+    case "null":
+      return 4;
+    case "array": {
+      const prefix = Array.isArray(o.prefixItems) ? o.prefixItems.map((x) => maxJsonChars(x, root, seen) + 1) : [];
+      const items = Number(o.maxItems ?? Infinity);
+      const rest = Math.max(0, items - prefix.length) * (o.items === undefined || o.items === false ? 0 : maxJsonChars(o.items, root, seen) + 1);
+      return 2 + prefix.reduce((a, b) => a + b, 0) + rest;
+    }
+    case "object": {
+      const props = Object.entries((o.properties ?? {}) as Schema).reduce((n, [k, v]) => n + json(k) + 2 + maxJsonChars(v, root, seen), 0);
+      const extra = o.additionalProperties && typeof o.additionalProperties === "object" ? Number(o.maxProperties ?? Infinity) * (2 + 2 * 64 + 2 + maxJsonChars(o.additionalProperties, root, seen)) : 0;
+      return 2 + props + extra;
+    }
+    default:
+      return Infinity;
+  }
+}
+
+/**
+ * The envelope's schema, already in grammar form. `budget` (the answer's token limit) caps how
+ * many parallel calls the grammar allows, so that a model cannot run out of tokens mid-envelope
+ * by calling again and again (a character is at most one token for the models we serve).
+ */
+export function envelopeSchema(w: ToolWork, b: GrammarBounds, budget = Infinity): Schema {
   const offered = typeof w.choice === "object" ? w.tools.filter((t) => t.name === (w.choice as { name: string }).name) : w.tools;
   if (offered.length === 0) throw new Error("the named tool is not among the tools");
   const call = (t: ToolDef): Schema => {
@@ -41,11 +88,11 @@ export function envelopeSchema(w: ToolWork, b: GrammarBounds): Schema {
     // $defs must sit at the root of the compiled schema; a call's own are lifted with a prefix.
     return { type: "object", properties: { name: { const: t.name }, arguments: params } };
   };
-  const calls: Schema = {
-    type: "object",
-    properties: { tool_calls: { type: "array", minItems: 1, maxItems: w.parallel ? MAX_PARALLEL_CALLS : 1, items: offered.length === 1 ? call(offered[0]!) : { oneOf: offered.map(call) } } },
-  };
-  const schema = liftDefs(calls);
+  const items = liftDefs({ items: offered.length === 1 ? call(offered[0]!) : { oneOf: offered.map(call) } });
+  const perCall = maxJsonChars(items.items, items) + 1;
+  const fit = Math.floor((budget - '{"tool_calls":[]}'.length) / perCall);
+  const maxItems = w.parallel ? Math.max(1, Math.min(MAX_PARALLEL_CALLS, Number.isFinite(fit) ? fit : MAX_PARALLEL_CALLS)) : 1;
+  const schema: Schema = { type: "object", properties: { tool_calls: { type: "array", minItems: 1, maxItems, items: items.items } }, ...(items.$defs !== undefined && { $defs: items.$defs }) };
   if (w.choice !== "auto") return schema;
   const answer: Schema = w.answerSchema
     ? { type: "object", properties: { json: grammarSchema(w.answerSchema, b) } }
