@@ -13,7 +13,7 @@ import { agentBinaryHash, clip64, collectHostFacts, type HostFacts } from "./hos
 import { JobSlots } from "./job-slots.ts";
 import { errorMessage, runJob, type JobContext } from "./jobs.ts";
 import { MatchmakerClient, type BackoffOptions } from "./matchmaker-client.ts";
-import { AGENT_PROTOCOL_VERSION, type EngineState, type JobMessage, type RegisterMessage } from "./matchmaker-protocol.ts";
+import { AGENT_PROTOCOL_VERSION, type EngineState, type JobMessage, type ModelCapabilities, type RegisterMessage } from "./matchmaker-protocol.ts";
 import { DEFAULT_TOKEN_RATE, PolicySource, type TokenRate } from "./policy.ts";
 import { ProviderRecord, type Fault, type ProviderPatch } from "./provider-record.ts";
 import { ReceiptQueue } from "./receipt-queue.ts";
@@ -192,6 +192,12 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     admissions.get(jobUri)?.(admitted);
     admissions.delete(jobUri);
   };
+  // The owner's say over tool calls (provider record, PROTOCOL.md §3): never written by the agent.
+  const ownerAllowsTools = (v: Record<string, unknown> | undefined = provider.current?.value) => v?.toolCallsDisabled !== true && v?.toolCalls !== false;
+  const capabilitiesOf = (modelId: string): ModelCapabilities | undefined => {
+    const c = engines.runner(modelId)?.capabilities;
+    return c ? { ...c, tools: c.tools && ownerAllowsTools() } : undefined;
+  };
   const seen = new SeenJobs();
   const slots = new JobSlots((model) => engines.concurrency(model));
   const ctx: JobContext = {
@@ -202,6 +208,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     trustLevel: TRUST_LEVEL,
     queue,
     runner: (id) => engines.runner(id),
+    capabilities: capabilitiesOf,
     attestation: async (until) => {
       const a = Date.parse(attestation.expiresAt) <= until.getTime() || attestationNeedsRenewal(attestation, new Date()) ? await renewAttestation() : attestation;
       return { uri: a.uri, cid: a.cid, expiresAt: a.expiresAt };
@@ -257,6 +264,11 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const engineState = (): EngineState => (provisioning && engines.state === "loading" ? "loading" : engines.state);
   const servedModels = () => (engines.supported.length > 0 ? engines.supported : ["stub"]);
   const capacityByModel = (): Record<string, number> => Object.fromEntries(servedModels().map((id) => [id, engines.concurrency(id)]));
+  const capabilitiesByModel = (): Record<string, ModelCapabilities> =>
+    Object.fromEntries(servedModels().flatMap((id) => {
+      const c = capabilitiesOf(id);
+      return c ? [[id, c] as const] : [];
+    }));
   const signRegistration = async (challenge: string): Promise<RegisterMessage> => {
     const perModel = capacityByModel();
     const body: Omit<RegisterMessage, "sig"> = {
@@ -277,6 +289,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       ...(Array.isArray(provider.current?.value.acceptedExchanges) ? { acceptedExchanges: provider.current.value.acceptedExchanges as string[] } : {}),
       capacity: Object.values(perModel).reduce((a, b) => a + b, 0),
       capacityByModel: perModel,
+      capabilitiesByModel: capabilitiesByModel(),
       at: new Date().toISOString(),
       challenge,
     };
@@ -291,6 +304,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         engineState: engineState(),
         activeJobs: active.size,
         capacityByModel: capacityByModel(),
+        capabilitiesByModel: capabilitiesByModel(),
         attestation: { uri: attestation.uri, cid: attestation.cid },
         attestationExpiresAt: attestation.expiresAt,
       }),
@@ -330,6 +344,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   if (!provisioning) log(`ready: serving ${engines.supported.join(", ") || "stub"}`);
 
   // ---------------------------------------------------------------- background loops
+  let lastToolsAllowed = ownerAllowsTools();
   const syncWithRecord = async (): Promise<void> => {
     const entry = await provider.read();
     if (!entry) {
@@ -338,6 +353,11 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       return;
     }
     const desired = desiredOf(entry.value);
+    if (ownerAllowsTools(entry.value) !== lastToolsAllowed) {
+      lastToolsAllowed = ownerAllowsTools(entry.value);
+      log(`the owner turned tool calls ${lastToolsAllowed ? "on" : "off"}`);
+      matchmaker?.heartbeat();
+    }
     if (!sameList(desired, lastDesired)) {
       lastDesired = desired;
       intended = desired ?? [engines.defaultModelId];

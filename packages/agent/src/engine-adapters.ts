@@ -1,12 +1,14 @@
 // Adapts the engines (./engines/*) to the EngineLoader/ModelRunner shape the agent uses: one
 // engine instance per served model id, a model id resolved to a GGUF source (llama), checked
 // against the upstream's model list (openai), or the no-op stub.
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
+import { assembleToolStream, jsonTextViolation, schemaViolation } from "@cocore/protocol";
 import { join } from "node:path";
 import type { EngineHostOptions, EngineLoader, LoadedModel } from "./engine-host.ts";
-import { bundledModelPath, EngineError, LlamaEngine, OpenAIEngine, StubEngine, STUB_MODEL_ID, type Engine } from "./engines/index.ts";
+import { bundledModelPath, EngineError, LlamaEngine, OpenAIEngine, StubEngine, STUB_MODEL_ID, type Engine, type GenerateRequest } from "./engines/index.ts";
 import { OUTPUT_FLUSH_MS, type ChatMessage } from "./matchmaker-protocol.ts";
-import { PromptTooLongError, type RunRequest, type RunResult } from "./model-runner.ts";
+import { PromptTooLongError, type ModelCapabilities, type RunRequest, type RunResult } from "./model-runner.ts";
 
 export const BUNDLED_MODEL_ID = "fortunes-char";
 
@@ -19,8 +21,54 @@ export function promptFromInput(req: Pick<RunRequest, "messages" | "prompt">): s
   const msgs: ChatMessage[] | undefined = req.messages;
   if (!msgs) return req.prompt ?? "";
   if (msgs.length === 1 && msgs[0]!.role === "user") return msgs[0]!.content;
-  const name = { system: "System", user: "User", assistant: "Assistant" } as const;
-  return msgs.map((m) => `${name[m.role]}: ${m.content}`).join("\n") + "\nAssistant:";
+  const name = { system: "System", user: "User", assistant: "Assistant", tool: "Tool" } as const;
+  return msgs.map((m) => `${name[m.role]}: ${m.toolCalls?.length ? callsText(m.toolCalls) : m.content}`).join("\n") + "\nAssistant:";
+}
+
+/** An assistant's earlier calls in the envelope the grammar has it write (tool-envelope.ts). */
+function callsText(calls: NonNullable<ChatMessage["toolCalls"]>): string {
+  const args = (a: string) => {
+    try {
+      return JSON.parse(a) as unknown;
+    } catch {
+      return a;
+    }
+  };
+  return JSON.stringify({ tool_calls: calls.map((c) => ({ name: c.name, arguments: args(c.arguments) })) });
+}
+
+/** Tool-call ids for an answer to `req`: the same conversation gets the same ids, another gets others. */
+function idSeed(req: Pick<RunRequest, "messages" | "prompt">): string {
+  return createHash("sha256").update(JSON.stringify(req.messages ?? req.prompt ?? "")).digest("hex");
+}
+
+const PROBE_TOOL = { name: "probe", description: "Says whether the check passed.", parameters: { type: "object", properties: { ok: { type: "boolean" } }, required: ["ok"], additionalProperties: false } };
+const PROBE_SCHEMA = { type: "object", properties: { ok: { type: "boolean" } }, required: ["ok"], additionalProperties: false };
+
+/**
+ * What the loaded model can really do: one tool call and one schema answer, each checked. A
+ * model is advertised for tools only when the call came back well-formed.
+ */
+export async function probeCapabilities(engine: Engine, modelId: string, contextLength: number): Promise<ModelCapabilities> {
+  const messages: ChatMessage[] = [{ role: "user", content: "Check." }];
+  const attempt = async (work: GenerateRequest["work"], ok: (text: string) => boolean): Promise<boolean> => {
+    try {
+      const r = await engine.generate({ model: modelId, prompt: promptFromInput({ messages }), messages, maxTokens: contextLength > 0 ? Math.min(96, contextLength - 16) : 96, work }, () => {});
+      return r.finishReason === "stop" && ok(r.text);
+    } catch {
+      return false;
+    }
+  };
+  const tools = await attempt({ tools: { tools: [PROBE_TOOL], choice: "required", parallel: false, idSeed: "probe" } }, (text) => {
+    try {
+      const { toolCalls } = assembleToolStream(text);
+      return toolCalls.length === 1 && toolCalls[0]!.name === "probe" && schemaViolation(PROBE_TOOL.parameters, JSON.parse(toolCalls[0]!.arguments)) === "";
+    } catch {
+      return false;
+    }
+  });
+  const structuredOutput = await attempt({ outputSchema: { name: "probe", strict: true, schema: PROBE_SCHEMA } }, (text) => jsonTextViolation(PROBE_SCHEMA, text) === "");
+  return { tools, structuredOutput, contextLength };
 }
 
 /**
@@ -32,11 +80,12 @@ function promptTokenBound(prompt: string, kind: string): number {
   return Buffer.byteLength(prompt, "utf8") + (kind === "openai" ? 64 : 2);
 }
 
-function wrap(engine: Engine, modelId: string, concurrency = 1): LoadedModel {
+function wrap(engine: Engine, modelId: string, concurrency = 1, capabilities?: ModelCapabilities): LoadedModel {
   const llama = engine instanceof LlamaEngine ? engine : undefined;
   return {
     modelId,
     concurrency,
+    ...(capabilities && { capabilities }),
     async countPromptTokens(req) {
       const prompt = promptFromInput(req);
       if (engine.kind === "stub") return 0;
@@ -59,6 +108,16 @@ function wrap(engine: Engine, modelId: string, concurrency = 1): LoadedModel {
           {
             model: modelId,
             prompt,
+            ...(req.messages && { messages: req.messages }),
+            ...(req.work && {
+              work: {
+                ...(req.work.outputSchema && { outputSchema: req.work.outputSchema }),
+                ...(req.work.tools && { tools: { ...req.work.tools, idSeed: idSeed(req) } }),
+              },
+            }),
+            ...(req.stop && req.stop.length > 0 && { stop: req.stop }),
+            ...(req.presencePenaltyMilli && { presencePenalty: req.presencePenaltyMilli / 1000 }),
+            ...(req.frequencyPenaltyMilli && { frequencyPenalty: req.frequencyPenaltyMilli / 1000 }),
             maxTokens,
             ...(req.temperatureMilli > 0 && { temperatureMilli: req.temperatureMilli, topPMilli: req.topPMilli }),
             ...(req.seed !== undefined && { seed: req.seed }),
@@ -90,7 +149,8 @@ async function loaded(engine: Engine, modelId: string, concurrency = 1): Promise
     await engine.close().catch(() => {});
     throw err;
   }
-  return wrap(engine, modelId, concurrency);
+  const capabilities = engine.kind === "stub" ? undefined : await probeCapabilities(engine, modelId, engine instanceof LlamaEngine ? engine.contextSize : 0);
+  return wrap(engine, modelId, concurrency, capabilities);
 }
 
 export function createEngineLoader(opts: Omit<EngineHostOptions, "log" | "loader">): EngineLoader {
@@ -124,7 +184,7 @@ export function createEngineLoader(opts: Omit<EngineHostOptions, "log" | "loader
             await engine.close();
             throw new Error(`the upstream server does not list model '${modelId}'`);
           }
-          return wrap(engine, modelId, parallel);
+          return wrap(engine, modelId, parallel, await probeCapabilities(engine, modelId, engine.contextLength(modelId)));
         }
       }
     },

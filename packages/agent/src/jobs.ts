@@ -6,6 +6,11 @@ import {
   base64Decode,
   fromJsonRecord,
   inputCommitment,
+  jobWork,
+  offersTools,
+  outputSchemaHash,
+  schemaProblem,
+  toolSchemaHash,
   LowOrderKeyError,
   meetsTrustLevel,
   open,
@@ -19,7 +24,7 @@ import {
 } from "@cocore/protocol";
 import type { Agent } from "@cocore/atproto";
 import type { BrokerageCountersignature, DoneMessage, ErrorMessage, JobErrorCode, JobInput, JobMessage, StrongRef } from "./matchmaker-protocol.ts";
-import { PromptTooLongError, type ModelRunner, type RunResult } from "./model-runner.ts";
+import { PromptTooLongError, type ModelCapabilities, type ModelRunner, type RunRequest, type RunResult } from "./model-runner.ts";
 import type { TokenRate } from "./policy.ts";
 import { RECEIPT_COLLECTION, type ReceiptQueue } from "./receipt-queue.ts";
 import { buildReceipt, isProBono, isValidCountersignature } from "./receipts.ts";
@@ -45,6 +50,8 @@ export interface JobContext {
   queue: ReceiptQueue;
   /** The runner for a model this machine currently serves. */
   runner(modelId: string): ModelRunner | undefined;
+  /** What the machine serves for a model: its engine's capabilities as the owner allows them. */
+  capabilities(modelId: string): ModelCapabilities | undefined;
   /** A valid attestation covering at least until `until` (renewed first when needed). */
   attestation(until: Date): Promise<StrongRef & { expiresAt: string }>;
   rate(exchange: string): Promise<TokenRate>;
@@ -91,11 +98,8 @@ export function parseJobInput(plaintext: Uint8Array): JobInput {
   const input = parsed as JobInput;
   const isInt = (v: unknown) => v === undefined || Number.isSafeInteger(v);
   if (input.messages !== undefined) {
-    const ok =
-      Array.isArray(input.messages) &&
-      input.messages.length > 0 &&
-      input.messages.every((m) => m && typeof m.content === "string" && ["system", "user", "assistant"].includes(m.role));
-    if (!ok) refuse("input_invalid", "messages must be a non-empty array of {role, content}");
+    const ok = Array.isArray(input.messages) && input.messages.length > 0 && input.messages.every(isChatMessage);
+    if (!ok) refuse("input_invalid", "messages must be a non-empty array of {role, content} (tool turns with toolCallId, assistant calls as toolCalls)");
   } else if (typeof input.prompt !== "string") {
     refuse("input_invalid", "the input has neither messages nor prompt");
   }
@@ -105,7 +109,64 @@ export function parseJobInput(plaintext: Uint8Array): JobInput {
   if ((input.temperatureMilli ?? 0) < 0 || (input.topPMilli ?? 1000) < 0 || (input.topPMilli ?? 1000) > 1000 || (input.maxTokens ?? 1) < 1) {
     refuse("input_invalid", "sampling settings out of range");
   }
+  for (const p of [input.presencePenaltyMilli, input.frequencyPenaltyMilli]) {
+    if (p !== undefined && !(Number.isSafeInteger(p) && p >= -2000 && p <= 2000)) refuse("input_invalid", "penalties are integers within -2000..2000");
+  }
+  if (input.stop !== undefined && !(Array.isArray(input.stop) && input.stop.length <= 4 && input.stop.every((x) => typeof x === "string" && x.length > 0))) {
+    refuse("input_invalid", "stop is at most 4 non-empty strings");
+  }
+  if (input.parallelToolCalls !== undefined && typeof input.parallelToolCalls !== "boolean") refuse("input_invalid", "parallelToolCalls is a boolean");
   return input;
+}
+
+function isChatMessage(m: unknown): boolean {
+  if (!m || typeof m !== "object") return false;
+  const x = m as Record<string, unknown>;
+  if (typeof x.content !== "string" || !["system", "user", "assistant", "tool"].includes(String(x.role))) return false;
+  if (x.role === "tool" && typeof x.toolCallId !== "string") return false;
+  if (x.toolCalls !== undefined) {
+    if (x.role !== "assistant" || !Array.isArray(x.toolCalls)) return false;
+    return x.toolCalls.every((c: unknown) => {
+      const k = c as Record<string, unknown> | null;
+      return !!k && typeof k.id === "string" && typeof k.name === "string" && typeof k.arguments === "string";
+    });
+  }
+  return true;
+}
+
+/**
+ * The job record's work (its outputSchema and tools) as the engine takes it, after the checks a
+ * requester could have got wrong; refuses what this machine cannot serve for the model.
+ */
+export function workFor(job: Record<string, unknown>, input: JobInput, caps: ModelCapabilities | undefined): RunRequest["work"] {
+  const w = jobWork(job);
+  const format = job.inputFormat;
+  if (format === "messages-v1" && input.messages === undefined) refuse("input_invalid", "the job's inputFormat is messages-v1 but the input has no messages");
+  if (format === "text" && input.messages !== undefined) refuse("input_invalid", "the job's inputFormat is text but the input holds messages");
+  let outputSchema: NonNullable<RunRequest["work"]>["outputSchema"];
+  if (w.outputSchema) {
+    const schema = w.outputSchema.schema;
+    const strict = w.outputSchema.strict === true;
+    const problem = schemaProblem(schema, { strict });
+    if (problem || !schema) refuse("job_invalid", `the job's outputSchema cannot be enforced: ${problem?.message ?? "it has no schema"}`);
+    if (!caps?.structuredOutput) refuse("structured_output_not_supported", `this machine does not enforce output schemas for ${String(job.model)}`);
+    outputSchema = { name: w.outputSchema.name ?? "answer", strict, schema };
+  }
+  let tools: NonNullable<RunRequest["work"]>["tools"];
+  if (offersTools(w)) {
+    const defs = w.tools!.map((t) => ({ name: t.function.name, ...(t.function.description !== undefined && { description: t.function.description }), ...(t.function.parameters !== undefined && { parameters: t.function.parameters }) }));
+    for (const d of defs) {
+      // The job record keeps no per-function strict flag: unenforced keywords are accepted and not enforced.
+      const problem = d.parameters ? schemaProblem(d.parameters, { strict: false }) : undefined;
+      if (problem) refuse("job_invalid", `the parameters of tool ${d.name} cannot be enforced: ${problem.message}`);
+    }
+    if (new Set(defs.map((d) => d.name)).size !== defs.length) refuse("job_invalid", "two of the job's tools share a name");
+    const named = w.toolChoiceFunction;
+    if (named !== undefined && !defs.some((d) => d.name === named)) refuse("job_invalid", `toolChoiceFunction ${named} is not one of the job's tools`);
+    if (!caps?.tools) refuse("tool_calls_not_supported", `this machine does not serve tool calls for ${String(job.model)}`);
+    tools = { tools: defs, choice: named !== undefined ? { name: named } : w.toolChoice === "required" ? "required" : "auto", parallel: input.parallelToolCalls ?? true };
+  }
+  return outputSchema || tools ? { ...(outputSchema && { outputSchema }), ...(tools && { tools }) } : undefined;
 }
 
 /** Largest out-token count whose price with `tokensIn` stays within `ceiling` (price is monotonic). */
@@ -125,6 +186,7 @@ interface Checked {
   job: Record<string, unknown>;
   runner: ModelRunner;
   input: JobInput;
+  work: RunRequest["work"];
   rate: TokenRate;
   ceiling: number;
   deadline: number;
@@ -167,6 +229,7 @@ export async function checkJob(ctx: JobContext, msg: JobMessage): Promise<Checke
   const plaintext = open(sealed, decodeB64(msg.senderPublicKey, "senderPublicKey"), ctx.encryptionSecretKey);
   if (!plaintext) refuse("decrypt_failed", "the sealed input does not open with this machine's encryption key");
   const input = parseJobInput(plaintext);
+  const work = workFor(job, input, ctx.capabilities(model));
   // Without a reply key the output could only travel in the clear past the matchmaker: refuse.
   let replyPublicKey: Uint8Array | undefined;
   try {
@@ -188,7 +251,7 @@ export async function checkJob(ctx: JobContext, msg: JobMessage): Promise<Checke
   const ceiling = job.priceCeiling as { amount: number; currency: string };
   if (ceiling.currency !== rate.currency) refuse("currency_mismatch", `priceCeiling is in ${ceiling.currency}; the exchange prices in ${rate.currency}`);
   const countersignature = isValidCountersignature(msg.brokerageCountersignature) ? msg.brokerageCountersignature : undefined;
-  return { job, runner, input, rate, ceiling: ceiling.amount, deadline: expiresAt - DEADLINE_MARGIN_MS, reply, countersignature };
+  return { job, runner, input, work, rate, ceiling: ceiling.amount, deadline: expiresAt - DEADLINE_MARGIN_MS, reply, countersignature };
 }
 
 /**
@@ -245,6 +308,10 @@ export async function runJob(
       temperatureMilli,
       topPMilli,
       seed: c.input.seed,
+      ...(c.work && { work: c.work }),
+      ...(c.input.stop && { stop: c.input.stop }),
+      ...(c.input.presencePenaltyMilli !== undefined && { presencePenaltyMilli: c.input.presencePenaltyMilli }),
+      ...(c.input.frequencyPenaltyMilli !== undefined && { frequencyPenaltyMilli: c.input.frequencyPenaltyMilli }),
       signal: stop.signal,
       onText: (t) => reply.push(t),
     });
@@ -274,7 +341,7 @@ export async function runJob(
     completedAt,
     rate: c.rate,
     attestation,
-    params: { maxTokens: result.maxTokens ?? maxTokens, seed: c.input.seed, temperatureMilli, topPMilli },
+    params: { maxTokens: result.maxTokens ?? maxTokens, seed: c.input.seed, temperatureMilli, topPMilli, outputSchemaHash: outputSchemaHash(job), toolSchemaHash: toolSchemaHash(job) },
     proBono,
     brokerageCountersignature: c.countersignature,
     signingKey: ctx.signingKey,

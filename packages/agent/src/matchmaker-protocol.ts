@@ -85,6 +85,21 @@ export interface TokenCounts {
  */
 export type EngineState = "ready" | "loading" | "fault";
 
+/**
+ * What the machine serves for one model, found out when the model loads (the agent tries a tool
+ * call and a schema answer and checks them) and narrowed by the owner's provider record
+ * (`toolCallsDisabled: true` or `toolCalls: false` turn tools off). The matchmaker routes a job
+ * with tools or an outputSchema only to a machine that advertises them for its model.
+ */
+export interface ModelCapabilities {
+  /** Tool calls come back well-formed: arguments that parse and fit the function's schema. */
+  tools: boolean;
+  /** Answers follow a JSON schema (job outputSchema). */
+  structuredOutput: boolean;
+  /** Prompt and answer together, in tokens; 0 when the engine does not say. */
+  contextLength: number;
+}
+
 // ------------------------------------------------------------------ agent → matchmaker
 
 export interface RegisterMessage {
@@ -120,6 +135,8 @@ export interface RegisterMessage {
    */
   capacity: number;
   capacityByModel?: Record<string, number>;
+  /** Per model served; a model missing here serves plain text only. */
+  capabilitiesByModel?: Record<string, ModelCapabilities>;
   /** ISO time of signing; the matchmaker should refuse registrations older than a few minutes. */
   at: string;
   /** The nonce of this connection's `challenge`: what makes the signature good for this connection only. */
@@ -142,6 +159,8 @@ export interface HeartbeatMessage {
   activeJobs: number;
   /** As in `register`; sent again because the models (and so their counts) can change. */
   capacityByModel?: Record<string, number>;
+  /** As in `register`; the owner may also switch tools off in the meantime. */
+  capabilitiesByModel?: Record<string, ModelCapabilities>;
   /** Present when the attestation was renewed since the last message. */
   attestation?: StrongRef;
   attestationExpiresAt?: string;
@@ -206,6 +225,8 @@ export const JOB_ERROR_CODES = [
   "shutting_down", // the agent is stopping and takes no new jobs
   "duplicate_job", // this job is already running or finished here
   "not_admitted", // a pending job ended without the matchmaker's `admitted`; no receipt was written
+  "tool_calls_not_supported", // the job offers tools; this machine does not serve tool calls for the model
+  "structured_output_not_supported", // the job has an outputSchema this machine cannot enforce for the model
 ] as const;
 export type JobErrorCode = (typeof JOB_ERROR_CODES)[number];
 
@@ -296,13 +317,17 @@ export type MatchmakerToAgent = ChallengeMessage | RegisteredMessage | RejectedM
 // ------------------------------------------------------------------ sealed input (requester → agent)
 
 export interface ChatMessage {
-  role: "system" | "user" | "assistant";
+  role: "system" | "user" | "assistant" | "tool";
   content: string;
+  /** An assistant turn's tool calls (its content may then be ""); `arguments` is JSON text. */
+  toolCalls?: Array<{ id: string; name: string; arguments: string }>;
+  /** A tool turn: the id of the call whose result `content` is. */
+  toolCallId?: string;
 }
 
 /**
  * The plaintext inside `sealedInput`, UTF-8 JSON. Either `messages` (chat; the model's chat
- * template applies) or `prompt` (raw completion). Sampling settings are inside the seal so the
+ * template applies; job `inputFormat` "messages-v1") or `prompt` (raw completion; "text"). Sampling settings are inside the seal so the
  * requester's inputCommitment covers them; all integers, as in receipt params. A plaintext that
  * is not a JSON object is taken as a raw `prompt` (and then refused: it has no replyPublicKey).
  */
@@ -318,6 +343,13 @@ export interface JobInput {
   /** Nucleus threshold × 1000 (0–1000, default 1000). */
   topPMilli?: number;
   seed?: number;
+  /** Up to 4 stop sequences (plain-text answers). */
+  stop?: string[];
+  /** OpenAI presence / frequency penalty × 1000 (−2000..2000). */
+  presencePenaltyMilli?: number;
+  frequencyPenaltyMilli?: number;
+  /** With tools: whether one answer may make several calls (default true, as OpenAI). */
+  parallelToolCalls?: boolean;
 }
 
 export function encodeMessage(msg: AgentToMatchmaker | MatchmakerToAgent): string {

@@ -1,10 +1,18 @@
 // What the job path needs from an inference engine for one loaded model. engine-host.ts adapts the
 // engines (engines/*) to this shape, so the job path does not depend on any one engine's API.
-import type { ChatMessage } from "./matchmaker-protocol.ts";
+import type { GenerateWork } from "./engines/types.ts";
+import type { ChatMessage, ModelCapabilities } from "./matchmaker-protocol.ts";
+
+export type { ModelCapabilities };
 
 export interface RunRequest {
   messages?: ChatMessage[];
   prompt?: string;
+  /** The job's outputSchema and tools, as the engine takes them (tool-call ids included). */
+  work?: Omit<GenerateWork, "tools"> & { tools?: Omit<NonNullable<GenerateWork["tools"]>, "idSeed"> };
+  stop?: string[];
+  presencePenaltyMilli?: number;
+  frequencyPenaltyMilli?: number;
   /** Hard limit on generated tokens. */
   maxTokens: number;
   temperatureMilli: number;
@@ -29,6 +37,8 @@ export class PromptTooLongError extends Error {
 
 export interface ModelRunner {
   readonly modelId: string;
+  /** Absent: plain text only (an engine that was not probed). */
+  readonly capabilities?: ModelCapabilities;
   /** Prompt tokens the request would consume (for the price-ceiling cap); undefined if unknown. */
   countPromptTokens(req: Pick<RunRequest, "messages" | "prompt">): Promise<number | undefined>;
   run(req: RunRequest): Promise<RunResult>;

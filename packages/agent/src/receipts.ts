@@ -10,6 +10,9 @@ export interface ReceiptParams {
   seed?: number;
   temperatureMilli: number;
   topPMilli: number;
+  /** receipt params.outputSchemaHash / toolSchemaHash (@cocore/protocol job-work.ts), when the job has them. */
+  outputSchemaHash?: string;
+  toolSchemaHash?: string;
 }
 
 export interface ReceiptInput {
@@ -45,12 +48,14 @@ export function buildReceipt(input: ReceiptInput): BuiltReceipt {
   // Pro bono receipts state zero tokens and zero price (receipt lexicon: nothing is settled).
   const tokens = input.proBono ? { in: 0, out: 0 } : { in: input.tokens.in, out: input.tokens.out };
   const price = { amount: input.proBono ? 0 : tokenRatePrice(input.rate, tokens), currency: input.rate.currency };
-  const params: Record<string, number> = {
+  const params: Record<string, number | string> = {
     maxTokens: input.params.maxTokens,
     temperatureMilli: input.params.temperatureMilli,
     topPMilli: input.params.topPMilli,
   };
   if (input.params.seed !== undefined) params.seed = input.params.seed;
+  if (input.params.outputSchemaHash !== undefined) params.outputSchemaHash = input.params.outputSchemaHash;
+  if (input.params.toolSchemaHash !== undefined) params.toolSchemaHash = input.params.toolSchemaHash;
   const unsigned: Record<string, unknown> = {
     $type: "dev.cocore.compute.receipt",
     job: { uri: input.job.uri, cid: input.job.cid },

@@ -9,7 +9,7 @@ import { CocoreClient } from "@cocore/client";
 import type { Exchange, PolicyParams } from "@cocore/exchange";
 import { serviceAuthFromKeypair, startMatchmaker, type Matchmaker } from "@cocore/matchmaker";
 import { startAgent, type RunningAgent } from "@cocore/agent";
-import { KeyStore, startGateway, type Gateway, type GatewayLimits } from "@cocore/gateway";
+import { KeyStore, startGateway, type Gateway, type GatewayLimits, type TokenPrice } from "@cocore/gateway";
 import type { RunningConsole } from "@cocore/console";
 import { seedCooperative } from "./cooperative-seed.ts";
 
@@ -118,6 +118,7 @@ export async function startCooperative(opts: CooperativeOptions = {}): Promise<C
         },
         models: () => clients.values().next().value!.models(),
         limits: opts.gatewayLimits,
+        price: () => clients.values().next().value!.policy().then((p) => p.value.tokenRate as TokenPrice | undefined),
         log: (l) => log(`gateway: ${l}`),
       });
       const g = gateway;

@@ -22,7 +22,9 @@ import {
   fromJsonRecord,
   generateEncryptionKeyPair,
   inputCommitment,
+  jobWork,
   normalizeBundle,
+  offersTools,
   NSID,
   OutputCipherHash,
   outputCommitment,
@@ -35,7 +37,7 @@ import {
   type Countersignature,
   type VerifyResult,
 } from "@cocore/protocol";
-import type { DispatchEvent, DispatchRequest, MatchmakerIdentity, ProviderOffer } from "@cocore/matchmaker/wire";
+import type { DispatchEvent, DispatchRequest, MatchmakerIdentity, ModelInfo, ProviderOffer } from "@cocore/matchmaker/wire";
 import { ClientError } from "./errors.ts";
 import { readNdjson } from "./ndjson.ts";
 import { nextTid } from "@cocore/atproto";
@@ -53,13 +55,37 @@ export interface ClientOptions {
   userAgent?: string;
 }
 
+export type { ModelInfo };
+
 export interface JobInput {
-  messages?: Array<{ role: "system" | "user" | "assistant"; content: string }>;
+  /** Chat turns (job inputFormat messages-v1); assistant turns may carry toolCalls, tool turns a toolCallId. */
+  messages?: Array<{
+    role: "system" | "user" | "assistant" | "tool";
+    content: string;
+    toolCalls?: Array<{ id: string; name: string; arguments: string }>;
+    toolCallId?: string;
+  }>;
+  /** A raw prompt (job inputFormat text). */
   prompt?: string;
   maxTokens?: number;
   temperatureMilli?: number;
   topPMilli?: number;
   seed?: number;
+  stop?: string[];
+  presencePenaltyMilli?: number;
+  frequencyPenaltyMilli?: number;
+  parallelToolCalls?: boolean;
+}
+
+/**
+ * What the answer must be beyond text; written into the job record (PROTOCOL.md §3), so that the
+ * matchmaker routes the job to a machine that serves it and the receipt is judged against it.
+ */
+export interface JobWorkFields {
+  outputSchema?: { name: string; strict: boolean; schema: Record<string, unknown> };
+  tools?: Array<{ type: "function"; function: { name: string; description?: string; parameters?: Record<string, unknown> } }>;
+  toolChoice?: "auto" | "none" | "required";
+  toolChoiceFunction?: string;
 }
 
 export interface SubmitOptions {
@@ -71,6 +97,7 @@ export interface SubmitOptions {
   priceCeiling?: number;
   expiresInMs?: number;
   signal?: AbortSignal;
+  work?: JobWorkFields;
 }
 
 export interface Ref {
@@ -96,6 +123,8 @@ export interface JobResult {
   tokens: { in: number; out: number };
   price: { amount: number; currency: string };
   finishReason: "stop" | "length" | "cancelled";
+  /** The job offered tools: `text` is a tool stream (@cocore/protocol tool-stream.ts). */
+  offersTools: boolean;
   receipt: Ref & { written: boolean };
   /** The provider's outputCommitment equals the SHA-256 of the text we received. */
   outputMatches: boolean;
@@ -195,13 +224,17 @@ export class CocoreClient {
     return (await this.getJson<{ providers: ProviderOffer[] }>(`${this.opts.matchmakerUrl}/v1/providers${q}`, "the matchmaker")).providers;
   }
 
-  async models(): Promise<Array<{ id: string; providers: number }>> {
-    return (await this.getJson<{ models: Array<{ id: string; providers: number }> }>(`${this.opts.matchmakerUrl}/v1/models`, "the matchmaker")).models;
+  async models(): Promise<ModelInfo[]> {
+    return (await this.getJson<{ models: ModelInfo[] }>(`${this.opts.matchmakerUrl}/v1/models`, "the matchmaker")).models;
   }
 
-  async offer(model: string, o: { acceptedTrustLevel?: string; acceptedProviders?: string[] } = {}): Promise<ProviderOffer> {
+  /** A machine to seal to; with `work`, one that serves its tools / schema (else the matchmaker's refusal). */
+  async offer(model: string, o: { acceptedTrustLevel?: string; acceptedProviders?: string[]; work?: JobWorkFields } = {}): Promise<ProviderOffer> {
     const q = new URLSearchParams({ model, trust: o.acceptedTrustLevel ?? "self-attested" });
     for (const p of o.acceptedProviders ?? []) q.append("provider", p);
+    const w = o.work ? jobWork(o.work as Record<string, unknown>) : undefined;
+    if (w && offersTools(w)) q.set("tools", "1");
+    if (w?.outputSchema) q.set("structuredOutput", "1");
     return (await this.getJson<{ offer: ProviderOffer }>(`${this.opts.matchmakerUrl}/v1/offer?${q}`, "the matchmaker")).offer;
   }
 
@@ -261,7 +294,7 @@ export class CocoreClient {
     const [exchange, policy, offer] = await Promise.all([
       this.exchangeDid(),
       this.policy(),
-      this.offer(o.model, { acceptedTrustLevel: o.acceptedTrustLevel, acceptedProviders: o.acceptedProviders }).catch((e) => {
+      this.offer(o.model, { acceptedTrustLevel: o.acceptedTrustLevel, acceptedProviders: o.acceptedProviders, work: o.work }).catch((e) => {
         throw e instanceof ClientError ? e : new ClientError("matchmaker_unreachable", String(e));
       }),
     ]);
@@ -281,7 +314,8 @@ export class CocoreClient {
     const currency = rate?.currency ?? "TOK";
     const ceiling =
       o.priceCeiling ??
-      tokenRatePrice(rate ?? { inputPricePerMTok: 1_000_000, outputPricePerMTok: 1_000_000 }, { in: plaintext.length + TEMPLATE_TOKENS, out: maxTokens });
+      // An upstream server reads the tool definitions as prompt too.
+      tokenRatePrice(rate ?? { inputPricePerMTok: 1_000_000, outputPricePerMTok: 1_000_000 }, { in: plaintext.length + TEMPLATE_TOKENS + Buffer.byteLength(JSON.stringify(o.work?.tools ?? [])), out: maxTokens });
     const now = Date.now();
     const expiresAt = new Date(now + (o.expiresInMs ?? DEFAULT_EXPIRY_MS)).toISOString();
     const createdAt = new Date(now).toISOString();
@@ -308,6 +342,8 @@ export class CocoreClient {
       nonce: randomBytes(16).toString("hex"),
       expiresAt,
       createdAt,
+      inputFormat: jobInput.messages ? "messages-v1" : "text",
+      ...workFields(o.work),
     };
     // Always name the provider: a job without acceptedProviders lets anyone who sees it on the
     // firehose write a receipt for it (which verifies) and be paid.
@@ -394,7 +430,7 @@ export class CocoreClient {
               type: "done",
               result: {
                 job, jobRecord: jobValue, paymentAuthorization: { ...auth, value: authValue }, provider: e.provider, machineId: e.machineId, text,
-                tokens: e.tokens, price: e.price, finishReason: e.finishReason, receipt: e.receipt,
+                tokens: e.tokens, price: e.price, finishReason: e.finishReason, offersTools: offersTools(jobWork(jobValue)), receipt: e.receipt,
                 outputMatches: e.outputCommitment === outputCommitment(text), outputCipherCommitment: cipherHex,
                 cipherMatches: e.outputCipherCommitment === cipherHex, ttftMs: ttftMs < 0 ? performance.now() - tDispatch : ttftMs,
                 ...(countersignature ? { brokerageCountersignature: countersignature } : {}),
@@ -588,6 +624,17 @@ export class CocoreClient {
       await new Promise((r) => setTimeout(r, 250));
     }
   }
+}
+
+/** The job record's work fields, only those given (PROTOCOL.md §3 names and limits). */
+function workFields(w: JobWorkFields | undefined): Record<string, unknown> {
+  if (!w) return {};
+  return {
+    ...(w.outputSchema && { outputSchema: w.outputSchema }),
+    ...(w.tools && w.tools.length > 0 && { tools: w.tools }),
+    ...(w.toolChoice && { toolChoice: w.toolChoice }),
+    ...(w.toolChoiceFunction !== undefined && { toolChoiceFunction: w.toolChoiceFunction }),
+  };
 }
 
 /** The job's acceptedProviders: the caller's list if given (it must name the offered provider), else the offered provider alone. */

@@ -12,16 +12,28 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { ClientError, type CocoreClient, type JobResult } from "@cocore/client";
+import { ClientError, type CocoreClient, type JobResult, type ModelInfo } from "@cocore/client";
+import { parseChatRequest } from "./chat-request.ts";
+import { ChatStreamWriter, cocoreInfo, completionBody } from "./chat-response.ts";
+import { ApiError, errorBody, fromClientError, queueHeaders, type QueueFacts } from "./errors.ts";
 import type { ApiKeyEntry, KeyStore } from "./keys.ts";
 import { DEFAULT_GATEWAY_LIMITS, GatewayGuard, type GatewayLimits } from "./limits.ts";
+
+/** What the exchange charges per million tokens (its policy's tokenRate). */
+export interface TokenPrice {
+  inputPricePerMTok: number;
+  outputPricePerMTok: number;
+  currency: string;
+}
 
 export interface GatewayConfig {
   keys: KeyStore;
   /** The SDK client acting for a DID (the gateway holds that requester's session). */
   clientFor(did: string): Promise<CocoreClient>;
-  /** Lists models served right now (any client will do). */
-  models(): Promise<Array<{ id: string; providers: number }>>;
+  /** Lists models served right now, with what they can do (any client will do). */
+  models(): Promise<ModelInfo[]>;
+  /** The price GET /v1/models states; absent: not stated. */
+  price?(): Promise<TokenPrice | undefined>;
   port?: number;
   host?: string;
   /** Default max_tokens when a request gives none. */
@@ -34,64 +46,6 @@ export interface GatewayConfig {
 export interface Gateway {
   url: string;
   close(): Promise<void>;
-}
-
-interface ChatRequest {
-  model?: unknown;
-  messages?: unknown;
-  stream?: unknown;
-  max_tokens?: unknown;
-  max_completion_tokens?: unknown;
-  temperature?: unknown;
-  top_p?: unknown;
-  seed?: unknown;
-}
-
-class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly type: string,
-    readonly code: string,
-    message: string,
-    readonly param: string | null = null,
-    /** Further members of the error object (snake_case, as OpenAI's own). */
-    readonly extra: Record<string, unknown> = {},
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
-
-/** Where a job stood in the matchmaker's queue. */
-interface QueueFacts {
-  position: number;
-  waitMs: number;
-}
-
-function queueHeaders(q: QueueFacts | undefined): Record<string, string> {
-  return { "x-cocore-queue-position": String(q?.position ?? 0), "x-cocore-queue-wait-ms": String(q?.waitMs ?? 0) };
-}
-
-// Our refusal codes → OpenAI-style HTTP status and error type. `queue`: the job's latest place in line.
-function fromClientError(err: ClientError, queue?: QueueFacts): ApiError {
-  const c = err.code;
-  if (c === "queue_full") {
-    const ms = Number(err.details.retryAfterMs);
-    const seconds = Number.isFinite(ms) && ms > 0 ? Math.ceil(ms / 1000) : 1;
-    return new ApiError(429, "rate_limit_error", c, err.message, null, { retry_after_ms: seconds * 1000, queued: err.details.queued ?? null }, { "retry-after": String(seconds) });
-  }
-  if (c === "queue_timeout") {
-    const position = queue?.position ?? Number(err.details.queuePosition ?? 0);
-    const waitMs = queue?.waitMs ?? Number(err.details.queueWaitMs ?? 0);
-    return new ApiError(503, "server_error", c, err.message, null, { queue_position: position, queue_wait_ms: waitMs }, queueHeaders({ position, waitMs }));
-  }
-  if (c === "below_floor" || c === "insufficient_balance") return new ApiError(429, "insufficient_quota", c, err.message);
-  if (c === "no_providers_for_model") return new ApiError(404, "invalid_request_error", "model_not_found", err.message, "model");
-  if (c === "terms_not_accepted") return new ApiError(403, "permission_error", c, err.message);
-  if (c.startsWith("no_providers") || c === "providers_busy" || c === "provider_unavailable") return new ApiError(503, "server_error", c, err.message);
-  if (c === "provider_timeout") return new ApiError(504, "server_error", c, err.message);
-  if (c === "invalid_job" || c === "invalid_request" || c === "ceiling_too_low" || c === "context_overflow") return new ApiError(400, "invalid_request_error", c, err.message);
-  return new ApiError(502, "server_error", c, err.message);
 }
 
 export async function startGateway(config: GatewayConfig): Promise<Gateway> {
@@ -117,8 +71,20 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
       const models = await config.models().catch((err: unknown) => {
         throw err instanceof ClientError ? fromClientError(err) : err;
       });
+      const price = await config.price?.().catch(() => undefined);
       const created = Math.floor(Date.now() / 1000);
-      return sendJson(res, 200, { object: "list", data: models.map((m) => ({ id: m.id, object: "model", created, owned_by: "cocore", providers: m.providers })) });
+      return sendJson(res, 200, {
+        object: "list",
+        data: models.map((m) => ({
+          id: m.id,
+          object: "model",
+          created,
+          owned_by: "cocore",
+          providers: m.providers,
+          capabilities: { tools: m.capabilities?.tools ?? false, structured_output: m.capabilities?.structuredOutput ?? false, context_length: m.capabilities?.contextLength ?? 0 },
+          ...(price && { pricing: { input_per_million_tokens: price.inputPricePerMTok, output_per_million_tokens: price.outputPricePerMTok, currency: price.currency } }),
+        })),
+      });
     }
     if (req.method === "POST" && url.pathname === "/v1/chat/completions") {
       const key = auth(req);
@@ -151,37 +117,23 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
   }
 
   async function chat(req: IncomingMessage, res: ServerResponse, did: string): Promise<void> {
-    let body: ChatRequest;
+    let raw: unknown;
     try {
-      body = JSON.parse(await readBody(req, guard.limits.maxBodyBytes)) as ChatRequest;
+      raw = JSON.parse(await readBody(req, guard.limits.maxBodyBytes));
     } catch (err) {
       if (err instanceof ApiError) throw err;
       throw new ApiError(400, "invalid_request_error", "invalid_json", "The request body is not valid JSON.");
     }
-    if (typeof body.model !== "string" || !body.model) throw new ApiError(400, "invalid_request_error", "missing_model", "`model` is required.", "model");
-    if (!Array.isArray(body.messages) || body.messages.length === 0) throw new ApiError(400, "invalid_request_error", "missing_messages", "`messages` must be a non-empty array.", "messages");
-    const messages = body.messages.map((m, i) => {
-      const msg = m as { role?: unknown; content?: unknown };
-      const role = msg.role === "developer" ? "system" : msg.role;
-      if (role !== "system" && role !== "user" && role !== "assistant") throw new ApiError(400, "invalid_request_error", "invalid_role", `messages[${i}].role must be system, user or assistant.`, `messages[${i}].role`);
-      const content = typeof msg.content === "string" ? msg.content : Array.isArray(msg.content) ? msg.content.map((p) => (p as { text?: unknown }).text).filter((t) => typeof t === "string").join("") : undefined;
-      if (content === undefined) throw new ApiError(400, "invalid_request_error", "invalid_content", `messages[${i}].content must be text.`, `messages[${i}].content`);
-      return { role, content } as { role: "system" | "user" | "assistant"; content: string };
-    });
-    const maxRaw = body.max_completion_tokens ?? body.max_tokens;
-    const maxTokens = maxRaw === undefined || maxRaw === null ? (config.defaultMaxTokens ?? 256) : Number(maxRaw);
-    if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new ApiError(400, "invalid_request_error", "invalid_max_tokens", "max_tokens must be a positive integer.", "max_tokens");
-    const input = {
-      messages,
-      maxTokens,
-      ...(typeof body.temperature === "number" ? { temperatureMilli: Math.round(body.temperature * 1000) } : {}),
-      ...(typeof body.top_p === "number" ? { topPMilli: Math.min(1000, Math.round(body.top_p * 1000)) } : {}),
-      ...(Number.isInteger(body.seed) ? { seed: body.seed as number } : {}),
-    };
+    const parsed = parseChatRequest(raw);
+    if (!parsed.ok) {
+      const e = parsed.error;
+      throw new ApiError(e.status, e.type, e.code, e.message, e.param);
+    }
+    const body = parsed.request;
+    const maxTokens = body.maxTokens ?? config.defaultMaxTokens ?? 256;
+    const input = { ...body.input, maxTokens };
     const client = await config.clientFor(did);
-    const id = `chatcmpl-${randomBytes(12).toString("hex")}`;
-    const created = Math.floor(Date.now() / 1000);
-    const model = body.model;
+    const completion = { id: `chatcmpl-${randomBytes(12).toString("hex")}`, created: Math.floor(Date.now() / 1000), model: body.model };
     const abort = new AbortController();
     res.on("close", () => {
       if (!res.writableFinished) abort.abort();
@@ -195,13 +147,13 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
     };
     const events = (async function* () {
       try {
-        yield* client.stream(input, { model, maxTokens, signal: abort.signal });
+        yield* client.stream(input, { model: body.model, maxTokens, signal: abort.signal, ...(body.work && { work: body.work }) });
       } catch (err) {
         throw err instanceof ClientError ? fromClientError(err, latest) : err;
       }
     })();
 
-    if (body.stream !== true) {
+    if (!body.stream) {
       let result: JobResult | undefined;
       for await (const e of events) {
         if (e.type === "queued") onQueued(e);
@@ -210,16 +162,9 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
       if (!result) throw new ApiError(502, "server_error", "provider_lost", "The job ended without a result.");
       const mismatch = outputMismatch(result);
       if (mismatch) return sendJson(res, mismatch.status, { ...errorBody(mismatch), cocore: cocoreInfo(result) }, queueHeaders(joined));
-      return sendJson(res, 200, {
-        id, object: "chat.completion", created, model,
-        choices: [{ index: 0, message: { role: "assistant", content: result.text }, finish_reason: finish(result.finishReason) }],
-        usage: usage(result),
-        cocore: cocoreInfo(result),
-      }, queueHeaders(joined));
+      return sendJson(res, 200, completionBody(completion, result), queueHeaders(joined));
     }
 
-    const chunk = (delta: Record<string, unknown>, finishReason: string | null, extra: Record<string, unknown> = {}) =>
-      `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model, choices: [{ index: 0, delta, finish_reason: finishReason }], ...extra })}\n\n`;
     let opened = false;
     const open = () => {
       if (opened) return;
@@ -227,25 +172,20 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
       req.socket.setNoDelay(true);
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive", ...queueHeaders(joined) });
     };
-    let started = false;
-    const start = () => {
+    const writer = new ChatStreamWriter(completion, (event) => {
       open();
-      if (started) return;
-      started = true;
-      res.write(chunk({ role: "assistant", content: "" }, null));
-    };
+      res.write(event);
+    }, { toolStream: body.work?.tools !== undefined && (body.work.toolChoice !== "none" || body.work.toolChoiceFunction !== undefined), includeUsage: body.includeUsage });
     for await (const e of events) {
       if (e.type === "queued") {
         onQueued(e);
         open();
         // An SSE comment: it keeps the connection alive and carries no data an OpenAI client reads.
         res.write(`: queued position=${e.position} wait_ms=${e.waitMs}\n\n`);
-      } else if (e.type === "dispatched") start();
-      else if (e.type === "chunk") {
-        start();
-        res.write(chunk({ content: e.text }, null));
-      } else if (e.type === "done") {
-        start();
+      } else if (e.type === "dispatched") writer.start();
+      else if (e.type === "chunk") writer.text(e.text);
+      else if (e.type === "done") {
+        writer.start();
         const mismatch = outputMismatch(e.result);
         if (mismatch) {
           // The text already streamed cannot be taken back, so instead of a finish_reason the
@@ -256,9 +196,7 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
           res.end();
           return;
         }
-        res.write(chunk({}, finish(e.result.finishReason)));
-        res.write(`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model, choices: [], usage: usage(e.result), cocore: cocoreInfo(e.result) })}\n\n`);
-        res.write("data: [DONE]\n\n");
+        writer.done(e.result);
         res.end();
         return;
       }
@@ -289,18 +227,6 @@ function outputMismatch(r: Pick<JobResult, "outputMatches" | "cipherMatches">): 
   if (r.outputMatches && r.cipherMatches) return undefined;
   const which = !r.cipherMatches ? "sealed output frames" : "output text";
   return new ApiError(502, "server_error", "output_mismatch", `The ${which} relayed to the gateway do not match the provider's commitment in the receipt; the output is not trustworthy.`);
-}
-
-function finish(reason: JobResult["finishReason"]): string {
-  return reason === "length" ? "length" : "stop";
-}
-
-function usage(r: JobResult) {
-  return { prompt_tokens: r.tokens.in, completion_tokens: r.tokens.out, total_tokens: r.tokens.in + r.tokens.out };
-}
-
-function cocoreInfo(r: JobResult) {
-  return { job: r.job.uri, receipt: r.receipt.uri, provider: r.provider, price: r.price };
 }
 
 function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
@@ -334,10 +260,6 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   const text = JSON.stringify(body);
   res.writeHead(status, { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(text) });
   res.end(text);
-}
-
-function errorBody(e: ApiError) {
-  return { error: { message: e.message, type: e.type, param: e.param, code: e.code, ...e.extra } };
 }
 
 function sendError(res: ServerResponse, e: ApiError): void {

@@ -29,7 +29,7 @@ describe("OpenAI-compatible gateway", { skip: existsSync(MODEL_FILE) ? false : "
   });
 
   test("streaming chat completion: chunks, finish_reason and usage", async () => {
-    const stream = await openai.chat.completions.create({ model: coop.model, messages: [{ role: "user", content: "A fortune please." }], max_tokens: 16, stream: true });
+    const stream = await openai.chat.completions.create({ model: coop.model, messages: [{ role: "user", content: "A fortune please." }], max_tokens: 16, stream: true, stream_options: { include_usage: true } });
     let text = "";
     let finish: string | null = null;
     let usage: OpenAI.CompletionUsage | undefined;

@@ -13,6 +13,7 @@ import {
   type DoneMessage,
   type ErrorMessage,
   type MatchmakerToAgent,
+  type ModelCapabilities,
   type RegisterMessage,
 } from "@cocore/agent/matchmaker-protocol";
 import { attestedLevel, checkRegistration } from "./registration.ts";
@@ -142,6 +143,7 @@ export class AgentHub {
           provisioning: msg.engineState === "loading",
           faulted: msg.engineState === "fault",
           capacityByModel: capacityMap(msg.capacityByModel),
+          capabilitiesByModel: capabilitiesMap(msg.capabilitiesByModel) ?? {},
         });
         if (msg.attestation && typeof msg.attestation.uri === "string") this.onRenewedAttestation(conn, msg.attestation);
         return;
@@ -196,6 +198,7 @@ export class AgentHub {
       faulted: msg.engineState === "fault",
       capacity: Number.isInteger(msg.capacity) && msg.capacity > 0 ? msg.capacity : 1,
       capacityByModel: capacityMap(msg.capacityByModel),
+      capabilitiesByModel: capabilitiesMap(msg.capabilitiesByModel),
       version: msg.version,
       attestation: msg.attestation,
       providerRecord: msg.providerRecord,
@@ -268,4 +271,15 @@ function capacityMap(v: unknown): Record<string, number> | undefined {
   const out: Record<string, number> = {};
   for (const [model, n] of Object.entries(v as Record<string, unknown>)) if (Number.isInteger(n) && (n as number) > 0) out[model] = n as number;
   return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** The agent's per-model capabilities, keeping only well-formed entries (anything else: text only). */
+function capabilitiesMap(v: unknown): Record<string, ModelCapabilities> | undefined {
+  if (!v || typeof v !== "object" || Array.isArray(v)) return undefined;
+  const out: Record<string, ModelCapabilities> = {};
+  for (const [model, c] of Object.entries(v as Record<string, unknown>)) {
+    const x = c as Partial<ModelCapabilities> | null;
+    if (x && typeof x === "object") out[model] = { tools: x.tools === true, structuredOutput: x.structuredOutput === true, contextLength: Number.isSafeInteger(x.contextLength) && x.contextLength! > 0 ? x.contextLength! : 0 };
+  }
+  return out;
 }

@@ -13,6 +13,10 @@ export const REFUSAL_CODES = {
   no_providers_for_trust: 503,
   no_accepted_providers: 503,
   no_providers_for_exchange: 503,
+  // The job offers tools / has an outputSchema, and no live machine serving the model advertises
+  // tool calls / structured output for it (agent matchmaker-protocol.ts ModelCapabilities).
+  tool_calls_not_supported: 400,
+  structured_output_not_supported: 400,
   // No longer sent (a job that finds every slot busy waits in the queue); kept so the code stays known.
   providers_busy: 503,
   // The model's queue is at its bound: retry after `retryAfterMs` (computed from the service rate).

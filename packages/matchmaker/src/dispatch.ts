@@ -4,14 +4,14 @@
 // so a waiting job is always covered by its hold), relaying the sealed input out and the sealed
 // output back (the matchmaker never sees plaintext), at most one re-dispatch when the machine
 // drops before its first token, and releasing the hold whenever no receipt will follow.
-import { base64Decode, fromJsonRecord, inputCommitment, NSID, recordCid, validateRecord, type SigningKey } from "@cocore/protocol";
+import { base64Decode, fromJsonRecord, inputCommitment, jobWork, NSID, offersTools, recordCid, validateRecord, type SigningKey } from "@cocore/protocol";
 import { AdmissionGate, untilExpiry } from "./admission-gate.ts";
 import type { AgentHub } from "./agents.ts";
 import { runAttempt } from "./attempt.ts";
 import { DispatchError } from "./codes.ts";
 import type { AdmitInput, ExchangeClient } from "./exchange-client.ts";
 import type { JobQueues, QueuedJob } from "./queues.ts";
-import type { MachineEntry, Registry } from "./registry.ts";
+import type { JobNeeds, MachineEntry, Registry } from "./registry.ts";
 import type { DispatchEvent, DispatchRequest } from "./wire.ts";
 
 export interface DispatchTimeouts {
@@ -56,6 +56,7 @@ export interface CheckedJob {
   priceCeiling: { amount: number; currency: string };
   expiresAt: string;
   expiresAtMs: number;
+  needs: JobNeeds;
 }
 
 /** The furthest expiresAt a dispatch may carry: a job is an interactive request, not a standing order. */
@@ -110,7 +111,7 @@ export class Dispatcher {
     }
     return {
       req, requester, model: job.model, acceptedTrustLevel: job.acceptedTrustLevel, acceptedProviders: job.acceptedProviders,
-      priceCeiling: job.priceCeiling, expiresAt: job.expiresAt, expiresAtMs,
+      priceCeiling: job.priceCeiling, expiresAt: job.expiresAt, expiresAtMs, needs: jobNeeds(req.jobRecord),
     };
   }
 
@@ -127,6 +128,7 @@ export class Dispatcher {
         acceptedProviders: job.acceptedProviders,
         exchange: this.d.exchange.did,
         encryptionPubKey: job.req.encryptionPubKey,
+        needs: job.needs,
       },
     };
   }
@@ -280,6 +282,12 @@ export class Dispatcher {
       }
     }
   }
+}
+
+/** What a job record asks of the machine beyond text (the job lexicon's outputSchema and tools). */
+export function jobNeeds(jobRecord: Record<string, unknown>): JobNeeds {
+  const w = jobWork(jobRecord);
+  return { ...(offersTools(w) && { tools: true }), ...(w.outputSchema !== undefined && { structuredOutput: true }) };
 }
 
 /** Where the exchange is told a job goes: the provider and the machine's attested signing key. */

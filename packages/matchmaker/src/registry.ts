@@ -1,5 +1,6 @@
 // The live machine registry and the routing decision. Time is passed in so the rules can be
 // tested without a clock.
+import type { ModelCapabilities } from "@cocore/agent/matchmaker-protocol";
 import { meetsTrustLevel } from "@cocore/protocol";
 import { DispatchError } from "./codes.ts";
 
@@ -23,6 +24,8 @@ export interface MachineInfo {
   capacity: number;
   /** Per-model concurrency; a model missing here gets `capacity`. */
   capacityByModel?: Record<string, number>;
+  /** What the machine serves per model beyond text; a model missing here serves text only. */
+  capabilitiesByModel?: Record<string, ModelCapabilities>;
   version?: string;
   machineLabel?: string;
   attestation?: { uri: string; cid: string };
@@ -51,6 +54,19 @@ export interface RouteRequest {
   encryptionPubKey?: string;
   /** Connections already tried for this job (a machine that reconnected may be tried again). */
   excludeConnections?: ReadonlySet<string>;
+  /** What the job needs beyond text: tool calls, an answer under a JSON schema. */
+  needs?: JobNeeds;
+}
+
+export interface JobNeeds {
+  tools?: boolean;
+  structuredOutput?: boolean;
+}
+
+/** Whether `m` serves `needs` for `model`. */
+export function serves(m: MachineInfo, model: string, needs: JobNeeds | undefined): boolean {
+  const c = m.capabilitiesByModel?.[model];
+  return (!needs?.tools || c?.tools === true) && (!needs?.structuredOutput || c?.structuredOutput === true);
 }
 
 export interface RegistryOptions {
@@ -142,16 +158,17 @@ export class Registry {
     return this.machines.delete(machineId);
   }
 
-  touch(machineId: string, now: number, update: Partial<Pick<MachineInfo, "provisioning" | "faulted" | "models" | "capacityByModel">> = {}): void {
+  touch(machineId: string, now: number, update: Partial<Pick<MachineInfo, "provisioning" | "faulted" | "models" | "capacityByModel" | "capabilitiesByModel">> = {}): void {
     const m = this.machines.get(machineId);
     if (!m) return;
     m.lastSeen = now;
-    const before = JSON.stringify([m.provisioning, m.faulted, m.models, m.capacityByModel]);
+    const before = JSON.stringify([m.provisioning, m.faulted, m.models, m.capacityByModel, m.capabilitiesByModel]);
     if (update.provisioning !== undefined) m.provisioning = update.provisioning;
     if (update.faulted !== undefined) m.faulted = update.faulted;
     if (update.models !== undefined) m.models = update.models;
     if (update.capacityByModel !== undefined) m.capacityByModel = update.capacityByModel;
-    if (JSON.stringify([m.provisioning, m.faulted, m.models, m.capacityByModel]) !== before) this.changed();
+    if (update.capabilitiesByModel !== undefined) m.capabilitiesByModel = update.capabilitiesByModel;
+    if (JSON.stringify([m.provisioning, m.faulted, m.models, m.capacityByModel, m.capabilitiesByModel]) !== before) this.changed();
   }
 
   /** Drops machines that stopped heartbeating; returns them so their connections can be closed. */
@@ -200,6 +217,16 @@ export class Registry {
     const live = this.live(now);
     let pool = live.filter((m) => m.models.includes(req.model));
     if (pool.length === 0) throw new DispatchError("no_providers_for_model", `No live provider serves the model "${req.model}" right now.`);
+    // Fail closed on what the job needs: a tools job sent to a text-only machine would be answered
+    // with text (or refused after its hold), never with the calls it asked for.
+    if (req.needs?.tools) {
+      pool = pool.filter((m) => serves(m, req.model, { tools: true }));
+      if (pool.length === 0) throw new DispatchError("tool_calls_not_supported", `No live provider serves tool calls for "${req.model}" right now.`);
+    }
+    if (req.needs?.structuredOutput) {
+      pool = pool.filter((m) => serves(m, req.model, { structuredOutput: true }));
+      if (pool.length === 0) throw new DispatchError("structured_output_not_supported", `No live provider enforces JSON-schema answers for "${req.model}" right now.`);
+    }
     pool = pool.filter((m) => meetsTrust(m.trustLevel, req.acceptedTrustLevel));
     if (pool.length === 0) {
       throw new DispatchError(

@@ -12,7 +12,7 @@ import { Dispatcher, type DispatchTimeouts } from "./dispatch.ts";
 import { ExchangeClient, type ServiceAuth } from "./exchange-client.ts";
 import { DEFAULT_QUEUE_LIMITS, JobQueues, type QueueLimits } from "./queues.ts";
 import { activeFor, capacityFor, Registry, type MachineEntry } from "./registry.ts";
-import type { DispatchEvent, DispatchRequest, MatchmakerIdentity, MatchmakerStatus, ProviderOffer } from "./wire.ts";
+import type { DispatchEvent, DispatchRequest, MatchmakerIdentity, MatchmakerStatus, ModelInfo, ProviderOffer } from "./wire.ts";
 
 export interface MatchmakerConfig {
   /** The matchmaker's own DID: it calls the exchange as this identity and signs countersignatures as it. */
@@ -144,11 +144,8 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
         const list = registry.live(now()).filter((m) => !model || m.models.includes(model));
         return sendJson(res, 200, { providers: list.map(offer) });
       }
-      case "GET /v1/models": {
-        const models = new Map<string, Set<string>>();
-        for (const m of registry.live(now())) for (const id of m.models) (models.get(id) ?? models.set(id, new Set()).get(id)!).add(m.provider);
-        return sendJson(res, 200, { models: [...models].sort().map(([id, p]) => ({ id, providers: p.size })) });
-      }
+      case "GET /v1/models":
+        return sendJson(res, 200, { models: modelList(registry.live(now())) });
       case "GET /v1/offer": {
         const model = url.searchParams.get("model");
         if (!model) return sendError(res, new DispatchError("invalid_request", "GET /v1/offer needs ?model=."));
@@ -159,6 +156,7 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
               acceptedTrustLevel: url.searchParams.get("trust") ?? "self-attested",
               acceptedProviders: url.searchParams.getAll("provider"),
               exchange: config.exchange.did,
+              needs: { tools: url.searchParams.get("tools") === "1", structuredOutput: url.searchParams.get("structuredOutput") === "1" },
             },
             now(),
           );
@@ -250,11 +248,36 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
       capacity: m.capacity,
       active: m.active,
       ...(m.capacityByModel ? { capacityByModel: m.capacityByModel } : {}),
+      ...(m.capabilitiesByModel ? { capabilitiesByModel: m.capabilitiesByModel } : {}),
       activeByModel: Object.fromEntries(m.models.map((id) => [id, activeFor(m, id)])),
       version: m.version,
       lastSeenMsAgo: Math.max(0, now() - m.lastSeen),
     };
   }
+}
+
+/**
+ * Per model: distinct providers, and what the live machines serving it can do (tools and
+ * structured output when at least one machine serves them; the largest context any offers).
+ */
+export function modelList(machines: MachineEntry[]): ModelInfo[] {
+  const models = new Map<string, { providers: Set<string>; tools: boolean; structuredOutput: boolean; contextLength: number }>();
+  for (const m of machines) {
+    for (const id of m.models) {
+      let e = models.get(id);
+      if (!e) models.set(id, (e = { providers: new Set(), tools: false, structuredOutput: false, contextLength: 0 }));
+      e.providers.add(m.provider);
+      const c = m.capabilitiesByModel?.[id];
+      e.tools ||= c?.tools === true;
+      e.structuredOutput ||= c?.structuredOutput === true;
+      e.contextLength = Math.max(e.contextLength, c?.contextLength ?? 0);
+    }
+  }
+  return [...models].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([id, e]) => ({
+    id,
+    providers: e.providers.size,
+    capabilities: { tools: e.tools, structuredOutput: e.structuredOutput, contextLength: e.contextLength },
+  }));
 }
 
 /** `check()`'s answer, or false when it fails or takes longer than `ms`. */

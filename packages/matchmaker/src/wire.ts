@@ -39,10 +39,21 @@ export interface ProviderOffer {
   /** Concurrent jobs per model the machine runs (absent: `capacity` for each). */
   capacity: number;
   capacityByModel?: Record<string, number>;
+  /** Per model beyond text (tool calls, structured output, context length). */
+  capabilitiesByModel?: Record<string, { tools: boolean; structuredOutput: boolean; contextLength: number }>;
   active: number;
   activeByModel?: Record<string, number>;
   version?: string;
   lastSeenMsAgo: number;
+}
+
+/** GET /v1/models: one entry per model some live machine serves. */
+export interface ModelInfo {
+  id: string;
+  /** Distinct provider DIDs serving it. */
+  providers: number;
+  /** True when at least one live machine serving the model does; the largest context offered (0: unknown). */
+  capabilities: { tools: boolean; structuredOutput: boolean; contextLength: number };
 }
 
 export interface DispatchRequest {

@@ -43,6 +43,9 @@ export {
   type EncryptionKeyPair,
   type Sealed,
 } from "./seal.ts";
+export * from "./json-schema/index.ts";
+export { jobWork, offersTools, outputSchemaHash, toolSchemaHash, workProblems, type JobWork, type ToolChoice } from "./job-work.ts";
+export { assembleToolStream, encodeToolEvent, ToolStreamDecoder, ToolStreamError, type AssembledToolStream, type ToolCall, type ToolStreamEvent } from "./tool-stream.ts";
 export { MAX_TIMER_MS, timerDelay } from "./timers.ts";
 export { sign, signatureBytes, signingPayload, signRecord, verify, verifyRecordSignature, type SignatureField } from "./signature.ts";
 export {

@@ -7,6 +7,7 @@ import { countersignatureProblems } from "./brokerage.ts";
 import { CanonicalError } from "./canonical.ts";
 import { recordCid } from "./cid.ts";
 import { isValidPublicKey } from "./keys.ts";
+import { workProblems } from "./job-work.ts";
 import { fromJsonRecord, NSID, validateRecord } from "./lexicon/index.ts";
 import { PricingError, tokenRatePrice } from "./pricing.ts";
 import { signatureBytes, signingPayload, verify, verifyRecordSignature } from "./signature.ts";
@@ -41,6 +42,7 @@ export const FINDING_CODES = [
   "not-dispatched-provider",
   "countersignature-invalid",
   "countersignature-missing",
+  "params-mismatch",
 ] as const;
 export type FindingCode = (typeof FINDING_CODES)[number];
 
@@ -381,6 +383,8 @@ export function verifyReceipt(bundle: ReceiptBundle, options: VerifyOptions = {}
   if (startedAt !== undefined && completedAt !== undefined && completedAt < startedAt) {
     found.add("completed-before-start", `completedAt ${str(receipt, "completedAt")} is before startedAt ${str(receipt, "startedAt")}`);
   }
+  // The work the job asked for (its output schema, its tools) is the work the receipt states.
+  for (const p of workProblems(job, receipt.params)) found.add("params-mismatch", p);
   const tokensOut = int(obj(receipt, "tokens"), "out");
   const maxOut = int(job, "maxTokensOut");
   if (tokensOut !== undefined && maxOut !== undefined && tokensOut > maxOut) {

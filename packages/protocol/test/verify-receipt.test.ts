@@ -159,6 +159,7 @@ const cases: [string, () => ReceiptBundle, string[], VerifyOptions?][] = [
     ["session-budget-exceeded"],
     { sessionCharged: 4950 },
   ],
+  ["params-mismatch", () => broken((b) => (j(b).outputSchema = { name: "answer", strict: true, schema: { type: "object" } })), ["params-mismatch"]],
   ["not-dispatched-provider", () => valid, ["not-dispatched-provider"], { dispatchedTo: { provider: OTHER, machineKey: null } }],
   ["countersignature-missing", () => valid, ["countersignature-missing"], { requireCountersignature: true }],
   ["countersignature-invalid (signed by a key the matchmaker never published)", () => countersigned({ signer: otherKey }), ["countersignature-invalid"]],
@@ -236,4 +237,30 @@ test("acceptedProviders and acceptedExchanges are honoured when present", () => 
   assert.deepEqual(codes(broken((b) => (j(b).acceptedProviders = [OTHER, PROVIDER]))), []);
   assert.deepEqual(codes(broken((b) => delete j(b).acceptedProviders)), []);
   assert.deepEqual(codes(broken((b) => delete j(b).acceptedExchanges)), []);
+});
+
+test("a job with an outputSchema and tools verifies when the receipt states their hashes, and only then", async () => {
+  const { outputSchemaHash, toolSchemaHash } = await import("../src/job-work.ts");
+  const { validateRecord } = await import("../src/lexicon/index.ts");
+  const work = {
+    inputFormat: "messages-v1",
+    outputSchema: { name: "answer", strict: true, schema: { type: "object", properties: { city: { type: "string", maxLength: 8 } }, required: ["city"], additionalProperties: false } },
+    tools: [{ type: "function", function: { name: "get_weather", description: "Weather now", parameters: { type: "object", properties: { city: { type: "string" } } } } }],
+    toolChoice: "required",
+    toolChoiceFunction: "get_weather",
+  };
+  const withWork = (params: Rec | undefined) =>
+    broken((b) => {
+      Object.assign(j(b), work);
+      if (params) r(b).params = params;
+    });
+  assert.equal(validateRecord("dev.cocore.compute.job", j(withWork(undefined))).ok, true, "the additive job fields are schema-valid");
+  const hashes = { outputSchemaHash: outputSchemaHash({ ...work }), toolSchemaHash: toolSchemaHash({ ...work }) };
+  assert.match(hashes.outputSchemaHash!, /^[0-9a-f]{64}$/);
+  assert.deepEqual(verifyReceipt(withWork({ maxTokens: 64, temperatureMilli: 0, topPMilli: 1000, ...hashes })), { ok: true, findings: [] });
+  assert.deepEqual(codes(withWork(undefined)), ["params-mismatch"], "a receipt silent about the schema and tools");
+  assert.deepEqual(codes(withWork({ ...hashes, toolSchemaHash: "0".repeat(64) })), ["params-mismatch"], "a receipt naming other tools");
+  // A receipt that claims a schema for a job without one is not that job's work either.
+  assert.deepEqual(codes(broken((b) => (r(b).params = { outputSchemaHash: hashes.outputSchemaHash }))), ["params-mismatch"]);
+  assert.ok(FINDING_CODES.includes("params-mismatch"));
 });

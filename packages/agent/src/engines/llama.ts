@@ -4,7 +4,8 @@
 
 import { availableParallelism } from "node:os";
 import { basename } from "node:path";
-import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from "node-llama-cpp";
+import { getLlama, LlamaGrammarEvaluationState, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from "node-llama-cpp";
+import { AnswerShaper, GrammarCache } from "./answer-shaper.ts";
 import { resolveModelFile, type DownloadProgress } from "./model-file.ts";
 import { EngineError, validateRequest, type Engine, type GenerateRequest, type GenerateResult, type OnToken } from "./types.ts";
 
@@ -114,6 +115,7 @@ export class LlamaEngine implements Engine {
   #model: LlamaModel | undefined;
   #context: LlamaContext | undefined;
   #pool: SequencePool | undefined;
+  #grammars: GrammarCache | undefined;
   #loading: Promise<void> | undefined;
   #threads: number;
 
@@ -171,6 +173,7 @@ export class LlamaEngine implements Engine {
     const seqs: LlamaContextSequence[] = [];
     for (let i = 0; i < parallel; i++) seqs.push(this.#context.getSequence());
     this.#pool = new SequencePool(seqs);
+    this.#grammars = new GrammarCache(this.#llama);
   }
 
   /** Prompt tokens exactly as generate() feeds them: BOS first when the model asks for one. */
@@ -196,25 +199,36 @@ export class LlamaEngine implements Engine {
     }
     if (req.signal?.aborted) return { text: "", tokensIn: 0, tokensOut: 0, finishReason: "abort" };
 
-    const sampling = req.temperatureMilli
-      ? {
-          temperature: req.temperatureMilli / 1000,
-          ...(req.topPMilli !== undefined && req.topPMilli < 1000 && { topP: req.topPMilli / 1000 }),
-          seed: req.seed ?? Math.floor(Math.random() * 2 ** 31),
-        }
-      : { temperature: 0 };
+    const shaper = await AnswerShaper.prepare(req, this.#grammars!, contextSize);
+    const generated: Token[] = [];
+    const penalised = (req.presencePenalty ?? 0) !== 0 || (req.frequencyPenalty ?? 0) !== 0;
+    const sampling = {
+      ...(req.temperatureMilli
+        ? {
+            temperature: req.temperatureMilli / 1000,
+            ...(req.topPMilli !== undefined && req.topPMilli < 1000 && { topP: req.topPMilli / 1000 }),
+            seed: req.seed ?? Math.floor(Math.random() * 2 ** 31),
+          }
+        : { temperature: 0 }),
+      // OpenAI's penalties count only the answer's own tokens, not the prompt's.
+      ...(penalised && {
+        repeatPenalty: { punishTokens: () => generated.slice(-64), maxPunishTokens: 64, penalty: 1, presencePenalty: req.presencePenalty ?? 0, frequencyPenalty: req.frequencyPenalty ?? 0 },
+      }),
+      ...(shaper.grammar && { grammarEvaluationState: new LlamaGrammarEvaluationState({ model, grammar: shaper.grammar }) }),
+    };
 
     const seq = await this.#pool.acquire();
     let text = "";
     let tokensOut = 0;
     let finishReason: GenerateResult["finishReason"] = "stop";
     let evaluated = false;
-    const emit = (s: string) => {
+    const emit = (raw: string) => {
+      const s = shaper.shape(raw);
       if (s === "") return;
       text += s;
       onToken(s);
     };
-    const coalesce = (req.emitIntervalMs ?? 0) > 0;
+    const coalesce = (req.emitIntervalMs ?? 0) > 0 && !shaper.perToken;
     // Coalescing (emitIntervalMs): the loop only queues token ids, and a token arriving once the
     // interval has passed (or the first one) schedules a drain two event-loop turns later: after
     // node-llama-cpp has dispatched the next decode (from a setImmediate of its own), so the text
@@ -256,7 +270,11 @@ export class LlamaEngine implements Engine {
         for await (const token of seq.evaluate(prompt, { ...sampling, yieldEogToken: true })) {
           if (model.isEogToken(token)) break;
           tokensOut++;
-          if (!coalesce) emit(detok.push(token));
+          if (penalised) generated.push(token);
+          if (!coalesce) {
+            emit(detok.push(token));
+            if (shaper.stopped) break;
+          }
           else {
             queueToken(token);
             if (drainError !== undefined) throw drainError;
@@ -274,10 +292,18 @@ export class LlamaEngine implements Engine {
       drain();
       if (drainError !== undefined) throw drainError;
       emit(detok.flush());
+      const rest = shaper.flush();
+      if (rest !== "") {
+        text += rest;
+        onToken(rest);
+      }
+      // A stop sequence ends the answer as the model's own end does.
+      if (shaper.stopped) finishReason = "stop";
     } finally {
       finished = true;
       this.#pool.release(seq);
     }
+    shaper.check(text, finishReason);
     // A request aborted before evaluation started consumed no prompt tokens.
     return { text, tokensIn: evaluated ? prompt.length : 0, tokensOut, finishReason };
   }
@@ -290,6 +316,7 @@ export class LlamaEngine implements Engine {
     this.#model = undefined;
     this.#llama = undefined;
     this.#pool = undefined;
+    this.#grammars = undefined;
     await ctx?.dispose();
     await model?.dispose();
     await llama?.dispose();

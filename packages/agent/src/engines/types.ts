@@ -1,6 +1,22 @@
 // The engine contract the provider agent drives. An engine turns one prompt into one streamed
 // completion and reports token counts it measured itself, because those counts become the
 // receipt's `tokens` and therefore the price (PROTOCOL.md: price.amount = tokens.in + tokens.out).
+import type { ChatMessage } from "../matchmaker-protocol.ts";
+import type { ToolDef } from "./tool-envelope.ts";
+
+/** What the answer must be beyond text: JSON under a schema, or possibly tool calls. */
+export interface GenerateWork {
+  /** The answer is JSON under `schema` (checked `schemaProblem`-clean by the caller). */
+  outputSchema?: { name: string; strict: boolean; schema: Record<string, unknown> };
+  /** Tools offered: the text is then a tool stream (@cocore/protocol tool-stream.ts). */
+  tools?: {
+    tools: ToolDef[];
+    choice: "auto" | "required" | { name: string };
+    parallel: boolean;
+    /** Tool call ids are derived from this and the call's place, so equal answers have equal ids. */
+    idSeed: string;
+  };
+}
 
 export type EngineKind = "llama" | "openai" | "stub";
 
@@ -9,6 +25,14 @@ export interface GenerateRequest {
   model: string;
   /** Raw prompt text (chat templating, if any, happens before the engine). */
   prompt: string;
+  /** The conversation `prompt` was made from, for engines that take messages (openai). */
+  messages?: ChatMessage[];
+  work?: GenerateWork;
+  /** Generation ends before the first of these appears (plain-text answers only). */
+  stop?: string[];
+  /** OpenAI's presence / frequency penalties (−2..2) over the generated tokens. */
+  presencePenalty?: number;
+  frequencyPenalty?: number;
   /** Upper bound on generated tokens; integer ≥ 1. */
   maxTokens: number;
   /** 0 or absent: greedy decoding (deterministic). Otherwise temperature × 1000. */
@@ -62,6 +86,7 @@ export type EngineErrorCode =
   | "bad-request" // malformed request (e.g. maxTokens < 1)
   | "not-loaded" // generate() before load() or after close()
   | "upstream" // the OpenAI-compatible server failed or answered nonsense
+  | "bad-output" // the answer broke the schema it was generated under (never delivered as valid)
   | "download"; // fetching a model file failed or its size did not verify
 
 export class EngineError extends Error {
@@ -84,6 +109,12 @@ export function validateRequest(req: GenerateRequest, served: readonly string[])
     if (v !== undefined && (!Number.isInteger(v) || v < 0)) {
       throw new EngineError("bad-request", `${name} must be a non-negative integer, got ${v}`);
     }
+  }
+  for (const [name, v] of [["presencePenalty", req.presencePenalty], ["frequencyPenalty", req.frequencyPenalty]] as const) {
+    if (v !== undefined && !(Number.isFinite(v) && v >= -2 && v <= 2)) throw new EngineError("bad-request", `${name} must be within -2..2, got ${v}`);
+  }
+  if (req.stop !== undefined && (req.stop.length > 4 || req.stop.some((s) => typeof s !== "string" || s.length === 0))) {
+    throw new EngineError("bad-request", "stop takes at most 4 non-empty strings");
   }
   if (req.topPMilli !== undefined && req.topPMilli > 1000) {
     throw new EngineError("bad-request", `topPMilli must be 0..1000, got ${req.topPMilli}`);

@@ -6,7 +6,7 @@ import type { Exchange } from "@cocore/exchange";
 import type { Matchmaker } from "@cocore/matchmaker";
 import type { AtpAgent } from "@atproto/api";
 import type { ClientError } from "@cocore/client";
-import type { KeyStore } from "@cocore/gateway";
+import type { KeyStore, TokenPrice } from "@cocore/gateway";
 import { CliError, parseFlags, printJson, type Command } from "../command.ts";
 import type { SavedSession } from "../requester.ts";
 
@@ -178,6 +178,7 @@ const services: UpService[] = [
           return c;
         },
         models: () => client.models(),
+        price: () => client.policy().then((p) => p.value.tokenRate as TokenPrice | undefined),
         log: (l: string) => ctx.log(`gateway: ${l}`),
       });
       ctx.endpoints.push({ name: "openai", url: `${gw.url}/v1` });

@@ -837,6 +837,102 @@ export const schemaDict = {
               type: 'string',
               format: 'datetime',
             },
+            inputFormat: {
+              type: 'string',
+              maxLength: 64,
+              knownValues: ['text', 'messages-v1'],
+              description:
+                'How the sealed input bytes are laid out: text is a raw prompt, messages-v1 a JSON envelope of chat messages. Missing: the provider tells from the bytes.',
+            },
+            outputSchema: {
+              type: 'ref',
+              ref: 'lex:dev.cocore.compute.job#outputSchema',
+              description:
+                "A JSON schema the answer has to follow (OpenAI's response_format.json_schema).",
+            },
+            tools: {
+              type: 'array',
+              maxLength: 128,
+              items: {
+                type: 'ref',
+                ref: 'lex:dev.cocore.compute.job#tool',
+              },
+              description:
+                'Functions the model may call instead of, or before, answering.',
+            },
+            toolChoice: {
+              type: 'string',
+              maxLength: 64,
+              knownValues: ['auto', 'none', 'required'],
+              description:
+                'Whether the model may (auto), must not (none) or must (required) call one of the tools. Missing with tools: auto.',
+            },
+            toolChoiceFunction: {
+              type: 'string',
+              maxLength: 256,
+              description:
+                'The one function the model has to call; takes precedence over toolChoice.',
+            },
+          },
+        },
+      },
+      outputSchema: {
+        type: 'object',
+        description:
+          'A named JSON schema for the answer. No field is required, as on cocore.dev; a provider refuses one without a schema it can enforce.',
+        properties: {
+          name: {
+            type: 'string',
+            maxLength: 256,
+            description: "The schema's name as the requester gave it.",
+          },
+          strict: {
+            type: 'boolean',
+            description:
+              'True: the answer validates against the schema exactly.',
+          },
+          schema: {
+            type: 'unknown',
+            description: 'The JSON schema itself (an object).',
+          },
+        },
+      },
+      tool: {
+        type: 'object',
+        description: 'One function the model may call.',
+        required: ['type', 'function'],
+        properties: {
+          type: {
+            type: 'string',
+            maxLength: 64,
+            knownValues: ['function'],
+            description: 'Kind of tool; only function is defined.',
+          },
+          function: {
+            type: 'ref',
+            ref: 'lex:dev.cocore.compute.job#toolFunction',
+          },
+        },
+      },
+      toolFunction: {
+        type: 'object',
+        description:
+          "A function's name, what it is for, and the JSON schema of its arguments.",
+        required: ['name'],
+        properties: {
+          name: {
+            type: 'string',
+            maxLength: 256,
+            description: 'The name the model calls it by.',
+          },
+          description: {
+            type: 'string',
+            maxLength: 4096,
+            description: 'What the function does, for the model.',
+          },
+          parameters: {
+            type: 'unknown',
+            description: "JSON schema (an object) of the function's arguments.",
           },
         },
       },

@@ -37,6 +37,15 @@ export interface Main {
   /** Deadline: work completed after this moment cannot produce a valid receipt. */
   expiresAt: string
   createdAt: string
+  /** How the sealed input bytes are laid out: text is a raw prompt, messages-v1 a JSON envelope of chat messages. Missing: the provider tells from the bytes. */
+  inputFormat?: 'text' | 'messages-v1' | (string & {})
+  outputSchema?: OutputSchema
+  /** Functions the model may call instead of, or before, answering. */
+  tools?: Tool[]
+  /** Whether the model may (auto), must not (none) or must (required) call one of the tools. Missing with tools: auto. */
+  toolChoice?: 'auto' | 'none' | 'required' | (string & {})
+  /** The one function the model has to call; takes precedence over toolChoice. */
+  toolChoiceFunction?: string
   [k: string]: unknown
 }
 
@@ -54,4 +63,64 @@ export {
   type Main as Record,
   isMain as isRecord,
   validateMain as validateRecord,
+}
+
+/** A named JSON schema for the answer. No field is required, as on cocore.dev; a provider refuses one without a schema it can enforce. */
+export interface OutputSchema {
+  $type?: 'dev.cocore.compute.job#outputSchema'
+  /** The schema's name as the requester gave it. */
+  name?: string
+  /** True: the answer validates against the schema exactly. */
+  strict?: boolean
+  /** The JSON schema itself (an object). */
+  schema?: { [_ in string]: unknown }
+}
+
+const hashOutputSchema = 'outputSchema'
+
+export function isOutputSchema<V>(v: V) {
+  return is$typed(v, id, hashOutputSchema)
+}
+
+export function validateOutputSchema<V>(v: V) {
+  return validate<OutputSchema & V>(v, id, hashOutputSchema)
+}
+
+/** One function the model may call. */
+export interface Tool {
+  $type?: 'dev.cocore.compute.job#tool'
+  /** Kind of tool; only function is defined. */
+  type: 'function' | (string & {})
+  function: ToolFunction
+}
+
+const hashTool = 'tool'
+
+export function isTool<V>(v: V) {
+  return is$typed(v, id, hashTool)
+}
+
+export function validateTool<V>(v: V) {
+  return validate<Tool & V>(v, id, hashTool)
+}
+
+/** A function's name, what it is for, and the JSON schema of its arguments. */
+export interface ToolFunction {
+  $type?: 'dev.cocore.compute.job#toolFunction'
+  /** The name the model calls it by. */
+  name: string
+  /** What the function does, for the model. */
+  description?: string
+  /** JSON schema (an object) of the function's arguments. */
+  parameters?: { [_ in string]: unknown }
+}
+
+const hashToolFunction = 'toolFunction'
+
+export function isToolFunction<V>(v: V) {
+  return is$typed(v, id, hashToolFunction)
+}
+
+export function validateToolFunction<V>(v: V) {
+  return validate<ToolFunction & V>(v, id, hashToolFunction)
 }
