@@ -74,6 +74,8 @@ export interface RunningAgent {
   readonly supportedModels: string[];
   readonly engineState: EngineState;
   readonly matchmakerConnected: boolean;
+  /** The owner set `active: false`: off the matchmaker, taking no jobs; the record stays. */
+  readonly paused: boolean;
   /** Reads the provider record and reloads the engine if desiredModels changed. */
   syncWithRecord(): Promise<void>;
   flushReceipts(): Promise<void>;
@@ -125,6 +127,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     return Array.isArray(d) && d.every((x) => typeof x === "string") && d.length > 0 ? (d as string[]) : undefined;
   };
   let lastDesired = desiredOf(provider.current?.value);
+  // Owner intent: `active: false` pauses the machine (the lexicon's default is true).
+  let paused = provider.current?.value.active === false;
   let intended = lastDesired ?? [engines.defaultModelId];
 
   const agentPatch = (): ProviderPatch => {
@@ -220,8 +224,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
 
   const handleJob = (msg: JobMessage, send: (m: object) => void): Promise<void> => {
     const jobUri = msg.job?.uri ?? "";
-    if (stopping) {
-      send({ type: "error", jobUri, code: "shutting_down", message: "this machine is shutting down" });
+    if (stopping || paused) {
+      send({ type: "error", jobUri, code: paused ? "provider_paused" : "shutting_down", message: paused ? "the owner paused this machine" : "this machine is shutting down" });
       return Promise.resolve();
     }
     if (!seen.add(jobUri, msg.jobRecord?.expiresAt, Date.now())) {
@@ -295,9 +299,9 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     };
     return { ...body, sig: base64Encode(sign(state.signingKey, canonicalBytes(body))) };
   };
-  if (opts.matchmaker) {
+  const connectMatchmaker = (url: string) => {
     const mm = new MatchmakerClient({
-      url: opts.matchmaker,
+      url,
       register: signRegistration,
       status: () => ({
         models: engines.supported.length > 0 ? engines.supported : ["stub"],
@@ -337,7 +341,9 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     });
     matchmaker = mm;
     mm.start();
-  } else {
+  };
+  if (opts.matchmaker && !paused) connectMatchmaker(opts.matchmaker);
+  else {
     provisioning = false;
     await publish();
   }
@@ -352,6 +358,21 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       await publish();
       return;
     }
+    const nowPaused = entry.value.active === false;
+    if (nowPaused !== paused && opts.matchmaker) {
+      paused = nowPaused;
+      // Leaving the matchmaker is what stops new jobs: it no longer lists the machine as live.
+      if (paused) {
+        log("the owner set active: false; leaving the matchmaker (the record stays)");
+        const mm = matchmaker;
+        matchmaker = undefined;
+        await mm?.stop("paused by the owner");
+      } else {
+        log("the owner set active: true; rejoining the matchmaker");
+        connectMatchmaker(opts.matchmaker);
+      }
+    }
+    paused = nowPaused;
     const desired = desiredOf(entry.value);
     if (ownerAllowsTools(entry.value) !== lastToolsAllowed) {
       lastToolsAllowed = ownerAllowsTools(entry.value);
@@ -452,6 +473,9 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     },
     get matchmakerConnected() {
       return matchmaker?.connected ?? false;
+    },
+    get paused() {
+      return paused;
     },
     syncWithRecord,
     flushReceipts: () => queue.flush(agent),

@@ -10,7 +10,7 @@ import type { Exchange, PolicyParams } from "@cocore/exchange";
 import { serviceAuthFromKeypair, startMatchmaker, type Matchmaker } from "@cocore/matchmaker";
 import { startAgent, type RunningAgent } from "@cocore/agent";
 import { KeyStore, startGateway, type Gateway, type GatewayLimits, type TokenPrice } from "@cocore/gateway";
-import type { RunningConsole } from "@cocore/console";
+import { isConsoleKeySession, type RunningConsole } from "@cocore/console";
 import { seedCooperative } from "./cooperative-seed.ts";
 
 export interface CooperativeOptions {
@@ -30,6 +30,8 @@ export interface CooperativeOptions {
   providerHandle?: string;
   matchmakerTimeouts?: Parameters<typeof startMatchmaker>[0]["timeouts"];
   heartbeatIntervalMs?: number;
+  /** How often the agent reads its provider record back for owner edits (default 5 s). */
+  agentPollMs?: number;
   /** Start the OpenAI-compatible gateway with an API key per requester. */
   gateway?: boolean;
   gatewayPort?: number;
@@ -104,6 +106,7 @@ export async function startCooperative(opts: CooperativeOptions = {}): Promise<C
       new CocoreClient({ agent: account.agent, matchmakerUrl: matchmaker.url, exchangeUrl: exchange.url, exchangeDid: exchange.did, plcUrl: network.plcUrl });
     const apiKeys = new Map<string, string>();
     let gateway: Gateway | undefined;
+    let consoleServer: RunningConsole | undefined;
     const keys = new KeyStore();
     if (opts.gateway) {
       const clients = new Map(requesters.map((a) => [a.did, clientFor(a)]));
@@ -113,8 +116,10 @@ export async function startCooperative(opts: CooperativeOptions = {}): Promise<C
         port: opts.gatewayPort ?? 0,
         clientFor: async (did) => {
           const c = clients.get(did);
-          if (!c) throw new Error(`no session for ${did}`);
-          return c;
+          if (c) return c;
+          // A key made on the console's API keys page spends through the console's OAuth session.
+          if (consoleServer && isConsoleKeySession(keys.session(did))) return consoleServer.services.clientFor(did);
+          throw new Error(`no session for ${did}`);
         },
         models: () => clients.values().next().value!.models(),
         limits: opts.gatewayLimits,
@@ -125,7 +130,6 @@ export async function startCooperative(opts: CooperativeOptions = {}): Promise<C
       stops.push(() => g.close());
     }
 
-    let consoleServer: RunningConsole | undefined;
     if (opts.console) {
       const { startConsole } = await import("@cocore/console");
       consoleServer = await startConsole({
@@ -170,7 +174,7 @@ export async function startCooperative(opts: CooperativeOptions = {}): Promise<C
  * the matchmaker lists it serving the model.
  */
 export async function startLocalAgent(o: {
-  opts: Pick<CooperativeOptions, "engine" | "model" | "modelId">;
+  opts: Pick<CooperativeOptions, "engine" | "model" | "modelId" | "agentPollMs">;
   pdsUrl: string;
   plcUrl: string;
   account: { did: string; handle: string; password: string };
@@ -193,6 +197,7 @@ export async function startLocalAgent(o: {
     exchange: o.exchangeDid,
     plc: o.plcUrl,
     machineLabel: "local agent",
+    pollMs: o.opts.agentPollMs,
     log: (l) => o.log(`agent: ${l}`),
   });
   try {

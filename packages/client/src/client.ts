@@ -151,6 +151,15 @@ export interface Policy {
   value: Record<string, unknown>;
 }
 
+export interface TermsStatus {
+  needed: boolean;
+  termsVersion: string;
+  termsUri: string;
+  exchange: string;
+  policy: Ref;
+  acceptedVersion?: string;
+}
+
 export interface Verdict extends VerifyResult {
   receipt: RecordEntry;
   attestation: RecordEntry;
@@ -252,27 +261,34 @@ export class CocoreClient {
     return this.policyP;
   }
 
-  /** Writes a termsAcceptance when the active policy's termsVersion differs from the latest one we accepted. */
-  async ensureTerms(): Promise<Ref | undefined> {
-    if (this.termsChecked) return undefined;
+  /**
+   * Whether the active policy's terms (termsVersion) differ from the latest termsAcceptance this
+   * member wrote for the exchange; undefined when the policy states no terms.
+   */
+  async termsStatus(): Promise<TermsStatus | undefined> {
     const policy = await this.policy();
     const version = policy.value.termsVersion;
     const termsUri = policy.value.termsUri;
+    if (typeof version !== "string" || typeof termsUri !== "string") return undefined;
     const exchange = await this.exchangeDid();
-    if (typeof version !== "string" || typeof termsUri !== "string") {
-      this.termsChecked = true;
-      return undefined;
-    }
     const mine = await listRecords(this.opts.agent, this.did, NSID.termsAcceptance);
     const latest = mine.filter((r) => r.value.exchange === exchange).sort((a, b) => String(b.value.acceptedAt).localeCompare(String(a.value.acceptedAt)))[0];
+    const accepted = typeof latest?.value.termsVersion === "string" ? latest.value.termsVersion : undefined;
+    return { needed: accepted !== version, termsVersion: version, termsUri, exchange, policy: { uri: policy.uri, cid: policy.cid }, ...(accepted ? { acceptedVersion: accepted } : {}) };
+  }
+
+  /** Writes a termsAcceptance when the active policy's termsVersion differs from the latest one we accepted. */
+  async ensureTerms(): Promise<Ref | undefined> {
+    if (this.termsChecked) return undefined;
+    const status = await this.termsStatus();
     let ref: Ref | undefined;
-    if (latest?.value.termsVersion !== version) {
+    if (status?.needed) {
       ref = await createRecord(this.opts.agent, NSID.termsAcceptance, {
         $type: NSID.termsAcceptance,
-        exchange,
-        policy: { uri: policy.uri, cid: policy.cid },
-        termsVersion: version,
-        termsUri,
+        exchange: status.exchange,
+        policy: status.policy,
+        termsVersion: status.termsVersion,
+        termsUri: status.termsUri,
         userAgent: this.opts.userAgent ?? "cocore-client/0.1.0",
         acceptedAt: new Date().toISOString(),
       });
@@ -549,6 +565,11 @@ export class CocoreClient {
 
   async history(did: string = this.did, limit = 20): Promise<Record<string, unknown>> {
     return this.authedGet(NSID.listHistory, { did, limit: String(limit) });
+  }
+
+  /** The patronage period in progress (the member's score, projected rebate) and past periods. */
+  async patronage(did: string = this.did): Promise<Record<string, unknown>> {
+    return this.getJson(`${this.opts.exchangeUrl}/xrpc/${NSID.getPatronage}?${new URLSearchParams({ did })}`, "the exchange");
   }
 
   /**

@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Agent } from "@atproto/api";
 import type { NodeOAuthClient } from "@atproto/oauth-client-node";
+import type { IdResolver } from "@cocore/atproto";
 import type { CocoreClient } from "@cocore/client";
 import type { KeyStore } from "@cocore/gateway";
 import type { ConsoleDb } from "./db.ts";
@@ -18,6 +19,7 @@ export interface ConsoleServices {
   exchangeUrl: string;
   matchmakerUrl: string;
   plcUrl: string;
+  idResolver: IdResolver;
   gatewayUrl?: string;
   /** An atproto Agent acting for `did` through its OAuth session. */
   agentFor(did: string): Promise<Agent>;

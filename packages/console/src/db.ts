@@ -27,6 +27,16 @@ CREATE TABLE IF NOT EXISTS device (
   last_used_at INTEGER,
   revoked_at INTEGER
 );
+CREATE TABLE IF NOT EXISTS job_outcome (
+  job_uri TEXT PRIMARY KEY,
+  did TEXT NOT NULL,
+  model TEXT NOT NULL,
+  status TEXT NOT NULL,
+  code TEXT,
+  message TEXT,
+  at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS job_outcome_did ON job_outcome (did, at);
 CREATE TABLE IF NOT EXISTS device_nonce (device_id TEXT NOT NULL, nonce TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (device_id, nonce));
 `;
 

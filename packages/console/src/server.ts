@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { Agent } from "@atproto/api";
+import { makeIdResolver } from "@cocore/atproto";
 import { CocoreClient } from "@cocore/client";
 import type { KeyStore } from "@cocore/gateway";
 import { DIST_DIR } from "./build.ts";
@@ -15,6 +16,11 @@ import { ConsoleError, notSignedIn } from "./errors.ts";
 import { assertSameOrigin, readJson, sendError, sendJson } from "./http.ts";
 import { createOAuthClient } from "./oauth.ts";
 import { authRoutes } from "./routes/auth.ts";
+import { homeRoutes } from "./routes/home.ts";
+import { chatRoutes } from "./routes/chat.ts";
+import { jobRoutes } from "./routes/jobs.ts";
+import { machineRoutes } from "./routes/machines.ts";
+import { keyRoutes } from "./routes/keys.ts";
 import { StaticFiles } from "./static.ts";
 import { WebSessions } from "./web-session.ts";
 
@@ -53,7 +59,7 @@ export async function startConsole(config: ConsoleConfig): Promise<RunningConsol
   mkdirSync(config.stateDir, { recursive: true });
   const db = openConsoleDb(join(config.stateDir, "console.sqlite"));
   const files = new StaticFiles(config.distDir ?? DIST_DIR);
-  const routes: Route[] = [...authRoutes, ...(config.routes ?? [])];
+  const routes: Route[] = [...authRoutes, ...homeRoutes, ...chatRoutes, ...jobRoutes, ...machineRoutes, ...keyRoutes, ...(config.routes ?? [])];
   let services: ConsoleServices | undefined;
 
   const server = createServer((req, res) => {
@@ -116,6 +122,7 @@ export async function startConsole(config: ConsoleConfig): Promise<RunningConsol
     exchangeUrl: config.exchangeUrl,
     matchmakerUrl: config.matchmakerUrl,
     plcUrl: config.plcUrl,
+    idResolver: makeIdResolver(config.plcUrl),
     gatewayUrl: config.gatewayUrl,
     agentFor,
     clientFor(did) {

@@ -33,7 +33,7 @@ test("sign in with a handle, survive a console restart, sign out", { skip: chrom
   assert.equal(await page.locator('input[type="password"]').count(), 0, "the console never asks for a password");
 
   await signIn(page, url, requester);
-  await page.getByText(requester.did).waitFor();
+  await page.getByTestId("balance").waitFor();
   assert.equal(((await (await context.request.get(`${url}/api/session`)).json()) as { did: string }).did, requester.did);
 
   // A new console process on the same state and port: the browser is still signed in, and the
@@ -47,7 +47,7 @@ test("sign in with a handle, survive a console restart, sign out", { skip: chrom
   try {
     url = again.url;
     await page.reload();
-    await page.getByText(requester.did).waitFor();
+    await page.getByTestId("balance").waitFor();
     const agent = await again.services.agentFor(requester.did);
     const res = await agent.com.atproto.repo.describeRepo({ repo: requester.did });
     assert.equal(res.data.did, requester.did);

@@ -3,9 +3,14 @@
 import { useCallback, useEffect, useState, type ReactNode } from "react";
 import { api } from "./api.ts";
 import { Link, navigate, useLocation } from "./router.tsx";
-import type { SessionInfo } from "./types.ts";
+import type { SessionInfo, TermsInfo } from "./types.ts";
 import { SignIn } from "./pages/SignIn.tsx";
 import { Home } from "./pages/Home.tsx";
+import { Terms } from "./pages/Terms.tsx";
+import { Chat } from "./pages/Chat.tsx";
+import { Jobs } from "./pages/Jobs.tsx";
+import { Machines } from "./pages/Machines.tsx";
+import { Keys } from "./pages/Keys.tsx";
 
 interface PageDef {
   path: string;
@@ -16,7 +21,11 @@ interface PageDef {
 }
 
 const PAGES: PageDef[] = [
-  { path: "/", title: "Home", nav: "Home", render: (s) => <Home session={s} /> },
+  { path: "/", title: "Home", nav: "Home", render: () => <Home /> },
+  { path: "/chat", title: "Chat", nav: "Chat", render: () => <Chat /> },
+  { path: "/jobs", title: "Jobs", nav: "Jobs", render: () => <Jobs /> },
+  { path: "/machines", title: "Machines", nav: "Machines", render: () => <Machines /> },
+  { path: "/keys", title: "API keys", nav: "API keys", render: () => <Keys /> },
 ];
 
 export function App() {
@@ -24,7 +33,11 @@ export function App() {
   const [session, setSession] = useState<SessionInfo | undefined>();
   const [error, setError] = useState<string | undefined>();
   const refresh = useCallback(() => {
-    api<SessionInfo>("/api/session").then(setSession, (e: Error) => {
+    api<SessionInfo>("/api/session").then(async (s) => {
+      // The terms come before anything else a member does.
+      const terms = s.signedIn ? await api<TermsInfo>("/api/terms").catch(() => undefined) : undefined;
+      setSession(terms ? { ...s, terms } : s);
+    }, (e: Error) => {
       setSession({ signedIn: false });
       if ((e as { code?: string }).code !== "session_expired") setError(e.message);
     });
@@ -38,13 +51,15 @@ export function App() {
 
   if (!session) return <main className="loading" aria-busy="true">Loading…</main>;
   const signOut = async () => {
-    await api("/api/logout", { method: "POST", body: {} });
+    const r = await api<{ keptFor?: string[] }>("/api/logout", { method: "POST", body: {} });
+    if (r.keptFor) setError(`Signed out. Your PDS grant stays for ${r.keptFor.join(" and ")}; revoke those to end it.`);
     setSession({ signedIn: false });
     navigate("/");
   };
   let content: ReactNode;
   if (loc.pathname === "/signin" || (!session.signedIn && !page?.public)) content = <SignIn onSignedIn={refresh} />;
   else if (!page) content = <NotFound />;
+  else if (session.terms?.needed && !page.public) content = <Terms terms={session.terms} onAccepted={refresh} />;
   else content = page.render(session, refresh);
 
   return (

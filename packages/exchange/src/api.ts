@@ -5,11 +5,12 @@
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { AtprotoError, verifyServiceJwt, type IdResolver, type ReplayGuard } from "@cocore/atproto";
-import { lexiconDocs, NSID } from "@cocore/protocol";
+import { lexiconDocs, NSID, settlementKey } from "@cocore/protocol";
 import { AuthRequiredError, createServer, ForbiddenError, InvalidRequestError, ResponseType, XRPCError, type MethodAuthContext } from "@atproto/xrpc-server";
 import type { LexiconDoc } from "@atproto/lexicon";
 import { sql } from "kysely";
 import type { EngineContext } from "./context.ts";
+import { patronageSummary } from "./api-patronage.ts";
 import { toInt } from "./ints.ts";
 import { AdmissionInputError, admitJob, releaseHold, touchMember, type AdmitInput, type ReleaseInput } from "./scheduler.ts";
 
@@ -112,6 +113,7 @@ export async function startApi(opts: ApiOptions): Promise<{ url: string; close()
       }
       const rows = await q.execute();
       const page = rows.slice(0, limit);
+      const records = await publishedFor(page);
       return json({
         movements: page.map((r) => ({
           key: r.key,
@@ -122,11 +124,22 @@ export async function startApi(opts: ApiOptions): Promise<{ url: string; close()
           amount: toInt(r.amount, "amount"),
           at: r.at,
           ...(r.ref ? { ref: r.ref } : {}),
+          ...(records.has(r.key) ? { record: records.get(r.key) } : {}),
         })),
         ...(rows.length > limit ? { cursor: `${page[page.length - 1]!.at}|${page[page.length - 1]!.key}` } : {}),
       });
     },
   });
+
+  /** Per movement key, the public record the exchange publishes for it (its rkey is fixed when decided). */
+  async function publishedFor(page: { key: string; ref: string | null; kind: string }[]): Promise<Map<string, string>> {
+    const keyOf = (r: { key: string; ref: string | null }) => (r.ref ? settlementKey(r.ref) : r.key);
+    const keys = [...new Set(page.map(keyOf))];
+    if (keys.length === 0) return new Map();
+    const out = await ctx.ldb.db.selectFrom("outbox").select(["key", "collection", "rkey"]).where("key", "in", keys).execute();
+    const uri = new Map(out.map((o) => [o.key, `at://${ctx.did}/${o.collection}/${o.rkey}`]));
+    return new Map(page.filter((r) => uri.has(keyOf(r))).map((r) => [r.key, uri.get(keyOf(r))!]));
+  }
 
   server.method(NSID.admitJob, {
     auth: authFor(NSID.admitJob, true),
@@ -158,6 +171,10 @@ export async function startApi(opts: ApiOptions): Promise<{ url: string; close()
 
   server.method(NSID.getPolicy, {
     handler: () => json({ uri: ctx.policy.uri, cid: ctx.policy.cid, policy: ctx.policy.value }),
+  });
+
+  server.method(NSID.getPatronage, {
+    handler: async ({ params }) => json(await patronageSummary(ctx, typeof params.did === "string" ? params.did : undefined, opts.now())),
   });
 
   server.method(NSID.verifyReceipt, {

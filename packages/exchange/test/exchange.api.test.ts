@@ -279,6 +279,17 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
         assert.equal(await h.ex.balance(bob.did), 1_000_000 + 950 + 5000 + 1900);
         assert.equal(await h.ex.balance(h.ex.did), 150);
 
+        // getPatronage projects the period in progress with the ledger's own split: the pool if it
+        // ended now, and each member's share of it (what the distribution below then credits).
+        const during = await xrpc(h.ex, NSID.getPatronage, { params: { did: alice.did } });
+        assert.equal(during.status, 200, JSON.stringify(during.body));
+        assert.deepEqual(during.body, {
+          treasury: h.ex.did,
+          treasuryBalance: 150,
+          current: { start: iso(T0), end: iso(T0 + DAY), fractionBps: 8_000, totalScore: 5850, members: 2, projectedPool: 120, score: 3000, projectedRebate: 62 },
+          periods: [],
+        });
+
         // Nothing is due before the day-long period ends; then 80% of the 150 in fees is shared
         // by patronage (alice charged 3000, bob earned 2850): 61.54 → 62 and 58.46 → 58.
         assert.equal((await h.ex.tick(T0 + DAY - 1)).periodsDistributed, 0);
@@ -288,6 +299,10 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
         assert.equal(await h.ex.balance(alice.did), 1_002_000 + 62);
         assert.equal(await h.ex.balance(bob.did), 1_007_850 + 58);
         assert.equal(await h.ex.balance(h.ex.did), 30);
+        h.clock.now = T0 + DAY + HOUR;
+        const past = await xrpc(h.ex, NSID.getPatronage, { params: { did: bob.did } });
+        assert.deepEqual(past.body.periods, [{ end: iso(T0 + DAY), distributed: 120, recipients: 2, credited: 58 }]);
+        assert.equal((past.body.current as { start: string }).start, iso(T0 + DAY));
         const check = await h.ex.consistencyCheck();
         assert.equal(check.ok, true, check.problems.join("; "));
 
@@ -302,6 +317,14 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
         assert.equal(shares.length, 2);
         assert.equal(byDid.get(alice.did)!.tokensCredited, 62);
         assert.equal(byDid.get(bob.did)!.tokensCredited, 58);
+        // Every movement of the member's history names the public record it is published as.
+        const hist = await xrpc(h.ex, NSID.listHistory, { params: { did: alice.did } });
+        const settlements = new Set((await listRecords(net.pdsUrl, h.ex.did, NSID.settlement)).map((r) => r.uri));
+        const published = new Set([...refreshes, ...shares].map((r) => r.uri).concat((await listRecords(net.pdsUrl, h.ex.did, NSID.tokenGrant)).map((r) => r.uri), [...settlements]));
+        const movements = hist.body.movements as { kind: string; record?: string }[];
+        assert.deepEqual([...new Set(movements.map((m) => m.kind))].sort(), ["charge", "grant", "patronage", "refresh"]);
+        for (const m of movements) assert.ok(m.record && published.has(m.record), JSON.stringify(m));
+        assert.equal(movements.find((m) => m.kind === "patronage")!.record, shares.find((x) => x.value.recipient === alice.did)!.uri);
         for (const s of shares) {
           assert.deepEqual(s.value.period, { start: iso(T0), end: iso(T0 + DAY) });
           assert.equal(s.value.treasuryBefore, 150);

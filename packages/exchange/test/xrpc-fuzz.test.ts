@@ -128,7 +128,7 @@ describe("exchange XRPC inputs under fuzzing", () => {
 
   const callers = fc.constantFrom<Caller>("anonymous", "member", "matchmaker");
 
-  for (const method of [NSID.getBalance, NSID.listHistory, NSID.verifyReceipt, NSID.listSettlements, NSID.getPolicy]) {
+  for (const method of [NSID.getBalance, NSID.listHistory, NSID.getPatronage, NSID.verifyReceipt, NSID.listSettlements, NSID.getPolicy]) {
     test(`${method}: random parameters`, async () => {
       await fc.assert(
         fc.asyncProperty(params, callers, async (p, caller) => {

@@ -36,6 +36,8 @@ export interface UpContext {
   apiKeyFile?: string;
   /** The gateway's key store, shared with the console's API keys page. */
   keys?: KeyStore;
+  /** The console's client for a member it holds an OAuth session for (its API keys spend so). */
+  consoleClientFor?: (did: string) => Promise<InstanceType<typeof import("@cocore/client").CocoreClient>>;
   model?: string;
   log(message: string): void;
 }
@@ -145,7 +147,7 @@ const services: UpService[] = [
     name: "OpenAI-compatible gateway",
     async start(ctx) {
       const acct = ctx.accounts.get("requester.test")!;
-      const [{ CocoreClient, ClientError }, { KeyStore, startGateway }, { keyFilePath }] = await Promise.all([import("@cocore/client"), import("@cocore/gateway"), import("./apikey.ts")]);
+      const [{ CocoreClient, ClientError }, { KeyStore, startGateway }, { keyFilePath }, { isConsoleKeySession }] = await Promise.all([import("@cocore/client"), import("@cocore/gateway"), import("./apikey.ts"), import("@cocore/console")]);
       const client = new CocoreClient({
         agent: acct.agent,
         matchmakerUrl: ctx.matchmaker!.url,
@@ -167,6 +169,8 @@ const services: UpService[] = [
         port: ctx.flags.gatewayPort,
         clientFor: async (did) => {
           if (did === acct.did) return client;
+          // A key made on the console's API keys page spends through the console's OAuth session.
+          if (ctx.consoleClientFor && isConsoleKeySession(keys.session(did))) return ctx.consoleClientFor(did);
           let c = others.get(did);
           if (!c) {
             c = clientFromKeySession(keys, did, network.pdsUrl, ClientError).then(
@@ -208,6 +212,7 @@ const services: UpService[] = [
       });
       // 127.0.0.1, not localhost: the OAuth loopback redirect is registered on the IP (OAUTH-NOTES.md).
       ctx.endpoints.push({ name: "console", url: running.url });
+      ctx.consoleClientFor = (did) => running.services.clientFor(did);
       return () => running.close();
     },
   },

@@ -4,7 +4,8 @@
 import { ConsoleError } from "../errors.ts";
 import { sendError, str } from "../http.ts";
 import { CONSOLE_SCOPE } from "../oauth.ts";
-import type { Route } from "../context.ts";
+import type { Route, RouteContext } from "../context.ts";
+import { isConsoleKeySession } from "../key-session.ts";
 
 const HANDLE_RE = /^(did:[a-z]+:[a-zA-Z0-9._:%-]+|([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)$/;
 
@@ -49,16 +50,21 @@ export const authRoutes: Route[] = [
     path: "/api/logout",
     async handler(c) {
       const m = c.member();
-      try {
-        // Revokes the tokens at the PDS and deletes the stored session.
-        await c.s.oauth.revoke(m.did);
-      } catch (err) {
-        c.s.log(`revoke ${m.did}: ${err instanceof Error ? err.message : String(err)}`);
+      // API keys made here and paired machines act through the same OAuth grant: while any is
+      // live the grant stays (revoke them on their pages); otherwise sign-out revokes it.
+      const delegates = liveDelegates(c, m.did);
+      if (delegates.length === 0) {
+        try {
+          // Revokes the tokens at the PDS and deletes the stored session.
+          await c.s.oauth.revoke(m.did);
+        } catch (err) {
+          c.s.log(`revoke ${m.did}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+        c.s.forget(m.did);
       }
-      c.s.forget(m.did);
       const cookie = c.s.sessions.endAll(m.did);
       c.res.writeHead(200, { "content-type": "application/json", "set-cookie": cookie, "cache-control": "no-store" });
-      c.res.end(JSON.stringify({ signedOut: true }));
+      c.res.end(JSON.stringify({ signedOut: true, revoked: delegates.length === 0, ...(delegates.length ? { keptFor: delegates } : {}) }));
       return undefined;
     },
   },
@@ -79,3 +85,16 @@ export const authRoutes: Route[] = [
     },
   },
 ];
+
+/** What still acts through the member's OAuth grant: console-made API keys and paired machines. */
+function liveDelegates(c: RouteContext, did: string): string[] {
+  const out: string[] = [];
+  const now = Date.now();
+  if (c.s.keys && isConsoleKeySession(c.s.keys.session(did))) {
+    const n = c.s.keys.list().filter((k) => k.did === did && !(k.expiresAt && Date.parse(k.expiresAt) <= now)).length;
+    if (n > 0) out.push(`${n} API key${n === 1 ? "" : "s"}`);
+  }
+  const d = (c.s.db.prepare("SELECT count(*) AS n FROM device WHERE owner = ? AND revoked_at IS NULL").get(did) as { n: number }).n;
+  if (d > 0) out.push(`${d} paired machine${d === 1 ? "" : "s"}`);
+  return out;
+}

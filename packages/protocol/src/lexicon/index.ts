@@ -50,6 +50,7 @@ export const NSID = {
   admitJob: "dev.cocore.exchange.admitJob",
   releaseHold: "dev.cocore.exchange.releaseHold",
   getPolicy: "dev.cocore.exchange.getPolicy",
+  getPatronage: "dev.cocore.exchange.getPatronage",
   verifyReceipt: "dev.cocore.compute.verifyReceipt",
   listSettlements: "dev.cocore.compute.listSettlements",
 } as const;

@@ -1967,6 +1967,132 @@ export const schemaDict = {
       },
     },
   },
+  DevCocoreExchangeGetPatronage: {
+    lexicon: 1,
+    id: 'dev.cocore.exchange.getPatronage',
+    defs: {
+      main: {
+        type: 'query',
+        description:
+          'The patronage period in progress (scores so far, and what each member would be credited if it ended now) and the periods already distributed. Everything here can be re-derived from public records.',
+        parameters: {
+          type: 'params',
+          properties: {
+            did: {
+              type: 'string',
+              format: 'did',
+              description: 'Member whose score and projected rebate to report.',
+            },
+          },
+        },
+        output: {
+          encoding: 'application/json',
+          schema: {
+            type: 'object',
+            required: ['treasury', 'treasuryBalance', 'periods'],
+            properties: {
+              treasury: {
+                type: 'string',
+                format: 'did',
+              },
+              treasuryBalance: {
+                type: 'integer',
+                description: "The treasury's balance now.",
+              },
+              current: {
+                type: 'ref',
+                ref: 'lex:dev.cocore.exchange.getPatronage#current',
+                description:
+                  'Absent when the policy in force distributes no patronage.',
+              },
+              periods: {
+                type: 'array',
+                items: {
+                  type: 'ref',
+                  ref: 'lex:dev.cocore.exchange.getPatronage#pastPeriod',
+                },
+                description: 'Distributed periods, newest first (at most 24).',
+              },
+            },
+          },
+        },
+      },
+      current: {
+        type: 'object',
+        required: [
+          'start',
+          'end',
+          'fractionBps',
+          'totalScore',
+          'projectedPool',
+        ],
+        properties: {
+          start: {
+            type: 'string',
+            format: 'datetime',
+          },
+          end: {
+            type: 'string',
+            format: 'datetime',
+          },
+          fractionBps: {
+            type: 'integer',
+            minimum: 0,
+          },
+          totalScore: {
+            type: 'integer',
+            minimum: 0,
+            description:
+              'Tokens spent plus tokens earned by all members this period so far.',
+          },
+          members: {
+            type: 'integer',
+            minimum: 0,
+          },
+          projectedPool: {
+            type: 'integer',
+            minimum: 0,
+            description:
+              'floor(treasury now · fractionBps / 10000): the pool if the period ended now.',
+          },
+          score: {
+            type: 'integer',
+            minimum: 0,
+            description: "The member's patronage so far.",
+          },
+          projectedRebate: {
+            type: 'integer',
+            minimum: 0,
+            description:
+              "The member's share of the projected pool, split as at a period's end.",
+          },
+        },
+      },
+      pastPeriod: {
+        type: 'object',
+        required: ['end', 'distributed', 'recipients'],
+        properties: {
+          end: {
+            type: 'string',
+            format: 'datetime',
+          },
+          distributed: {
+            type: 'integer',
+            minimum: 0,
+          },
+          recipients: {
+            type: 'integer',
+            minimum: 0,
+          },
+          credited: {
+            type: 'integer',
+            minimum: 0,
+            description: 'What the member was credited.',
+          },
+        },
+      },
+    },
+  },
   DevCocoreExchangeGetPolicy: {
     lexicon: 1,
     id: 'dev.cocore.exchange.getPolicy',
@@ -2097,6 +2223,12 @@ export const schemaDict = {
             description:
               'URI of the record that caused the movement, when there is one.',
           },
+          record: {
+            type: 'string',
+            format: 'at-uri',
+            description:
+              "The exchange's public record of the movement: the settlement of a receipt, or the tokenGrant, tokenRefresh or tokenPatronage record.",
+          },
         },
       },
     },
@@ -2220,6 +2352,7 @@ export const ids = {
   DevCocoreComputeVerifyReceipt: 'dev.cocore.compute.verifyReceipt',
   DevCocoreExchangeAdmitJob: 'dev.cocore.exchange.admitJob',
   DevCocoreExchangeGetBalance: 'dev.cocore.exchange.getBalance',
+  DevCocoreExchangeGetPatronage: 'dev.cocore.exchange.getPatronage',
   DevCocoreExchangeGetPolicy: 'dev.cocore.exchange.getPolicy',
   DevCocoreExchangeListHistory: 'dev.cocore.exchange.listHistory',
   DevCocoreExchangeReleaseHold: 'dev.cocore.exchange.releaseHold',

@@ -60,6 +60,8 @@ export interface Movement {
   at: string
   /** URI of the record that caused the movement, when there is one. */
   ref?: string
+  /** The exchange's public record of the movement: the settlement of a receipt, or the tokenGrant, tokenRefresh or tokenPatronage record. */
+  record?: string
 }
 
 const hashMovement = 'movement'
