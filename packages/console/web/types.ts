@@ -1,4 +1,6 @@
 // The console API's answers, shared by the server (src/routes) and the browser.
+import type { LedgerPolicy } from "@cocore/protocol";
+
 export interface SessionInfo {
   signedIn: boolean;
   did?: string;
@@ -18,21 +20,11 @@ export interface TermsInfo {
 }
 
 /** The exchange's policy in the numbers its ledger uses (policyFromRecord), for people to read. */
-export interface PolicySummary {
+export type PolicySummary = Omit<LedgerPolicy, "createdAt" | "selfLoopMinMinor"> & {
   uri: string;
-  exchange: string;
-  currency: string;
-  feeBps: number;
-  feeMinMinor: number;
-  tokenGrant: number;
-  tokenFloor: number;
-  refresh?: { amountPerDid: number; cadenceMinutes: number };
-  patronage?: { fractionBps: number; cadenceDays: number };
-  selfLoopFeeWaived: boolean;
-  treasury: string;
   termsVersion?: string;
   termsUri?: string;
-}
+};
 
 export interface PatronageNow {
   start: string;

@@ -5,25 +5,18 @@
 // engine, on SQLite and PostgreSQL.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { generateSigningKey, NSID, recordCid } from "@cocore/protocol";
-import { applyBatch, buildPolicyRecord, CachingVerifier, DEFAULT_POLICY, policyFromRecord, type EngineContext } from "../src/index.ts";
+import { generateSigningKey } from "@cocore/protocol";
+import { applyBatch, type EngineContext } from "../src/index.ts";
 import { admitJob } from "../src/scheduler.ts";
-import { freshContexts, iso, opCountersignature, opJob, opMatchmaker, opProvider, opReceipt, pgSkip, T0, type Backend } from "./support.ts";
+import { type Backend, type ClockedContext, EXCHANGE_DID, freshEngines, MIN, opCountersignature, opJob, opMatchmaker, opProvider, opReceipt, pgSkip, T0, testDid } from "./support.ts";
 
-const EXCHANGE = "did:plc:exchange0000000000000000";
-const MIN = 60_000;
-const DAY = 86_400_000;
-const did = (n: string) => `did:plc:${n.padEnd(24, "0")}`;
-const policyValue = buildPolicyRecord(EXCHANGE, DEFAULT_POLICY, iso(T0 - DAY));
-const policy = { uri: `at://${EXCHANGE}/${NSID.exchangePolicy}/3aaaaaaaaaaaa`, cid: recordCid(policyValue)!, value: policyValue, ledger: policyFromRecord(policyValue) };
+const EXCHANGE = EXCHANGE_DID;
+const did = testDid;
 
 for (const backend of ["sqlite", "postgres"] as Backend[]) {
   describe(`brokerage countersignatures on ${backend}`, { skip: backend === "postgres" ? pgSkip : false }, () => {
-    const make = freshContexts(backend, (ldb) => {
-      const clock = { t: T0 + 10 * MIN };
-      return { ldb, did: EXCHANGE, policy, verifier: new CachingVerifier(), now: () => (clock.t += 1), clock } as EngineContext & { clock: { t: number } };
-    });
-    type Ctx = EngineContext & { clock: { t: number } };
+    const make = freshEngines(backend);
+    type Ctx = ClockedContext;
     const row = async (ctx: EngineContext, uri: string) => ctx.ldb.db.selectFrom("receipts").select(["status", "reason"]).where("uri", "=", uri).executeTakeFirst();
     const deliver = async (ctx: Ctx, ops: Parameters<typeof applyBatch>[1]) => {
       ctx.clock.t += 5000;
@@ -31,7 +24,7 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
     };
 
     test("a job dispatched through the matchmaker: a receipt without its countersignature is not paid, one with it is", async () => {
-      const ctx = (await make()) as Ctx;
+      const ctx = await make();
       const A = did("req-a");
       const P = opProvider(did("prov-p"));
       const M = opMatchmaker(did("matchmaker"));
@@ -47,7 +40,7 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
     });
 
     test("a forged countersignature (a key the matchmaker never published) is rejected, admitted here or not", async () => {
-      const ctx = (await make()) as Ctx;
+      const ctx = await make();
       const A = did("req-b");
       const P = opProvider(did("prov-q"));
       const M = opMatchmaker(did("matchmaker"));
@@ -67,7 +60,7 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
     });
 
     test("a countersignature names its authority's published key: until that record is seen the receipt waits", async () => {
-      const ctx = (await make()) as Ctx;
+      const ctx = await make();
       const A = did("req-c");
       const P = opProvider(did("prov-r"));
       const M = opMatchmaker(did("matchmaker2"));

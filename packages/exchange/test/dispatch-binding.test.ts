@@ -5,28 +5,20 @@
 // `not-dispatched-provider`, and P's settles. On SQLite and PostgreSQL, through the real engine.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { NSID, recordCid } from "@cocore/protocol";
-import { applyBatch, buildPolicyRecord, CachingVerifier, DEFAULT_POLICY, policyFromRecord, type EngineContext } from "../src/index.ts";
+import { applyBatch, type EngineContext } from "../src/index.ts";
 import { admitJob } from "../src/scheduler.ts";
-import { freshContexts, iso, opCountersignature, opJob, opMatchmaker, opProvider, opReceipt, pgSkip, T0, type Backend } from "./support.ts";
+import { type Backend, EXCHANGE_DID, freshEngines, MIN, opCountersignature, opJob, opMatchmaker, opProvider, opReceipt, pgSkip, T0, testDid } from "./support.ts";
 
-const EXCHANGE = "did:plc:exchange0000000000000000";
-const MIN = 60_000;
-const DAY = 86_400_000;
-const did = (n: string) => `did:plc:${n.padEnd(24, "0")}`;
-const policyValue = buildPolicyRecord(EXCHANGE, DEFAULT_POLICY, iso(T0 - DAY));
-const policy = { uri: `at://${EXCHANGE}/${NSID.exchangePolicy}/3aaaaaaaaaaaa`, cid: recordCid(policyValue)!, value: policyValue, ledger: policyFromRecord(policyValue) };
+const EXCHANGE = EXCHANGE_DID;
+const did = testDid;
 
 for (const backend of ["sqlite", "postgres"] as Backend[]) {
   describe(`dispatch binding on ${backend}`, { skip: backend === "postgres" ? pgSkip : false }, () => {
-    const make = freshContexts(backend, (ldb) => {
-      const clock = { t: T0 + 10 * MIN };
-      return { ldb, did: EXCHANGE, policy, verifier: new CachingVerifier(), now: () => (clock.t += 1), clock } as EngineContext & { clock: { t: number } };
-    });
+    const make = freshEngines(backend);
     const status = async (ctx: EngineContext, uri: string) => (await ctx.ldb.db.selectFrom("receipts").select(["status", "reason"]).where("uri", "=", uri).executeTakeFirst()) ?? undefined;
 
     test("a receipt from a provider the job was not dispatched to is rejected; the dispatched one is paid", async () => {
-      const ctx = (await make()) as EngineContext & { clock: { t: number } };
+      const ctx = await make();
       const A = did("req-a");
       const P = opProvider(did("prov-p"));
       const X = opProvider(did("prov-x"));
@@ -59,7 +51,7 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
     });
 
     test("a job never admitted here binds nobody: the first valid receipt the requester can pay settles", async () => {
-      const ctx = (await make()) as EngineContext & { clock: { t: number } };
+      const ctx = await make();
       const A = did("req-b");
       const X = opProvider(did("prov-y"));
       const j = opJob(EXCHANGE, A, 10_000, T0 + 5 * MIN);

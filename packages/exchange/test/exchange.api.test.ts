@@ -8,6 +8,7 @@ import { inputCommitment, NSID, recordCid } from "@cocore/protocol";
 import { deterministicTid, startExchange, type Exchange, type ExchangeConfig } from "../src/index.ts";
 import {
   databaseFor,
+  exchangeConfig,
   iso,
   member,
   pgSkip,
@@ -40,19 +41,13 @@ async function exchangeFor(backend: Backend, extra: Partial<ExchangeConfig> = {}
   const db = await databaseFor(backend, dir.path);
   const account = await net.createAccount(`ex${randomBytes(4).toString("hex")}`);
   const clock = { now: T0 };
-  const ex = await startExchange({
-    db: db.url,
-    pdsUrl: net.pdsUrl,
-    plcUrl: net.plcUrl,
-    handle: account.handle,
-    password: account.password,
-    stateDir: dir.path,
-    schedulerIntervalMs: 0,
-    publishIntervalMs: 50,
-    now: () => clock.now,
-    log: process.env.DEBUG_EX ? (l: string) => console.error("EX", l) : () => {},
-    ...extra,
-  });
+  const ex = await startExchange(
+    exchangeConfig(net, account, db.url, dir.path, {
+      now: () => clock.now,
+      log: process.env.DEBUG_EX ? (l: string) => console.error("EX", l) : () => {},
+      ...extra,
+    }),
+  );
   return {
     ex,
     clock,

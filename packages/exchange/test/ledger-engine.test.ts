@@ -6,19 +6,16 @@
 // reaches the same ledger, patronage waits for the watermark, and concurrent transactions serialize.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { decisionOf, fromJsonRecord, generateSigningKey, NSID, recordCid, signRecord, type ReceiptRow } from "@cocore/protocol";
-import { advance, applyBatch, buildPolicyRecord, CachingVerifier, commitBatch, consistencyCheck, createOp, DEFAULT_POLICY, policyFromRecord, prepareBatch, settlementKey, signSettlement, SqlStore, type EngineContext, type IngestOp } from "../src/index.ts";
+import { decisionOf, fromJsonRecord, generateSigningKey, NSID, type ReceiptRow, recordCid, signRecord } from "@cocore/protocol";
+import { advance, applyBatch, commitBatch, consistencyCheck, createOp, type EngineContext, type IngestOp, prepareBatch, settlementKey, signSettlement, SqlStore } from "../src/index.ts";
 import { admitJob, releaseHold, tick, touchMember } from "../src/scheduler.ts";
 import { applyCommitDurably, listDeadLetters, replayDeadLetters } from "../src/ingest.ts";
-import { freshContexts, gateLedgerLock, iso, opJob, opProvider, opReceipt, pgSkip, T0, type Backend, type OpJob, type OpJobOptions, type OpProvider } from "./support.ts";
+import { type Backend, type ClockedContext, DAY, EXCHANGE_DID, freshEngines, gateLedgerLock, iso, MIN, opJob, type OpJob, type OpJobOptions, opProvider, type OpProvider, opReceipt, pgSkip, T0, TEST_POLICY, testDid } from "./support.ts";
 
-const EXCHANGE = "did:plc:exchange0000000000000000";
+const EXCHANGE = EXCHANGE_DID;
 const OTHER_EXCHANGE = "did:plc:otherexchange00000000000";
-const MIN = 60_000;
-const DAY = 86_400_000;
-const did = (n: string) => `did:plc:${n.padEnd(24, "0")}`;
-const policyValue = buildPolicyRecord(EXCHANGE, DEFAULT_POLICY, iso(T0 - DAY));
-const policy = { uri: `at://${EXCHANGE}/${NSID.exchangePolicy}/3aaaaaaaaaaaa`, cid: recordCid(policyValue)!, value: policyValue, ledger: policyFromRecord(policyValue) };
+const did = testDid;
+const policy = TEST_POLICY;
 const periodEnd = policy.ledger.createdAt + policy.ledger.patronage!.cadenceDays * DAY;
 
 const provider = (name: string, asDid = did(name)): OpProvider => opProvider(asDid);
@@ -27,17 +24,11 @@ const job = (req: string, ceiling: number, t: number, o: OpJobOptions = {}): Job
 const receipt = opReceipt;
 const ref = (op: IngestOp) => ({ uri: op.uri, cid: op.cid! });
 
-/** An engine context whose clock moves by 1 ms at every read, and can be set. */
-type Ctx = EngineContext & { clock: { t: number } };
+type Ctx = ClockedContext;
 
 for (const backend of ["sqlite", "postgres"] as Backend[]) {
   describe(`ledger engine on ${backend}`, { skip: backend === "postgres" ? pgSkip : false }, () => {
-    const make = freshContexts(backend, (ldb) => {
-      const clock = { t: T0 + 10 * MIN };
-      const ctx: Ctx = { ldb, did: EXCHANGE, policy, verifier: new CachingVerifier(), now: () => (clock.t += 1), clock };
-      return ctx;
-    });
-    const fresh = async () => (await make()) as Ctx;
+    const fresh = freshEngines(backend);
     const row = async (ctx: EngineContext, uri: string) => ctx.ldb.db.selectFrom("receipts").selectAll().where("uri", "=", uri).executeTakeFirst();
     const status = async (ctx: EngineContext, uri: string) => (await row(ctx, uri))?.status;
     const settledAt = async (ctx: EngineContext, uri: string) => (await row(ctx, uri))?.settled_at;

@@ -10,7 +10,7 @@ import { listRecords } from "@cocore/atproto";
 import { audit } from "@cocore/auditor";
 import { fromJsonRecord, NSID, verifyRecordSignature } from "@cocore/protocol";
 import { MissingKeyError, startExchange, type Exchange, type ExchangeConfig } from "../src/index.ts";
-import { databaseFor, member, pgSkip, publishAttestation, publishJob, publishReceipt, startLocalNetwork, tempDir, type Backend, type LocalNetwork, type Member } from "./support.ts";
+import { databaseFor, exchangeConfig, member, pgSkip, publishAttestation, publishJob, publishReceipt, startLocalNetwork, tempDir, type Backend, type LocalNetwork, type Member } from "./support.ts";
 
 let net: LocalNetwork;
 before(async () => {
@@ -26,19 +26,7 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
       const dir = tempDir();
       let db = await databaseFor(backend, dir.path);
       const account = await net.createAccount(`exh${Date.now() % 100000}${backend.slice(0, 1)}`);
-      const config = (extra: Partial<ExchangeConfig> = {}): ExchangeConfig => ({
-        db: db.url,
-        pdsUrl: net.pdsUrl,
-        plcUrl: net.plcUrl,
-        handle: account.handle,
-        password: account.password,
-        stateDir: dir.path,
-        schedulerIntervalMs: 0,
-        publishIntervalMs: 50,
-        graceMs: 300,
-        log: () => {},
-        ...extra,
-      });
+      const config = (extra: Partial<ExchangeConfig> = {}) => exchangeConfig(net, account, db.url, dir.path, { graceMs: 300, ...extra });
       let ex: Exchange | undefined;
       try {
         const alice: Member = await member(net, "alice");

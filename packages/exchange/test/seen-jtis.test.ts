@@ -6,9 +6,9 @@ import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { getServiceAuthToken } from "@cocore/atproto";
 import { NSID } from "@cocore/protocol";
-import { openLedgerDb, startExchange, type ExchangeConfig } from "../src/index.ts";
+import { openLedgerDb, startExchange } from "../src/index.ts";
 import { SqlReplayGuard } from "../src/seen-jtis.ts";
-import { databaseFor, member, pgSkip, startLocalNetwork, tempDir, type Backend, type LocalNetwork } from "./support.ts";
+import { databaseFor, exchangeConfig, member, pgSkip, startLocalNetwork, tempDir, type Backend, type LocalNetwork } from "./support.ts";
 
 let net: LocalNetwork;
 before(async () => {
@@ -29,17 +29,7 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
       const dir = tempDir();
       const db = await databaseFor(backend, dir.path);
       const account = await net.createAccount(`exj${randomBytes(3).toString("hex")}`);
-      const config: ExchangeConfig = {
-        db: db.url,
-        pdsUrl: net.pdsUrl,
-        plcUrl: net.plcUrl,
-        handle: account.handle,
-        password: account.password,
-        stateDir: dir.path,
-        schedulerIntervalMs: 0,
-        publishIntervalMs: 50,
-        log: () => {},
-      };
+      const config = exchangeConfig(net, account, db.url, dir.path);
       let ex = await startExchange(config);
       try {
         const carol = await member(net, "carol");

@@ -5,16 +5,13 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { generateSigningKey, recordCid, signRecord, type SigningKey } from "@cocore/protocol";
-import { applyBatch, buildPolicyRecord, CachingVerifier, consistencyCheck, DEFAULT_POLICY, policyFromRecord, type IngestOp, type LedgerDb, createOp } from "../src/index.ts";
-import { freshContexts, iso, pgSkip, T0, type Backend } from "./support.ts";
+import { applyBatch, consistencyCheck, type IngestOp, type LedgerDb, createOp } from "../src/index.ts";
+import { DAY, EXCHANGE_DID, freshEngines, iso, pgSkip, T0, testDid, type Backend } from "./support.ts";
 import { receiptValue } from "../../../test-support/records.ts";
 import { authorizedJobOps, signedAttestationOp } from "../../../test-support/ops.ts";
 
-const EXCHANGE = "did:plc:exchange0000000000000000";
-const did = (n: string) => `did:plc:${n.padEnd(24, "0")}`;
-
-const policyValue = buildPolicyRecord(EXCHANGE, DEFAULT_POLICY, iso(T0 - 86_400_000));
-const policy = { uri: `at://${EXCHANGE}/dev.cocore.compute.exchangePolicy/3aaaaaaaaaaaa`, cid: recordCid(policyValue)!, value: policyValue, ledger: policyFromRecord(policyValue) };
+const EXCHANGE = EXCHANGE_DID;
+const did = testDid;
 
 interface World {
   ops: IngestOp[];
@@ -72,10 +69,7 @@ for (const backend of ["sqlite", "postgres"] as Backend[]) {
   describe(`ledger store on ${backend}`, { skip: backend === "postgres" ? pgSkip : false }, () => {
     // The exchange sees these records a day after they were made, its clock moving on with each
     // batch: every receipt arrives late and takes effect at the watermark (ledger/README.md).
-    const fresh = freshContexts(backend, (ldb) => {
-      let clock = T0 + 86_400_000;
-      return { ldb, did: EXCHANGE, policy, verifier: new CachingVerifier(), now: () => (clock += 1) };
-    });
+    const fresh = freshEngines(backend, T0 + DAY);
 
     const w = world();
     let reference: Awaited<ReturnType<typeof snapshot>>;

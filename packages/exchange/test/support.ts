@@ -16,6 +16,7 @@ import {
   inputCommitment,
   NSID,
   outputCommitment,
+  recordCid,
   signRecord,
   type SigningKey,
 } from "@cocore/protocol";
@@ -23,7 +24,7 @@ import { requirement } from "../../../test-support/requirements.ts";
 import { attestationValue } from "../../../test-support/records.ts";
 import { pgReachable, PG_URL } from "../../../test-support/pg-schemas.ts";
 import { after } from "node:test";
-import { createOp, openLedgerDb, type EngineContext, type IngestOp, type LedgerDb } from "../src/index.ts";
+import { buildPolicyRecord, CachingVerifier, createOp, DEFAULT_POLICY, openLedgerDb, policyFromRecord, type EngineContext, type ExchangeConfig, type IngestOp, type LedgerDb } from "../src/index.ts";
 import type { Tx } from "../src/db/open.ts";
 
 export const PG_ADMIN_URL = PG_URL;
@@ -190,6 +191,46 @@ export function freshContexts(backend: Backend, wrap: (ldb: LedgerDb) => EngineC
       await db.drop();
     });
     return wrap(ldb);
+  };
+}
+
+// --- An engine without a network: the exchange's DID, its policy and a clock the test moves.
+
+export const EXCHANGE_DID = "did:plc:exchange0000000000000000";
+export const MIN = 60_000;
+export const DAY = 86_400_000;
+/** A well-formed did:plc for a short name (`testDid("req-a")`). */
+export const testDid = (name: string) => `did:plc:${name.padEnd(24, "0")}`;
+const policyValue = buildPolicyRecord(EXCHANGE_DID, DEFAULT_POLICY, iso(T0 - DAY));
+/** The default policy, published by EXCHANGE_DID a day before T0. */
+export const TEST_POLICY = { uri: `at://${EXCHANGE_DID}/${NSID.exchangePolicy}/3aaaaaaaaaaaa`, cid: recordCid(policyValue)!, value: policyValue, ledger: policyFromRecord(policyValue) };
+
+/** An engine context whose clock moves by 1 ms at every read, and can be set. */
+export type ClockedContext = EngineContext & { clock: { t: number } };
+
+/** Inside a describe: fresh engine contexts on `backend` under TEST_POLICY, their clocks at `start`. */
+export function freshEngines(backend: Backend, start = T0 + 10 * MIN): () => Promise<ClockedContext> {
+  const make = freshContexts(backend, (ldb) => {
+    const clock = { t: start };
+    const ctx: ClockedContext = { ldb, did: EXCHANGE_DID, policy: TEST_POLICY, verifier: new CachingVerifier(), now: () => (clock.t += 1), clock };
+    return ctx;
+  });
+  return async () => (await make()) as ClockedContext;
+}
+
+/** An exchange on `net` as `account`, its state in `stateDir`: steps only when told, publishes fast, quiet. */
+export function exchangeConfig(net: LocalNetwork, account: Account, db: string, stateDir: string, extra: Partial<ExchangeConfig> = {}): ExchangeConfig {
+  return {
+    db,
+    pdsUrl: net.pdsUrl,
+    plcUrl: net.plcUrl,
+    handle: account.handle,
+    password: account.password,
+    stateDir,
+    schedulerIntervalMs: 0,
+    publishIntervalMs: 50,
+    log: () => {},
+    ...extra,
   };
 }
 

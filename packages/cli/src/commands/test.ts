@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { globSync } from "node:fs";
+import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "../command.ts";
 
@@ -20,7 +21,8 @@ Given files, runs only those (and skips the type check).
 Tests that need PostgreSQL or Chromium skip with a reason when those are absent;
 COCORE_REQUIRE_ALL=1 turns every such skip into a failure (CI sets it).`,
   async run(args) {
-    const files = args.length > 0 ? args : globSync("packages/*/test/**/*.test.ts", { cwd: root }).sort();
+    // Files named on the command line are relative to where the user is; the runner works from the root.
+    const files = args.length > 0 ? args.map((f) => resolve(f)) : globSync("packages/*/test/**/*.test.ts", { cwd: root }).sort();
     if (args.length === 0) {
       const tsc = fileURLToPath(new URL("node_modules/typescript/bin/tsc", `file://${root}`));
       if (!step("type check (tsc --noEmit)", process.execPath, [tsc, "-p", "tsconfig.json"])) return 1;
