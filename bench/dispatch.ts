@@ -26,7 +26,10 @@
 // process layout, where the exchange's admission and the previous job's settlement compete with
 // the dispatch path for one event loop.
 import { availableParallelism, cpus } from "node:os";
-import { EngineHost } from "@cocore/agent";
+import { EngineHost, type ModelRunner } from "@cocore/agent";
+import type { CocoreClient } from "@cocore/client";
+import type { ChatMessage } from "../packages/agent/src/matchmaker-protocol.ts";
+import type { ToolDef } from "../packages/agent/src/engines/tool-envelope.ts";
 import { startCooperative } from "../packages/cli/src/cooperative.ts";
 import { startSplitCooperative } from "../packages/cli/src/cooperative-split.ts";
 
@@ -36,6 +39,8 @@ export interface DispatchBenchOptions {
   prompt?: string;
   /** Everything in one process (the old layout) instead of PDS + exchange in a child process. */
   oneProcess?: boolean;
+  /** Tool-calling pairs after the plain ones (default: half of runs, at least 3). */
+  toolRuns?: number;
 }
 
 export interface DispatchBenchResult {
@@ -50,6 +55,11 @@ export interface DispatchBenchResult {
   cocoreTokensPerSec: number;
   /** Median over runs of the per-run TTFT difference (cocore − direct of the same pair). */
   ttftAddedPairedMsP50: number;
+  /** The same for a request offering one function with tool_choice required (issue 13). */
+  toolDirectTtftMsP50: number;
+  toolCocoreTtftMsP50: number;
+  toolTtftAddedMsP50: number;
+  toolRuns: number;
   /** Runs whose stream span was long enough to compare (see spanRatio). */
   streamRatioRuns: number;
   cocoreTtftMsP90: number;
@@ -86,8 +96,77 @@ function spanRatio(direct: Array<{ at: number; chars: number }>, cocore: Array<{
   return (dEnd.at - dStart.at) / (total.at - start.at);
 }
 
+const BENCH_TOOL: ToolDef = { name: "get_weather", description: "Current weather in a city", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"], additionalProperties: false } };
+
+interface PairFigures {
+  ttft: { direct: number; cocore: number };
+  total: { direct: number; cocore: number };
+  tps: { direct: number; cocore: number };
+  tokensOut: { direct: number; cocore: number };
+  text: { direct: string; cocore: string };
+  submitMs: number;
+  ratio: number | undefined;
+}
+
+/** One direct engine run, then the same request through the whole cocore path. */
+async function measurePair(runner: ModelRunner, client: CocoreClient, model: string, messages: ChatMessage[], maxTokens: number, tools?: ToolDef[]): Promise<PairFigures> {
+  const tD = performance.now();
+  let first = -1;
+  let last = 0;
+  const dPieces: Array<{ at: number; chars: number }> = [];
+  let dChars = 0;
+  const work = tools ? { tools: { tools, choice: "required" as const, parallel: false } } : undefined;
+  const r = await runner.run({ messages, maxTokens, temperatureMilli: 0, topPMilli: 1000, ...(work && { work }), onText: (t) => {
+    last = performance.now();
+    if (first < 0) first = last;
+    dChars += t.length;
+    dPieces.push({ at: last, chars: dChars });
+  } });
+  const directTotal = performance.now() - tD;
+  let dispatchAt = 0;
+  let cFirst = -1;
+  let cLast = 0;
+  let out = 0;
+  let submitMs = 0;
+  let ttft = -1;
+  let text = "";
+  const cPieces: Array<{ at: number; chars: number }> = [];
+  let cChars = 0;
+  const cocoreWork = tools ? { tools: tools.map((f) => ({ type: "function" as const, function: f })), toolChoice: "required" as const } : undefined;
+  for await (const e of client.stream({ messages }, { model, maxTokens, ...(cocoreWork && { work: cocoreWork }) })) {
+    if (e.type === "submitted") {
+      submitMs = e.submitMs;
+      dispatchAt = performance.now();
+    } else if (e.type === "chunk") {
+      cLast = performance.now();
+      if (cFirst < 0) cFirst = cLast;
+      cChars += e.text.length;
+      cPieces.push({ at: cLast, chars: cChars });
+    } else if (e.type === "done") {
+      out = e.result.tokens.out;
+      text = e.result.text;
+      ttft = e.result.ttftMs;
+      if (!e.result.outputMatches || !e.result.cipherMatches) throw new Error("the delivered output does not match the provider's commitments");
+    }
+  }
+  return {
+    ttft: { direct: first - tD, cocore: ttft >= 0 ? ttft : cFirst - dispatchAt },
+    total: { direct: directTotal, cocore: cLast - dispatchAt },
+    tps: {
+      direct: r.tokens.out > 1 && last > first ? (r.tokens.out - 1) / ((last - first) / 1000) : 0,
+      cocore: out > 1 && cLast > cFirst ? (out - 1) / ((cLast - cFirst) / 1000) : 0,
+    },
+    tokensOut: { direct: r.tokens.out, cocore: out },
+    text: { direct: r.text, cocore: text },
+    submitMs,
+    ratio: spanRatio(dPieces, cPieces),
+  };
+}
+
 export async function benchDispatch(opts: DispatchBenchOptions = {}): Promise<DispatchBenchResult> {
   const runs = opts.runs ?? 20;
+  const toolRuns = opts.toolRuns ?? Math.max(3, Math.floor(runs / 2));
+  const toolMessages = [{ role: "user" as const, content: "What is the weather in Lisbon? Use the tool." }];
   const maxTokens = opts.maxTokens ?? 64;
   const messages = [{ role: "user" as const, content: opts.prompt ?? "Tell me a fortune." }];
   const coop = opts.oneProcess ? await startCooperative({ engine: "llama" }) : await startSplitCooperative({ engine: "llama" });
@@ -102,62 +181,30 @@ export async function benchDispatch(opts: DispatchBenchOptions = {}): Promise<Di
     const pairs = { ttftAdded: [] as number[], ratio: [] as number[] };
     let tokensPerRun = 0;
     for (let i = -1; i < runs; i++) {
-      // Direct: the engine alone.
-      const tD = performance.now();
-      let first = -1;
-      let last = 0;
-      const dPieces: Array<{ at: number; chars: number }> = [];
-      let dChars = 0;
-      const r = await runner.run({ messages, maxTokens, temperatureMilli: 0, topPMilli: 1000, onText: (t) => {
-        last = performance.now();
-        if (first < 0) first = last;
-        dChars += t.length;
-        dPieces.push({ at: last, chars: dChars });
-      } });
-      const directTotal = performance.now() - tD;
-      // cocore: the whole path.
-      let dispatchAt = 0;
-      let cFirst = -1;
-      let cLast = 0;
-      let out = 0;
-      let submitMs = 0;
-      let ttft = -1;
-      let text = "";
-      const cPieces: Array<{ at: number; chars: number }> = [];
-      let cChars = 0;
-      for await (const e of client.stream({ messages }, { model: coop.model, maxTokens })) {
-        if (e.type === "submitted") {
-          submitMs = e.submitMs;
-          dispatchAt = performance.now();
-        } else if (e.type === "chunk") {
-          cLast = performance.now();
-          if (cFirst < 0) cFirst = cLast;
-          cChars += e.text.length;
-          cPieces.push({ at: cLast, chars: cChars });
-        } else if (e.type === "done") {
-          out = e.result.tokens.out;
-          text = e.result.text;
-          ttft = e.result.ttftMs;
-          if (!e.result.outputMatches || !e.result.cipherMatches) throw new Error("the delivered output does not match the provider's commitments");
-        }
-      }
-      if (text !== r.text || out !== r.tokens.out) throw new Error("the cocore path and the direct engine generated different output; the comparison would not be like for like");
+      const m = await measurePair(runner, client, coop.model, messages, maxTokens);
+      if (m.text.direct !== m.text.cocore || m.tokensOut.direct !== m.tokensOut.cocore) throw new Error("the cocore path and the direct engine generated different output; the comparison would not be like for like");
       if (i < 0) continue; // warm-up
-      tokensPerRun = out;
-      const directTtft = first - tD;
-      const cocoreTtft = ttft >= 0 ? ttft : cFirst - dispatchAt;
-      d.ttft.push(directTtft);
-      d.total.push(directTotal);
-      const dTps = r.tokens.out > 1 && last > first ? (r.tokens.out - 1) / ((last - first) / 1000) : 0;
-      if (dTps > 0) d.tps.push(dTps);
-      c.ttft.push(cocoreTtft);
-      c.total.push(cLast - dispatchAt);
-      c.submit.push(submitMs);
-      const cTps = out > 1 && cLast > cFirst ? (out - 1) / ((cLast - cFirst) / 1000) : 0;
-      if (cTps > 0) c.tps.push(cTps);
-      pairs.ttftAdded.push(cocoreTtft - directTtft);
-      const ratio = spanRatio(dPieces, cPieces);
-      if (ratio !== undefined) pairs.ratio.push(ratio);
+      tokensPerRun = m.tokensOut.cocore;
+      d.ttft.push(m.ttft.direct);
+      d.total.push(m.total.direct);
+      if (m.tps.direct > 0) d.tps.push(m.tps.direct);
+      c.ttft.push(m.ttft.cocore);
+      c.total.push(m.total.cocore);
+      c.submit.push(m.submitMs);
+      if (m.tps.cocore > 0) c.tps.push(m.tps.cocore);
+      pairs.ttftAdded.push(m.ttft.cocore - m.ttft.direct);
+      if (m.ratio !== undefined) pairs.ratio.push(m.ratio);
+    }
+    // The same with a function offered and required: the grammar (or template) and the tool stream
+    // are on both sides, so what is added is still the cocore path. Tool call ids are derived from
+    // the job on the cocore side, so the texts are not compared here.
+    const tool = { direct: [] as number[], cocore: [] as number[] };
+    for (let i = -1; i < toolRuns; i++) {
+      const m = await measurePair(runner, client, coop.model, toolMessages, maxTokens, [BENCH_TOOL]);
+      if (m.tokensOut.direct === 0 || m.tokensOut.cocore === 0) throw new Error("a tool-calling run produced no tokens");
+      if (i < 0) continue;
+      tool.direct.push(m.ttft.direct);
+      tool.cocore.push(m.ttft.cocore);
     }
     const directTps = median(d.tps);
     const cocoreTps = median(c.tps);
@@ -173,6 +220,10 @@ export async function benchDispatch(opts: DispatchBenchOptions = {}): Promise<Di
       directTokensPerSec: round(directTps),
       cocoreTokensPerSec: round(cocoreTps),
       ttftAddedPairedMsP50: round(median(pairs.ttftAdded)),
+      toolDirectTtftMsP50: round(median(tool.direct)),
+      toolCocoreTtftMsP50: round(median(tool.cocore)),
+      toolTtftAddedMsP50: round(median(tool.cocore) - median(tool.direct)),
+      toolRuns,
       cocoreTtftMsP90: round([...c.ttft].sort((a, b) => a - b)[Math.floor((c.ttft.length - 1) * 0.9)] ?? 0),
       tokensPerRun,
       layout: opts.oneProcess ? "one process" : "PLC+PDS+exchange in a child process; matchmaker, agent, engines, client in this one",

@@ -33,7 +33,8 @@ benches:
   settle   verified-and-settled receipts/s (SQLite, PostgreSQL at COCORE_PG_URL or
            postgres://postgres@127.0.0.1:5432 in a temporary database) and P-256 verify/s per core
   engine   tokens/s through the agent path vs. the raw engine loop
-  dispatch time to first token and stream rate through the whole cocore path vs. the engine
+  dispatch time to first token and stream rate through the whole cocore path vs. the engine,
+           plain and for a tool-calling request (toolTtftAddedMsP50)
   audit    seconds to audit N settled receipts from verified repo exports
   reliability  the one-ledger differential check: worlds × shuffled deliveries through SQLite,
            PostgreSQL, the replay and the auditor, and how long each takes
