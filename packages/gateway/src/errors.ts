@@ -35,7 +35,8 @@ const BAD_REQUEST = new Set(["invalid_job", "invalid_request", "ceiling_too_low"
 // Our refusal codes → OpenAI-style HTTP status and error type. `queue`: the job's latest place in line.
 export function fromClientError(err: ClientError, queue?: QueueFacts): ApiError {
   const c = err.code;
-  if (c === "queue_full") {
+  // The matchmaker's full queue and its own abuse limits say when to come back, as ours do.
+  if (c === "queue_full" || c === "rate_limit_exceeded" || c === "too_many_concurrent_requests") {
     const ms = Number(err.details.retryAfterMs);
     const seconds = Number.isFinite(ms) && ms > 0 ? Math.ceil(ms / 1000) : 1;
     return new ApiError(429, "rate_limit_error", c, err.message, null, { retry_after_ms: seconds * 1000, queued: err.details.queued ?? null }, { "retry-after": String(seconds) });

@@ -19,6 +19,11 @@ export const REFUSAL_CODES = {
   structured_output_not_supported: 400,
   // No longer sent (a job that finds every slot busy waits in the queue); kept so the code stays known.
   providers_busy: 503,
+  // Abuse limits (limits.ts), named as the gateway names its own: a dispatch rate per client
+  // address or per requester DID, jobs at once per requester, the body's size. Retry after `retryAfterMs`.
+  rate_limit_exceeded: 429,
+  too_many_concurrent_requests: 429,
+  body_too_large: 413,
   // The model's queue is at its bound: retry after `retryAfterMs` (computed from the service rate).
   queue_full: 429,
   // The job waited in the queue for its longest wait (or its expiresAt) without getting a slot.

@@ -10,6 +10,7 @@ import type { AgentHub } from "./agents.ts";
 import { runAttempt } from "./attempt.ts";
 import { DispatchError } from "./codes.ts";
 import type { AdmitInput, ExchangeClient } from "./exchange-client.ts";
+import type { DispatchGuard } from "./limits.ts";
 import type { JobQueues, QueuedJob } from "./queues.ts";
 import type { JobNeeds, MachineEntry, Registry } from "./registry.ts";
 import type { DispatchEvent, DispatchRequest } from "./wire.ts";
@@ -35,6 +36,8 @@ export interface DispatcherDeps {
   timeouts: DispatchTimeouts;
   /** Optional extra check that the job record really is in the requester's repo. */
   confirmJob?: (job: { uri: string; cid: string }) => Promise<boolean>;
+  /** Per-requester rate and jobs at once (limits.ts); none: unlimited. */
+  guard?: DispatchGuard;
   log: (msg: string) => void;
   now: () => number;
 }
@@ -142,7 +145,7 @@ export class Dispatcher {
    * Admission: the exchange's floor check and hold, plus the job record's presence on the
    * requester's PDS, bounded by the job's expiry.
    */
-  private admit(job: CheckedJob, target: DispatchTarget): AdmissionGate {
+  private admit(job: CheckedJob, target: DispatchTarget, onSlot: (release: () => void) => void): AdmissionGate {
     const req = job.req;
     return new AdmissionGate(untilExpiry(
       Promise.all([
@@ -153,6 +156,13 @@ export class Dispatcher {
           await this.d.exchange.release(adm.holdKey, req.job, "invalid_job");
           throw new DispatchError("invalid_job", "The job record is not in the requester's repository (or its PDS is unreachable).");
         }
+        // Now the requester DID is proven (its PDS has the record, the exchange admitted it): its budgets are spent.
+        const slot = this.d.guard?.proven(job.requester, this.d.now());
+        if (slot instanceof DispatchError) {
+          await this.d.exchange.release(adm.holdKey, req.job, slot.code);
+          throw slot;
+        }
+        if (slot) onSlot(slot);
         return adm;
       }),
       job.expiresAtMs - this.d.now(),
@@ -187,6 +197,9 @@ export class Dispatcher {
     if (this.inFlight.has(uri) || this.finished.has(uri)) {
       throw new DispatchError("job_already_dispatched", "This job was already dispatched; a job runs once. Write a new job record to ask again.");
     }
+    // Spending nothing yet (the DID is unproven), refuse a requester whose proven jobs used its budget up.
+    const over = this.d.guard?.precheck(job.requester, this.d.now());
+    if (over) throw over;
     const queued = this.queued(job);
     // Fail fast on routing (and on a full queue) before asking the exchange for a hold.
     let first = this.d.queues.tryStart(queued);
@@ -199,7 +212,10 @@ export class Dispatcher {
     // only jobs that can pay.
     // The hold names the machine the job goes to: the free slot's, else the one its prompt is sealed to.
     let bound = targetOf(first ?? this.route(job));
-    const gate = this.admit(job, bound);
+    // The requester's running slot, taken once admission proves the DID; given back when the job ends.
+    let ended = false;
+    let releaseSlot: (() => void) | undefined;
+    const gate = this.admit(job, bound, (release) => (ended ? release() : (releaseSlot = release)));
     let started = false;
     const start = () => {
       if (!started) {
@@ -259,6 +275,8 @@ export class Dispatcher {
       if (!started) throw e;
       if (!sink.signal.aborted) sink.event({ type: "error", code: e.code, message: e.message });
     } finally {
+      ended = true;
+      releaseSlot?.();
       this.inFlight.delete(uri);
       this.finished.set(uri, this.d.now());
       if (this.finished.size > 10_000) for (const k of [...this.finished.keys()].slice(0, 5_000)) this.finished.delete(k);

@@ -3,13 +3,14 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { getRecord, makeIdResolver, resolvePds, type Agent, type IdResolver } from "@cocore/atproto";
 import { generateSigningKey, type SigningKey } from "@cocore/protocol";
-import { WebSocketServer } from "ws";
+import { WebSocketServer, type WebSocket } from "ws";
 import { AGENT_WS_PATH, DEFAULT_HEARTBEAT_INTERVAL_MS } from "@cocore/agent/matchmaker-protocol";
 import { AgentHub } from "./agents.ts";
 import { publishBrokerageKey } from "./brokerage-key.ts";
 import { DispatchError } from "./codes.ts";
 import { Dispatcher, type DispatchTimeouts } from "./dispatch.ts";
 import { ExchangeClient, type ServiceAuth } from "./exchange-client.ts";
+import { DEFAULT_MATCHMAKER_LIMITS, DispatchGuard, type MatchmakerLimits } from "./limits.ts";
 import { DEFAULT_QUEUE_LIMITS, JobQueues, type QueueLimits } from "./queues.ts";
 import { activeFor, capacityFor, Registry, type MachineEntry } from "./registry.ts";
 import type { DispatchEvent, DispatchRequest, MatchmakerIdentity, MatchmakerStatus, ModelInfo, ProviderOffer } from "./wire.ts";
@@ -43,6 +44,8 @@ export interface MatchmakerConfig {
   heartbeatIntervalMs?: number;
   /** Bounds of each model's queue (default DEFAULT_QUEUE_LIMITS: 256 jobs, 180 s). */
   queue?: Partial<QueueLimits>;
+  /** Abuse limits (default DEFAULT_MATCHMAKER_LIMITS, limits.ts). */
+  limits?: Partial<MatchmakerLimits>;
   /** Silence after which a machine is dropped (default 3 heartbeat intervals). */
   staleAfterMs?: number;
   timeouts?: Partial<DispatchTimeouts>;
@@ -59,8 +62,6 @@ export interface Matchmaker {
   close(): Promise<void>;
 }
 
-const MAX_BODY = 4 * 1024 * 1024;
-
 export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchmaker> {
   const log = config.log ?? ((m: string) => process.stderr.write(`matchmaker: ${m}\n`));
   const now = () => Date.now();
@@ -69,6 +70,8 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
   const brokerageKey = config.brokerageKey ?? generateSigningKey();
   const registry = new Registry({ staleAfterMs: config.staleAfterMs ?? 3 * heartbeatIntervalMs, failureThreshold: 3, failurePenaltyMs: 60_000 });
   const timeouts: DispatchTimeouts = { acceptMs: 15_000, firstChunkMs: 120_000, idleMs: 60_000, reconnectGraceMs: 5_000, ...config.timeouts };
+  const limits: MatchmakerLimits = { ...DEFAULT_MATCHMAKER_LIMITS, ...config.limits };
+  const guard = new DispatchGuard(limits);
   const queues = new JobQueues({ registry, limits: { ...DEFAULT_QUEUE_LIMITS, ...config.queue }, orphanGraceMs: timeouts.reconnectGraceMs, now });
   const status = (): MatchmakerStatus => ({ at: new Date(now()).toISOString(), models: queues.status() });
   const hub = new AgentHub({
@@ -99,6 +102,7 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
     queues,
     exchange,
     confirmJob,
+    guard,
     log,
     now,
     timeouts,
@@ -119,14 +123,15 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
       else res.end();
     });
   });
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 8 * 1024 * 1024 });
+  // ws refuses a frame over maxPayload from its header, before reading it, and closes 1009.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxAgentMessageBytes });
   server.on("upgrade", (req, socket, head) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     if (path !== AGENT_WS_PATH) {
       socket.end("HTTP/1.1 404 Not Found\r\n\r\n");
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => hub.accept(ws));
+    wss.handleUpgrade(req, socket, head, (ws) => hub.accept(withCloseReasons(ws, limits.maxAgentMessageBytes)));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -178,9 +183,15 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
   }
 
   async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // The address's budget first: it costs nothing, and nothing else is done for a refused dispatch.
+    const refused = guard.door(req.socket.remoteAddress ?? "unknown", now());
+    if (refused) {
+      req.resume();
+      return sendError(res, refused);
+    }
     let body: DispatchRequest;
     try {
-      body = JSON.parse(await readBody(req)) as DispatchRequest;
+      body = JSON.parse(await readBody(req, limits.maxBodyBytes)) as DispatchRequest;
     } catch (err) {
       return sendError(res, err instanceof DispatchError ? err : new DispatchError("invalid_request", "The dispatch body is not JSON."));
     }
@@ -280,6 +291,22 @@ export function modelList(machines: MachineEntry[]): ModelInfo[] {
   }));
 }
 
+/**
+ * ws closes a socket that breaks the protocol (a message over maxPayload: 1009; bad framing: 1002;
+ * text that is not UTF-8: 1007) with the bare code. This gives each close a reason the agent's
+ * operator can act on; a close with its own reason is left as it is.
+ */
+function withCloseReasons(ws: WebSocket, maxBytes: number): WebSocket {
+  const reasons: Record<number, string> = {
+    1002: "protocol_error: malformed WebSocket frame",
+    1007: "bad_message: text frame is not UTF-8",
+    1009: `message_too_large: at most ${maxBytes} bytes per message`,
+  };
+  const close = ws.close.bind(ws);
+  ws.close = (code?: number, reason?: string | Buffer) => close(code, reason ?? (code !== undefined ? reasons[code] : undefined));
+  return ws;
+}
+
 /** `check()`'s answer, or false when it fails or takes longer than `ms`. */
 function orFalseAfter(ms: number, check: () => Promise<boolean>): Promise<boolean> {
   return new Promise((resolve) => {
@@ -297,22 +324,32 @@ function orFalseAfter(ms: number, check: () => Promise<boolean>): Promise<boolea
   });
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
   return new Promise((resolve, reject) => {
+    const tooLarge = () => new DispatchError("body_too_large", `The request body is larger than ${maxBytes} bytes.`);
+    // Refused before reading when the length is declared; otherwise once the bytes pass the cap.
+    // Either way the rest is drained, not kept, so that the 413 reaches the client.
+    if (Number(req.headers["content-length"]) > maxBytes) {
+      req.resume();
+      return reject(tooLarge());
+    }
     const chunks: Buffer[] = [];
     let size = 0;
+    let over = false;
     const timer = setTimeout(() => reject(new DispatchError("invalid_request", "The request body did not arrive within 30 s.")), 30_000);
     req.on("data", (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY) {
+      if (size <= maxBytes) chunks.push(c);
+      else if (!over) {
+        over = true;
+        chunks.length = 0;
         clearTimeout(timer);
-        reject(new DispatchError("invalid_request", "The request body is larger than 4 MiB."));
-        req.destroy();
-      } else chunks.push(c);
+        reject(tooLarge());
+      }
     });
     req.on("end", () => {
       clearTimeout(timer);
-      resolve(Buffer.concat(chunks).toString("utf8"));
+      if (size <= maxBytes) resolve(Buffer.concat(chunks).toString("utf8"));
     });
     req.on("error", (e) => {
       clearTimeout(timer);
