@@ -110,6 +110,8 @@ export type StreamEvent =
   /** Admitted, waiting for a slot: 1-based `position`, expected `waitMs` (-1: unknown). Repeats until `dispatched`. */
   | { type: "queued"; position: number; waitMs: number; queued: number }
   | { type: "dispatched"; provider: string; machineId: string; attempt: number }
+  /** The machine produced nothing (`code` says how): the job is sealed again to another machine as a new job; `abandoned` is the old job's URI. */
+  | { type: "redispatched"; code: string; message: string; attempt: number; abandoned?: string }
   | { type: "chunk"; text: string }
   | { type: "done"; result: JobResult };
 
@@ -143,6 +145,8 @@ export interface JobResult {
    * submitMs.
    */
   ttftMs: number;
+  /** Which job record of the request answered: 1 unless machines before it produced nothing (`redispatched`). */
+  attempt: number;
 }
 
 export interface Policy {
@@ -176,6 +180,13 @@ export interface Settlement {
 }
 
 const DEFAULT_MAX_TOKENS = 256;
+/** Job records one request may write when machines produce nothing (the matchmaker's bound too). */
+const MAX_ATTEMPTS = 3;
+/**
+ * Failures before any output that are about the machine, not the job (the matchmaker's and the
+ * agent's codes): another machine may serve the job. Nothing was charged for them.
+ */
+const REDISPATCH_CODES: ReadonlySet<string> = new Set(["provider_lost", "provider_timeout", "provider_unavailable", "engine_error", "shutting_down"]);
 const DEFAULT_EXPIRY_MS = 5 * 60_000;
 // Chat templates add a bounded number of tokens around the messages.
 const TEMPLATE_TOKENS = 256;
@@ -238,9 +249,10 @@ export class CocoreClient {
   }
 
   /** A machine to seal to; with `work`, one that serves its tools / schema (else the matchmaker's refusal). */
-  async offer(model: string, o: { acceptedTrustLevel?: string; acceptedProviders?: string[]; work?: JobWorkFields } = {}): Promise<ProviderOffer> {
+  async offer(model: string, o: { acceptedTrustLevel?: string; acceptedProviders?: string[]; work?: JobWorkFields; exclude?: string[] } = {}): Promise<ProviderOffer> {
     const q = new URLSearchParams({ model, trust: o.acceptedTrustLevel ?? "self-attested" });
     for (const p of o.acceptedProviders ?? []) q.append("provider", p);
+    for (const m of o.exclude ?? []) q.append("exclude", m);
     const w = o.work ? jobWork(o.work as Record<string, unknown>) : undefined;
     if (w && offersTools(w)) q.set("tools", "1");
     if (w?.outputSchema) q.set("structuredOutput", "1");
@@ -299,7 +311,13 @@ export class CocoreClient {
 
   // ---------------------------------------------------------------- running a job
 
-  /** Runs one job and streams its events; the last event is `done` (failures throw ClientError). */
+  /**
+   * Runs one job and streams its events; the last event is `done` (failures throw ClientError).
+   * A machine that produces nothing (it drops, misses its preflight, refuses for its own reasons)
+   * does not end the job: it is sealed again to another machine as a new job record — the old one
+   * binds the old key — at most MAX_ATTEMPTS times in all, with a `redispatched` event between.
+   * The abandoned jobs' holds are released by the matchmaker; only the job that answers is charged.
+   */
   async *stream(input: string | JobInput, o: SubmitOptions): AsyncGenerator<StreamEvent> {
     const t0 = performance.now();
     const jobInput: JobInput = typeof input === "string" ? { prompt: input } : { ...input };
@@ -307,14 +325,40 @@ export class CocoreClient {
     jobInput.maxTokens = maxTokens;
     // Fetched while the job is prepared, to check the dispatch's countersignature when it comes.
     void this.brokerageKey().catch(() => null);
-    const [exchange, policy, offer] = await Promise.all([
-      this.exchangeDid(),
-      this.policy(),
-      this.offer(o.model, { acceptedTrustLevel: o.acceptedTrustLevel, acceptedProviders: o.acceptedProviders, work: o.work }).catch((e) => {
+    const offerFor = (exclude: string[]) =>
+      this.offer(o.model, { acceptedTrustLevel: o.acceptedTrustLevel, acceptedProviders: o.acceptedProviders, work: o.work, exclude }).catch((e) => {
         throw e instanceof ClientError ? e : new ClientError("matchmaker_unreachable", String(e));
-      }),
-    ]);
+      });
+    const [exchange, policy, firstOffer] = await Promise.all([this.exchangeDid(), this.policy(), offerFor([])]);
     await this.ensureTerms();
+    const tried: string[] = [];
+    let offer = firstOffer;
+    for (let attempt = 1; ; attempt++) {
+      const progress = { output: false };
+      try {
+        yield* this.attempt(jobInput, o, { exchange, policy, offer, t0, attempt }, progress);
+        return;
+      } catch (err) {
+        if (!(err instanceof ClientError) || progress.output || attempt >= MAX_ATTEMPTS || !REDISPATCH_CODES.has(err.code) || o.signal?.aborted) throw err;
+        tried.push(offer.machineId);
+        // No other machine: the failure that brought us here says more than "none left".
+        offer = await offerFor(tried).catch(() => {
+          throw err;
+        });
+        yield { type: "redispatched", code: err.code, message: err.message, attempt: attempt + 1, ...(typeof err.details.job === "string" && { abandoned: err.details.job }) };
+      }
+    }
+  }
+
+  /** One job record sealed to `offer`'s machine, dispatched and streamed; `progress.output` once any output was read. */
+  private async *attempt(
+    jobInput: JobInput,
+    o: SubmitOptions,
+    a: { exchange: string; policy: Policy; offer: ProviderOffer; t0: number; attempt: number },
+    progress: { output: boolean },
+  ): AsyncGenerator<StreamEvent> {
+    const { exchange, policy, offer, t0 } = a;
+    const maxTokens = jobInput.maxTokens!;
     // The machine's key comes from the provider's own attestation, never from the matchmaker's
     // word: a matchmaker that offered a key of its own could read the prompt.
     const attested = await this.attestedKey(offer, o.acceptedTrustLevel);
@@ -434,6 +478,7 @@ export class CocoreClient {
               throw new ClientError("reply_invalid", "An output piece did not open with this job's reply key; the stream was tampered with or not from the provider.", { job: job.uri, seq: e.seq });
             }
             if (ttftMs < 0) ttftMs = performance.now() - tDispatch;
+            progress.output = true;
             text += t;
             yield { type: "chunk", text: t };
             break;
@@ -448,7 +493,7 @@ export class CocoreClient {
                 job, jobRecord: jobValue, paymentAuthorization: { ...auth, value: authValue }, provider: e.provider, machineId: e.machineId, text,
                 tokens: e.tokens, price: e.price, finishReason: e.finishReason, offersTools: offersTools(jobWork(jobValue)), receipt: e.receipt,
                 outputMatches: e.outputCommitment === outputCommitment(text), outputCipherCommitment: cipherHex,
-                cipherMatches: e.outputCipherCommitment === cipherHex, ttftMs: ttftMs < 0 ? performance.now() - tDispatch : ttftMs,
+                cipherMatches: e.outputCipherCommitment === cipherHex, ttftMs: ttftMs < 0 ? performance.now() - tDispatch : ttftMs, attempt: a.attempt,
                 ...(countersignature ? { brokerageCountersignature: countersignature } : {}),
               },
             };

@@ -14,8 +14,12 @@ export type AttemptOutcome =
   | { kind: "done"; msg: DoneMessage }
   | { kind: "cancelled"; receipt: boolean }
   | { kind: "refused" }
+  /** Nothing was produced: the machine dropped, missed the preflight (accepted) in time, or refused for its own reasons. */
   | { kind: "lost-before-output"; error: DispatchError }
   | { kind: "failed"; error: DispatchError };
+
+/** Refusals about the machine rather than the job: another machine may well serve the job. */
+const MACHINE_REFUSALS: ReadonlySet<string> = new Set(["engine_error", "shutting_down"]);
 
 export function runAttempt(
   d: DispatcherDeps,
@@ -82,7 +86,9 @@ export function runAttempt(
     const fail = (code: string, message: string, machineAtFault = true) => {
       d.hub.cancel(machine.machineId, uri, code, !open);
       if (machineAtFault) d.registry.recordFailure(machine.machineId, d.now());
-      finish({ kind: "failed", error: new DispatchError(code, message) });
+      const error = new DispatchError(code, message);
+      // A machine that never took the job (no `accepted` in time) failed its preflight: another may serve it.
+      finish(!accepted && machineAtFault ? { kind: "lost-before-output", error } : { kind: "failed", error });
     };
     const onAbort = () => {
       d.hub.cancel(machine.machineId, uri, "requester_gone", !open);
@@ -144,7 +150,8 @@ export function runAttempt(
       onError: (e) => {
         // The agent's refusals are about the job, not the machine's health, except engine failures.
         if (e.code === "engine_error") d.registry.recordFailure(machine.machineId, d.now());
-        finish({ kind: "failed", error: new DispatchError(e.code, e.message) });
+        const error = new DispatchError(e.code, e.message);
+        finish(chunks === 0 && MACHINE_REFUSALS.has(e.code) ? { kind: "lost-before-output", error } : { kind: "failed", error });
       },
       onLost: (reason) => {
         d.registry.recordFailure(machine.machineId, d.now());

@@ -29,6 +29,8 @@ export const REFUSAL_CODES = {
   // The job waited in the queue for its longest wait (or its expiresAt) without getting a slot.
   queue_timeout: 503,
   provider_unavailable: 503,
+  // GET /v1/offer with `exclude`: every machine that fits the job was already tried.
+  no_other_providers: 503,
   below_floor: 402,
   insufficient_balance: 402,
   terms_not_accepted: 403,

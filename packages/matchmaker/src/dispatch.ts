@@ -2,8 +2,8 @@
 // model's queue, queues.ts), admission at the exchange (in parallel with the first attempt when a
 // slot is free — output is held back until it succeeds — and before joining the queue otherwise,
 // so a waiting job is always covered by its hold), relaying the sealed input out and the sealed
-// output back (the matchmaker never sees plaintext), at most one re-dispatch when the machine
-// drops before its first token, and releasing the hold whenever no receipt will follow.
+// output back (the matchmaker never sees plaintext), up to MAX_ATTEMPTS machines holding the
+// prompt's key when one produces nothing, and releasing the hold whenever no receipt will follow.
 import { base64Decode, fromJsonRecord, inputCommitment, jobWork, NSID, offersTools, recordCid, validateRecord, type SigningKey } from "@cocore/protocol";
 import { AdmissionGate, untilExpiry } from "./admission-gate.ts";
 import type { AgentHub } from "./agents.ts";
@@ -61,6 +61,12 @@ export interface CheckedJob {
   expiresAtMs: number;
   needs: JobNeeds;
 }
+
+/**
+ * Machines one dispatch is tried on when each produces nothing (a drop, a missed preflight, a
+ * machine-side refusal) — the requester's SDK counts its re-sealed jobs against the same bound.
+ */
+export const MAX_ATTEMPTS = 3;
 
 /** The furthest expiresAt a dispatch may carry: a job is an interactive request, not a standing order. */
 export const MAX_JOB_LIFETIME_MS = 24 * 3_600_000;
@@ -239,8 +245,9 @@ export class Dispatcher {
         });
       }
       const tried = new Set<string>();
-      for (let attempt = 1; attempt <= 2; attempt++) {
-        const machine = attempt === 1 ? first : this.d.queues.occupyAnyway(await this.awaitReplacement(job, tried, sink.signal), job.model);
+      let lost: DispatchError | undefined;
+      for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+        const machine = attempt === 1 ? first : this.d.queues.occupyAnyway(await this.awaitReplacement(job, tried, lost!, sink.signal), job.model);
         tried.add(machine.connectionId);
         bound = await this.bind(job, machine, bound);
         const outcome = await runAttempt(this.d, job, machine, attempt, gate, sink, start);
@@ -259,8 +266,9 @@ export class Dispatcher {
           return;
         }
         if (outcome.kind === "refused") throw new DispatchError("internal_error", "The job was cancelled on the provider.");
-        if (outcome.kind === "lost-before-output" && attempt === 1) {
-          this.d.log(`job ${uri}: machine ${machine.machineId} dropped before its first token; re-dispatching once`);
+        if (outcome.kind === "lost-before-output" && attempt < MAX_ATTEMPTS) {
+          this.d.log(`job ${uri}: machine ${machine.machineId} produced nothing (${outcome.error.code}); re-dispatching`);
+          lost = outcome.error;
           if (started) sink.event({ type: "redispatched", reason: outcome.error.message, attempt: attempt + 1 });
           continue;
         }
@@ -273,7 +281,7 @@ export class Dispatcher {
       if (gate.error) e = gate.error;
       if (gate.admission && !receiptComing) await this.d.exchange.release(gate.admission.holdKey, req.job, e.code);
       if (!started) throw e;
-      if (!sink.signal.aborted) sink.event({ type: "error", code: e.code, message: e.message });
+      if (!sink.signal.aborted) sink.event({ type: "error", code: e.code, message: e.message, ...(e.details.redispatch === true && { redispatch: true }) });
     } finally {
       ended = true;
       releaseSlot?.();
@@ -283,21 +291,42 @@ export class Dispatcher {
     }
   }
 
-  /** After a drop, the job can only go to a machine holding the same key: usually the same machine, reconnected. */
-  private async awaitReplacement(job: CheckedJob, tried: Set<string>, signal: AbortSignal): Promise<MachineEntry> {
+  /**
+   * After a drop, the job can only go to a machine holding the same key: usually the same machine,
+   * reconnected. When none is there but a machine with another key could serve the job, waiting
+   * out the grace would only delay the requester, who can seal to that machine and write a new
+   * job at once: the dispatch ends now with `provider_lost` and `redispatch: true`.
+   */
+  private async awaitReplacement(job: CheckedJob, tried: Set<string>, lost: DispatchError, signal: AbortSignal): Promise<MachineEntry> {
     const deadline = this.d.now() + this.d.timeouts.reconnectGraceMs;
     for (;;) {
       try {
         // A machine that reconnected has a new connection, so it is not excluded.
         return this.route(job, tried);
       } catch (err) {
-        if (this.d.now() >= deadline || signal.aborted) {
-          throw new DispatchError("provider_lost", "The provider dropped before producing any output and did not come back; nothing was charged.", {
-            cause: err instanceof DispatchError ? err.code : undefined,
-          });
+        const other = this.otherMachine(job);
+        if (other || this.d.now() >= deadline || signal.aborted) {
+          const dropped = lost.code === "provider_lost";
+          throw new DispatchError(
+            lost.code,
+            other
+              ? `${dropped ? "The provider dropped before producing any output" : lost.message.replace(/\.$/, "")}; another provider can serve the job: seal to it and dispatch a new job. Nothing was charged.`
+              : dropped ? "The provider dropped before producing any output and did not come back; nothing was charged." : lost.message,
+            { cause: err instanceof DispatchError ? err.code : undefined, redispatch: other !== undefined },
+          );
         }
         await new Promise((r) => setTimeout(r, 100));
       }
+    }
+  }
+
+  /** A live machine that could serve the job if it were sealed to it (another key; any provider). */
+  private otherMachine(job: CheckedJob): MachineEntry | undefined {
+    try {
+      const route = { ...this.queued(job).route, encryptionPubKey: undefined, acceptedProviders: undefined };
+      return this.d.registry.candidates(route, this.d.now()).find((m) => m.encryptionPubKey !== job.req.encryptionPubKey);
+    } catch {
+      return undefined;
     }
   }
 }

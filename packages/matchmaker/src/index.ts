@@ -2,7 +2,7 @@
 export { DispatchError, isRefusalCode, REFUSAL_CODES, type RefusalCode } from "./codes.ts";
 export { publishBrokerageKey } from "./brokerage-key.ts";
 export { ExchangeClient, serviceAuthFromAgent, serviceAuthFromKeypair, ADMIT_JOB, RELEASE_HOLD, type ServiceAuth } from "./exchange-client.ts";
-export { meetsTrust, Registry, type MachineEntry, type MachineInfo, type RouteRequest } from "./registry.ts";
+export { activeFor, meetsTrust, Registry, type MachineEntry, type MachineInfo, type RouteRequest } from "./registry.ts";
 export { FairQueue } from "./fair-queue.ts";
 export { DEFAULT_QUEUE_LIMITS, type QueueLimits } from "./queues.ts";
 export { startMatchmaker, type Matchmaker, type MatchmakerConfig } from "./server.ts";

@@ -165,10 +165,14 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
             },
             now(),
           );
+          // A requester re-sealing a job whose machine produced nothing names the machines it tried.
+          const exclude = new Set(url.searchParams.getAll("exclude"));
+          const open = fitting.filter((m) => !exclude.has(m.machineId));
+          if (open.length === 0) throw new DispatchError("no_other_providers", `No live machine other than the ${exclude.size} already tried serves "${model}" for this job right now.`);
           // Busy machines are offered too (the job then waits in line): the one whose slots have
           // the fewest jobs running or waiting for them, since a job sealed to it can run only there.
           const load = (m: MachineEntry) => (activeFor(m, model) + queues.waitingFor(m)) / capacityFor(m, model);
-          const best = fitting.map((m) => ({ m, load: load(m) })).sort((a, b) => a.load - b.load)[0]!.m;
+          const best = open.map((m) => ({ m, load: load(m) })).sort((a, b) => a.load - b.load)[0]!.m;
           return sendJson(res, 200, { offer: offer(best), exchange: config.exchange.did, matchmaker: config.did });
         } catch (err) {
           if (err instanceof DispatchError) return sendError(res, err);

@@ -1,7 +1,7 @@
 // The requester-facing HTTP interface of the matchmaker (what @cocore/client speaks).
 //
 //   GET  /v1/providers[?model=M]   live machines with their encryption keys (seal to one of them)
-//   GET  /v1/offer?model=M[&trust=T][&provider=DID…]   the machine a dispatch would go to now
+//   GET  /v1/offer?model=M[&trust=T][&provider=DID…][&exclude=machineId…]   the machine a dispatch would go to now
 //   GET  /v1/models                models served by live machines
 //   GET  /v1/identity              the matchmaker's DID, exchange and countersignature key
 //   GET  /v1/status                per model: providers, slots, busy slots, queued jobs, service rate, expected wait
@@ -96,7 +96,12 @@ export type DispatchEvent =
       startedAt: string;
       completedAt: string;
     }
-  | { type: "error"; code: string; message: string };
+  /**
+   * `redispatch`: the machine produced nothing and another machine (another key) could serve the
+   * job: seal the prompt to it and dispatch a new job record. Nothing was charged (the hold was
+   * released). An HTTP refusal says the same in `error.redispatch`.
+   */
+  | { type: "error"; code: string; message: string; redispatch?: boolean };
 
 export interface ErrorBody {
   error: { code: string; message: string } & Record<string, unknown>;
