@@ -146,6 +146,7 @@ export function runAttempt(
         if (e.code === "engine_error") d.registry.recordFailure(machine.machineId, d.now());
         finish({ kind: "failed", error: new DispatchError(e.code, e.message) });
       },
+      onBadMessage: (message) => fail("provider_error", `The provider sent a malformed message about the job (${message}); nothing more of it is relayed.`),
       onLost: (reason) => {
         d.registry.recordFailure(machine.machineId, d.now());
         const error = new DispatchError("provider_lost", chunks === 0
