@@ -179,6 +179,10 @@ export class MatchmakerClient {
         case "cancel":
           this.opts.onCancel(msg.jobUri);
           break;
+        case "ignored":
+          // The matchmaker did not act on a frame we sent: a bug on one side or the other.
+          this.opts.log?.(`matchmaker ignored a message: ${msg.code}: ${msg.message}`);
+          break;
       }
     });
     ws.on("error", (err) => {

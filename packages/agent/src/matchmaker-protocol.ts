@@ -32,6 +32,12 @@
 //                                `discard: true` (the job was never admitted): stop and write NO
 //                                receipt, end with `error` `not_admitted`
 //   agent  → bye                 graceful shutdown: no new jobs, in-flight ones are finishing
+//   mm     → ignored             a frame the matchmaker did not act on, with a stable `code`:
+//                                `bad_message` (not JSON, or a field not of its kind; a malformed
+//                                chunk/done/error also fails that job, provider_error),
+//                                `unknown_type`, `not_registered` (job or status messages before
+//                                `registered`), `already_registered`. A malformed register is
+//                                `rejected` `invalid_register` instead. Agents may log it.
 // WebSocket ping/pong frames are used for liveness in both directions (the `ws` library answers
 // pings automatically); an agent that sees no pong for 3 heartbeat intervals reconnects.
 //
@@ -312,7 +318,16 @@ export interface CancelMessage {
   discard?: boolean;
 }
 
-export type MatchmakerToAgent = ChallengeMessage | RegisteredMessage | RejectedMessage | JobMessage | AdmittedMessage | CancelMessage;
+/** A frame the matchmaker did not act on (see the session list above); nothing changed because of it. */
+export interface IgnoredMessage {
+  type: "ignored";
+  code: "bad_message" | "unknown_type" | "not_registered" | "already_registered";
+  message: string;
+  /** The job the frame named, when it named one. */
+  jobUri?: string;
+}
+
+export type MatchmakerToAgent = ChallengeMessage | RegisteredMessage | RejectedMessage | JobMessage | AdmittedMessage | CancelMessage | IgnoredMessage;
 
 // ------------------------------------------------------------------ sealed input (requester → agent)
 

@@ -6,7 +6,6 @@ import type { IdResolver } from "@cocore/atproto";
 import type { WebSocket } from "ws";
 import {
   AGENT_PROTOCOL_VERSION,
-  decodeMessage,
   encodeMessage,
   type AgentToMatchmaker,
   type ChunkMessage,
@@ -16,6 +15,7 @@ import {
   type ModelCapabilities,
   type RegisterMessage,
 } from "@cocore/agent/matchmaker-protocol";
+import { parseAgentFrame, type AgentInput, type IgnoredCode } from "./agent-input.ts";
 import { attestedLevel, checkRegistration } from "./registration.ts";
 import type { MachineInfo, Registry } from "./registry.ts";
 
@@ -26,6 +26,8 @@ export interface JobListener {
   onError(msg: ErrorMessage): void;
   /** The connection closed before a terminal message. */
   onLost(reason: string): void;
+  /** The agent sent a malformed message about this job (agent-input.ts); the job cannot go on. */
+  onBadMessage(message: string): void;
 }
 
 interface Connection {
@@ -72,9 +74,10 @@ export class AgentHub {
     }, 15_000);
     registerTimer.unref();
     ws.on("message", (data, isBinary) => {
-      if (isBinary) return;
-      const msg = decodeMessage<AgentToMatchmaker>(data.toString());
-      if (msg) this.onMessage(conn, msg).catch((err) => this.opts.log(`agent message failed: ${err instanceof Error ? err.message : String(err)}`));
+      if (isBinary) return this.ignore(conn, "bad_message", "Binary frames are not part of the agent protocol; send JSON text frames.");
+      const input = parseAgentFrame(data.toString());
+      if (!input.ok) return this.onBadFrame(conn, input);
+      this.onMessage(conn, input.msg).catch((err) => this.opts.log(`agent message failed: ${err instanceof Error ? err.message : String(err)}`));
     });
     ws.on("pong", () => {
       if (conn.machineId) this.opts.registry.touch(conn.machineId, this.opts.now());
@@ -131,13 +134,44 @@ export class AgentHub {
     for (const conn of this.connections.values()) conn.ws.terminate();
   }
 
+  /** Tells the agent a frame was not acted on, and why (protocol `ignored`). */
+  private ignore(conn: Connection, code: IgnoredCode, message: string, jobUri?: string): void {
+    if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(encodeMessage({ type: "ignored", code, message, ...(jobUri !== undefined && { jobUri: jobUri.slice(0, 2048) }) }));
+  }
+
+  /**
+   * A frame that failed its check changes nothing, except that a malformed register ends the
+   * registration (as any bad register does) and a malformed message about a job running on this
+   * connection fails that job: its output can no longer be trusted to be relayed whole.
+   */
+  private onBadFrame(conn: Connection, input: Extract<AgentInput, { ok: false }>): void {
+    if (input.type === "register" && !conn.machineId && !conn.registering) {
+      conn.registering = true;
+      return this.reject(conn, "invalid_register", input.message);
+    }
+    const job = input.jobUri !== undefined && input.type !== undefined && JOB_MESSAGES.has(input.type) ? conn.jobs.get(input.jobUri) : undefined;
+    if (job) {
+      conn.jobs.delete(input.jobUri!);
+      job.onBadMessage(input.message);
+    }
+    this.ignore(conn, input.code, input.message, input.jobUri);
+  }
+
   private async onMessage(conn: Connection, msg: AgentToMatchmaker): Promise<void> {
     const now = this.opts.now();
+    if (msg.type === "register") {
+      if (conn.machineId || conn.registering) return this.ignore(conn, "already_registered", "This connection has registered already; a connection registers one machine, once.");
+      return this.onRegister(conn, msg);
+    }
+    if (msg.type === "bye") {
+      // Finish what is running, take nothing new: out of routing now (also said before registering).
+      conn.closing = true;
+      if (conn.machineId) this.opts.registry.remove(conn.machineId, conn.id);
+      return;
+    }
+    if (!conn.machineId) return this.ignore(conn, "not_registered", `A ${msg.type} message before \`registered\` is not acted on; answer the challenge with a register first.`);
     switch (msg.type) {
-      case "register":
-        return this.onRegister(conn, msg);
       case "heartbeat":
-        if (!conn.machineId) return;
         this.opts.registry.touch(conn.machineId, now, {
           models: Array.isArray(msg.models) ? msg.models.filter((m) => typeof m === "string") : undefined,
           provisioning: msg.engineState === "loading",
@@ -146,11 +180,6 @@ export class AgentHub {
           capabilitiesByModel: capabilitiesMap(msg.capabilitiesByModel) ?? {},
         });
         if (msg.attestation && typeof msg.attestation.uri === "string") this.onRenewedAttestation(conn, msg.attestation);
-        return;
-      case "bye":
-        // Finish what is running, take nothing new: out of routing now.
-        conn.closing = true;
-        if (conn.machineId) this.opts.registry.remove(conn.machineId, conn.id);
         return;
       case "accepted":
         if (conn.machineId) this.opts.registry.touch(conn.machineId, now);
@@ -175,7 +204,6 @@ export class AgentHub {
   }
 
   private async onRegister(conn: Connection, msg: RegisterMessage): Promise<void> {
-    if (conn.machineId || conn.registering) return;
     conn.registering = true;
     if (msg.protocolVersion !== AGENT_PROTOCOL_VERSION) {
       return this.reject(conn, "protocol_version", `This matchmaker speaks agent protocol ${AGENT_PROTOCOL_VERSION}, not ${String(msg.protocolVersion)}.`);
@@ -264,6 +292,9 @@ export class AgentHub {
     for (const l of jobs) l.onLost(reason);
   }
 }
+
+/** Messages about one job: a malformed one fails the job it names. */
+const JOB_MESSAGES = new Set(["accepted", "chunk", "done", "error"]);
 
 /** The agent's per-model concurrency, keeping only positive integer counts (undefined when absent or empty). */
 function capacityMap(v: unknown): Record<string, number> | undefined {

@@ -153,6 +153,7 @@ export function runAttempt(
         const error = new DispatchError(e.code, e.message);
         finish(chunks === 0 && MACHINE_REFUSALS.has(e.code) ? { kind: "lost-before-output", error } : { kind: "failed", error });
       },
+      onBadMessage: (message) => fail("provider_error", `The provider sent a malformed message about the job (${message}); nothing more of it is relayed.`),
       onLost: (reason) => {
         d.registry.recordFailure(machine.machineId, d.now());
         const error = new DispatchError("provider_lost", chunks === 0

@@ -84,6 +84,9 @@ export class Dispatcher {
     if (!req || typeof req !== "object" || !req.job || typeof req.job.uri !== "string" || typeof req.job.cid !== "string") {
       throw new DispatchError("invalid_request", "The dispatch request needs job {uri, cid}, jobRecord, sealedInput, senderPublicKey and encryptionPubKey.");
     }
+    if (!req.jobRecord || typeof req.jobRecord !== "object" || Array.isArray(req.jobRecord)) {
+      throw new DispatchError("invalid_request", "The dispatch request's jobRecord must be the job record's value, a JSON object.");
+    }
     for (const f of ["sealedInput", "senderPublicKey", "encryptionPubKey"] as const) {
       if (typeof req[f] !== "string") throw new DispatchError("invalid_request", `The dispatch request is missing ${f}.`);
     }

@@ -5,5 +5,6 @@ export { ExchangeClient, serviceAuthFromAgent, serviceAuthFromKeypair, ADMIT_JOB
 export { activeFor, meetsTrust, Registry, type MachineEntry, type MachineInfo, type RouteRequest } from "./registry.ts";
 export { FairQueue } from "./fair-queue.ts";
 export { DEFAULT_QUEUE_LIMITS, type QueueLimits } from "./queues.ts";
+export { DEFAULT_MATCHMAKER_LIMITS, type MatchmakerLimits } from "./limits.ts";
 export { startMatchmaker, type Matchmaker, type MatchmakerConfig } from "./server.ts";
 export type { DispatchEvent, DispatchRequest, ErrorBody, MatchmakerIdentity, MatchmakerStatus, ModelStatus, ProviderOffer, StrongRef } from "./wire.ts";

@@ -12,6 +12,8 @@ export const command: Command = {
   help: `usage: cocore matchmaker serve --pds URL --handle H [--password PW] --exchange-did DID --exchange-url URL
                                (--plc URL | --insecure) [--port N] [--host H] [--state-dir DIR]
                                [--queue-max N] [--queue-wait-ms MS]
+                               [--rate-per-ip BURST/PER_S] [--rate-per-requester BURST/PER_S]
+                               [--jobs-per-requester N] [--max-body-bytes N] [--max-agent-message-bytes N]
 
 Agents connect on GET /v1/agent (WebSocket); requesters dispatch with POST /v1/dispatch.
 The matchmaker's account must be one of the exchange's configured matchmakers (admitJob is
@@ -22,7 +24,10 @@ against their attestations nor confirm job records, so anyone could register as 
 --insecure runs without those checks anyway (local testing only).
 Jobs that find every slot busy wait in a fair queue per model: at most --queue-max jobs
 (default 256; beyond it 429 queue_full with Retry-After) for at most --queue-wait-ms
-(default 180000; then queue_timeout). See packages/matchmaker/README.md.`,
+(default 180000; then queue_timeout). See packages/matchmaker/README.md.
+Abuse limits (README "Abuse limits"): dispatches per client address (default 1000/100) and per
+requester DID once its job record proves it (default 400/20), jobs at once per requester (128),
+the dispatch body (4 MiB) and an agent's socket message (8 MiB).`,
   async run(args) {
     const [verb, ...rest] = args;
     if (verb !== "serve") throw new CliError("usage: cocore matchmaker serve [options] (see --help)");
@@ -39,6 +44,11 @@ Jobs that find every slot busy wait in a fair queue per model: at most --queue-m
       insecure: { type: "boolean" },
       "queue-max": { type: "string" },
       "queue-wait-ms": { type: "string" },
+      "rate-per-ip": { type: "string" },
+      "rate-per-requester": { type: "string" },
+      "jobs-per-requester": { type: "string" },
+      "max-body-bytes": { type: "string" },
+      "max-agent-message-bytes": { type: "string" },
     }, false);
     if (!values.plc && !values.insecure) {
       throw new CliError(
@@ -72,7 +82,7 @@ Jobs that find every slot busy wait in a fair queue per model: at most --queue-m
     }
     const port = values.port === undefined ? 8082 : Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError("--port must be a port number");
-    const positive = (k: "queue-max" | "queue-wait-ms") => {
+    const positive = (k: "queue-max" | "queue-wait-ms" | "jobs-per-requester" | "max-body-bytes" | "max-agent-message-bytes") => {
       const v = values[k];
       if (v === undefined) return undefined;
       const n = Number(v);
@@ -80,6 +90,20 @@ Jobs that find every slot busy wait in a fair queue per model: at most --queue-m
       return n;
     };
     const queue = { maxQueuedPerModel: positive("queue-max"), maxWaitMs: positive("queue-wait-ms") };
+    const rate = (k: "rate-per-ip" | "rate-per-requester") => {
+      const v = values[k];
+      if (v === undefined) return undefined;
+      const [burst, perSecond] = v.split("/").map(Number);
+      if (!(burst! >= 1) || !(perSecond! > 0) || !Number.isFinite(burst) || !Number.isFinite(perSecond)) throw new CliError(`--${k} must be BURST/PER_SECOND, e.g. 400/20`);
+      return { burst: burst!, perSecond: perSecond! };
+    };
+    const limits = {
+      perIp: rate("rate-per-ip"),
+      perRequester: rate("rate-per-requester"),
+      concurrentPerRequester: positive("jobs-per-requester"),
+      maxBodyBytes: positive("max-body-bytes"),
+      maxAgentMessageBytes: positive("max-agent-message-bytes"),
+    };
     const mm = await startMatchmaker({
       did: agent.assertDid,
       serviceAuth: serviceAuthFromAgent(agent),
@@ -90,6 +114,7 @@ Jobs that find every slot busy wait in a fair queue per model: at most --queue-m
       port,
       host: values.host ?? "127.0.0.1",
       queue: Object.fromEntries(Object.entries(queue).filter(([, v]) => v !== undefined)),
+      limits: Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)),
     });
     if (!values.plc) console.error("matchmaker: --insecure: agent registrations and job records are NOT verified");
     console.log(`matchmaker ${agent.assertDid} listening on ${mm.url} (agents: ${mm.url.replace(/^http/, "ws")}/v1/agent)`);
