@@ -18,6 +18,7 @@ import { ChatStreamWriter, cocoreInfo, completionBody } from "./chat-response.ts
 import { ApiError, errorBody, fromClientError, queueHeaders, type QueueFacts } from "./errors.ts";
 import type { ApiKeyEntry, KeyStore } from "./keys.ts";
 import { DEFAULT_GATEWAY_LIMITS, GatewayGuard, type GatewayLimits } from "./limits.ts";
+import { BodyTooLargeError, readCappedBody } from "@cocore/limits";
 
 /** What the exchange charges per million tokens (its policy's tokenRate). */
 export interface TokenPrice {
@@ -229,31 +230,13 @@ function outputMismatch(r: Pick<JobResult, "outputMatches" | "cipherMatches">): 
   return new ApiError(502, "server_error", "output_mismatch", `The ${which} relayed to the gateway do not match the provider's commitment in the receipt; the output is not trustworthy.`);
 }
 
-function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers["content-length"]);
-    const tooLarge = () => new ApiError(413, "invalid_request_error", "body_too_large", `The request body is larger than ${maxBytes} bytes.`, null, {}, { connection: "close" });
-    // Refused before reading when the length is declared; otherwise once the bytes pass the cap.
-    // Either way the rest is drained, not kept, so that the 413 reaches the client.
-    if (declared > maxBytes) {
-      req.resume();
-      return reject(tooLarge());
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size <= maxBytes) chunks.push(c);
-      else {
-        chunks.length = 0;
-        reject(tooLarge());
-      }
-    });
-    req.on("end", () => {
-      if (size <= maxBytes) resolve(Buffer.concat(chunks).toString("utf8"));
-    });
-    req.on("error", reject);
-  });
+async function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
+  try {
+    return await readCappedBody(req, maxBytes);
+  } catch (e) {
+    if (e instanceof BodyTooLargeError) throw new ApiError(413, "invalid_request_error", "body_too_large", e.message, null, {}, { connection: "close" });
+    throw e;
+  }
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

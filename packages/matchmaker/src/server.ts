@@ -11,6 +11,7 @@ import { DispatchError } from "./codes.ts";
 import { Dispatcher, type DispatchTimeouts } from "./dispatch.ts";
 import { ExchangeClient, type ServiceAuth } from "./exchange-client.ts";
 import { DEFAULT_MATCHMAKER_LIMITS, DispatchGuard, type MatchmakerLimits } from "./limits.ts";
+import { BodyTimeoutError, BodyTooLargeError, readCappedBody } from "@cocore/limits";
 import { DEFAULT_QUEUE_LIMITS, JobQueues, type QueueLimits } from "./queues.ts";
 import { activeFor, capacityFor, Registry, type MachineEntry } from "./registry.ts";
 import type { DispatchEvent, DispatchRequest, MatchmakerIdentity, MatchmakerStatus, ModelInfo, ProviderOffer } from "./wire.ts";
@@ -328,38 +329,14 @@ function orFalseAfter(ms: number, check: () => Promise<boolean>): Promise<boolea
   });
 }
 
-function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const tooLarge = () => new DispatchError("body_too_large", `The request body is larger than ${maxBytes} bytes.`);
-    // Refused before reading when the length is declared; otherwise once the bytes pass the cap.
-    // Either way the rest is drained, not kept, so that the 413 reaches the client.
-    if (Number(req.headers["content-length"]) > maxBytes) {
-      req.resume();
-      return reject(tooLarge());
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    const timer = setTimeout(() => reject(new DispatchError("invalid_request", "The request body did not arrive within 30 s.")), 30_000);
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size <= maxBytes) chunks.push(c);
-      else if (!over) {
-        over = true;
-        chunks.length = 0;
-        clearTimeout(timer);
-        reject(tooLarge());
-      }
-    });
-    req.on("end", () => {
-      clearTimeout(timer);
-      if (size <= maxBytes) resolve(Buffer.concat(chunks).toString("utf8"));
-    });
-    req.on("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
+async function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
+  try {
+    return await readCappedBody(req, maxBytes, { timeoutMs: 30_000 });
+  } catch (e) {
+    if (e instanceof BodyTooLargeError) throw new DispatchError("body_too_large", e.message);
+    if (e instanceof BodyTimeoutError) throw new DispatchError("invalid_request", e.message);
+    throw e;
+  }
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

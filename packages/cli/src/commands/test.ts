@@ -33,6 +33,8 @@ COCORE_REQUIRE_ALL=1 turns every such skip into a failure (CI sets it).`,
       "tsx",
       "--test",
       `--test-concurrency=${concurrency}`,
+      // A test that hangs (an answer that never comes) fails after 15 minutes instead of holding CI.
+      `--test-timeout=${process.env.COCORE_TEST_TIMEOUT_MS ?? "900000"}`,
       "--test-reporter=spec",
       ...files,
     ]);
