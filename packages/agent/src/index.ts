@@ -14,3 +14,4 @@ export { AGENT_FIELDS, mergeProviderValue, ProviderRecord, PROVIDER_COLLECTION, 
 export { ReceiptQueue, RECEIPT_COLLECTION, type QueuedReceipt } from "./receipt-queue.ts";
 export { buildReceipt, isProBono, type BuiltReceipt, type ReceiptInput, type ReceiptParams } from "./receipts.ts";
 export { defaultStateDir, loadOrCreateState, KEY_FILE, SALT_FILE, RECEIPT_QUEUE_FILE, type AgentState } from "./state.ts";
+export { DEVICE_FILE, deviceAgent, deviceRequestHeaders, loadDeviceCredential, pairMachine, PairingError, saveDeviceCredential, type DeviceCredential, type PairOptions } from "./device.ts";

@@ -7,12 +7,15 @@ import type { IdResolver } from "@cocore/atproto";
 import type { CocoreClient } from "@cocore/client";
 import type { KeyStore } from "@cocore/gateway";
 import type { ConsoleDb } from "./db.ts";
+import type { DeviceStore } from "./devices.ts";
 import type { WebSession, WebSessions } from "./web-session.ts";
 
 export interface ConsoleServices {
   db: ConsoleDb;
   oauth: NodeOAuthClient;
   sessions: WebSessions;
+  /** Paired machines: pairing requests, device credentials, revocation. */
+  devices: DeviceStore;
   /** The API keys the gateway reads (absent: the console runs without the keys page). */
   keys?: KeyStore;
   origin: string;

@@ -9,14 +9,16 @@ CREATE TABLE IF NOT EXISTS oauth_state (key TEXT PRIMARY KEY, value TEXT NOT NUL
 CREATE TABLE IF NOT EXISTS oauth_session (did TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS web_session (id_hash TEXT PRIMARY KEY, did TEXT NOT NULL, handle TEXT NOT NULL, created_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS web_session_did ON web_session (did);
-CREATE TABLE IF NOT EXISTS pairing (
+CREATE TABLE IF NOT EXISTS pairing_request (
   code TEXT PRIMARY KEY,
+  poll_hash TEXT NOT NULL,
   device_key TEXT NOT NULL,
   label TEXT NOT NULL,
   created_at INTEGER NOT NULL,
   expires_at INTEGER NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending',
   owner TEXT,
-  approved_at INTEGER
+  device_id TEXT
 );
 CREATE TABLE IF NOT EXISTS device (
   id TEXT PRIMARY KEY,
@@ -25,7 +27,8 @@ CREATE TABLE IF NOT EXISTS device (
   label TEXT NOT NULL,
   created_at INTEGER NOT NULL,
   last_used_at INTEGER,
-  revoked_at INTEGER
+  revoked_at INTEGER,
+  token_hash TEXT UNIQUE
 );
 CREATE TABLE IF NOT EXISTS job_outcome (
   job_uri TEXT PRIMARY KEY,
@@ -45,5 +48,8 @@ export function openConsoleDb(path: string): ConsoleDb {
   db.pragma("journal_mode = WAL");
   db.pragma("busy_timeout = 5000");
   db.exec(SCHEMA);
+  // A console.sqlite from before pairing landed has a device table without token_hash.
+  const cols = db.prepare<[], { name: string }>("PRAGMA table_info(device)").all().map((c) => c.name);
+  if (!cols.includes("token_hash")) db.exec("ALTER TABLE device ADD COLUMN token_hash TEXT; CREATE UNIQUE INDEX IF NOT EXISTS device_token ON device (token_hash);");
   return db;
 }

@@ -16,9 +16,8 @@ export function sendError(res: ServerResponse, err: ConsoleError): void {
   sendJson(res, err.status, { error: { code: err.code, message: err.message } });
 }
 
-export async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const type = String(req.headers["content-type"] ?? "");
-  if (!type.startsWith("application/json")) throw new ConsoleError(415, "unsupported_media_type", "Send the request body as application/json.");
+/** The raw request body, refused past MAX_BODY_BYTES. */
+export async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req as AsyncIterable<Buffer>) {
@@ -26,10 +25,20 @@ export async function readJson(req: IncomingMessage): Promise<Record<string, unk
     if (size > MAX_BODY_BYTES) throw new ConsoleError(413, "body_too_large", `The request body is larger than ${MAX_BODY_BYTES / 1024} KiB.`);
     chunks.push(c);
   }
-  if (size === 0) return {};
+  return Buffer.concat(chunks);
+}
+
+export async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const type = String(req.headers["content-type"] ?? "");
+  if (!type.startsWith("application/json")) throw new ConsoleError(415, "unsupported_media_type", "Send the request body as application/json.");
+  return parseJsonObject(await readBody(req));
+}
+
+export function parseJsonObject(bytes: Buffer): Record<string, unknown> {
+  if (bytes.length === 0) return {};
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    parsed = JSON.parse(bytes.toString("utf8"));
   } catch {
     throw new ConsoleError(400, "invalid_json", "The request body is not valid JSON.");
   }

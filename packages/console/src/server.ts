@@ -21,6 +21,9 @@ import { chatRoutes } from "./routes/chat.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { machineRoutes } from "./routes/machines.ts";
 import { keyRoutes } from "./routes/keys.ts";
+import { pairingRoutes } from "./routes/pairing.ts";
+import { deviceProxyRoutes } from "./routes/device-proxy.ts";
+import { DeviceStore } from "./devices.ts";
 import { StaticFiles } from "./static.ts";
 import { WebSessions } from "./web-session.ts";
 
@@ -59,7 +62,7 @@ export async function startConsole(config: ConsoleConfig): Promise<RunningConsol
   mkdirSync(config.stateDir, { recursive: true });
   const db = openConsoleDb(join(config.stateDir, "console.sqlite"));
   const files = new StaticFiles(config.distDir ?? DIST_DIR);
-  const routes: Route[] = [...authRoutes, ...homeRoutes, ...chatRoutes, ...jobRoutes, ...machineRoutes, ...keyRoutes, ...(config.routes ?? [])];
+  const routes: Route[] = [...authRoutes, ...homeRoutes, ...chatRoutes, ...jobRoutes, ...machineRoutes, ...keyRoutes, ...pairingRoutes, ...deviceProxyRoutes, ...(config.routes ?? [])];
   let services: ConsoleServices | undefined;
 
   const server = createServer((req, res) => {
@@ -118,6 +121,7 @@ export async function startConsole(config: ConsoleConfig): Promise<RunningConsol
   services = {
     db, oauth, origin, log,
     sessions: new WebSessions(db, origin),
+    devices: new DeviceStore(db),
     keys: config.keys,
     exchangeUrl: config.exchangeUrl,
     matchmakerUrl: config.matchmakerUrl,

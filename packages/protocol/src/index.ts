@@ -62,3 +62,4 @@ export {
   type VerifyOptions,
   type VerifyResult,
 } from "./verify-receipt.ts";
+export { DEVICE_CLOCK_SKEW_MS, DEVICE_COLLECTIONS, DEVICE_HEADERS, deviceRequestBytes, deviceWriteProblem, isMachineRecord, pairingRequestBytes, type DeviceRequest, type DeviceWrite, type DeviceWriteCode, type DeviceWriteRefusal } from "./device-writes.ts";
