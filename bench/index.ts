@@ -67,6 +67,15 @@ export const benches: Record<string, () => Promise<Bench>> = {
       },
     };
   },
+  console: async () => {
+    const { benchConsole } = await import("./console.ts");
+    return {
+      summary: "the web console's Home in a real browser on the local cooperative: first (cold-cache) and warm load to the balance shown, and the JS it sends",
+      async run() {
+        return { figures: { ...(await benchConsole()) } };
+      },
+    };
+  },
   queue: async () => {
     const { benchQueue } = await import("./queue.ts");
     return {

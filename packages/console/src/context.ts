@@ -23,6 +23,8 @@ export interface ConsoleServices {
   matchmakerUrl: string;
   plcUrl: string;
   idResolver: IdResolver;
+  /** Where handles resolve (a PDS URL on local networks); absent: DNS/HTTPS. */
+  handleResolver?: string;
   gatewayUrl?: string;
   /** An atproto Agent acting for `did` through its OAuth session. */
   agentFor(did: string): Promise<Agent>;

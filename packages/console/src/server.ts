@@ -23,6 +23,8 @@ import { machineRoutes } from "./routes/machines.ts";
 import { keyRoutes } from "./routes/keys.ts";
 import { pairingRoutes } from "./routes/pairing.ts";
 import { deviceProxyRoutes } from "./routes/device-proxy.ts";
+import { docsRoutes } from "./routes/docs.ts";
+import { explorerRoutes } from "./routes/explorer.ts";
 import { DeviceStore } from "./devices.ts";
 import { StaticFiles } from "./static.ts";
 import { WebSessions } from "./web-session.ts";
@@ -62,7 +64,7 @@ export async function startConsole(config: ConsoleConfig): Promise<RunningConsol
   mkdirSync(config.stateDir, { recursive: true });
   const db = openConsoleDb(join(config.stateDir, "console.sqlite"));
   const files = new StaticFiles(config.distDir ?? DIST_DIR);
-  const routes: Route[] = [...authRoutes, ...homeRoutes, ...chatRoutes, ...jobRoutes, ...machineRoutes, ...keyRoutes, ...pairingRoutes, ...deviceProxyRoutes, ...(config.routes ?? [])];
+  const routes: Route[] = [...authRoutes, ...homeRoutes, ...chatRoutes, ...jobRoutes, ...machineRoutes, ...keyRoutes, ...pairingRoutes, ...deviceProxyRoutes, ...docsRoutes, ...explorerRoutes, ...(config.routes ?? [])];
   let services: ConsoleServices | undefined;
 
   const server = createServer((req, res) => {
@@ -127,6 +129,7 @@ export async function startConsole(config: ConsoleConfig): Promise<RunningConsol
     matchmakerUrl: config.matchmakerUrl,
     plcUrl: config.plcUrl,
     idResolver: makeIdResolver(config.plcUrl),
+    ...(config.handleResolver ? { handleResolver: config.handleResolver } : {}),
     gatewayUrl: config.gatewayUrl,
     agentFor,
     clientFor(did) {

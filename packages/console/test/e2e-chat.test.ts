@@ -78,3 +78,47 @@ test("a chat job streams, verifies, settles, and the balance shows its price deb
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test("the Explorer, signed out, verifies the member's receipts from public records and states the exchange's rules", { skip: chromiumSkip }, async () => {
+  const requester = coop.accounts.requesters[0]!;
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const { page, errors } = await watchedPage(context);
+  await page.goto(`${coop.console!.url}/explorer`);
+  await page.getByLabel("DID, handle, or a job, receipt or settlement URI").fill(requester.handle);
+  await page.getByRole("button", { name: "Look up" }).click();
+  const rows = page.getByTestId("explorer-row");
+  await rows.first().waitFor({ timeout: 60_000 });
+  // The two jobs of the chat test, each judged from its records.
+  assert.equal(await rows.count(), 2);
+  for (const row of await rows.all()) assert.match(await row.innerText(), /verified ✓/);
+  await checkPage(page, "explorer-member");
+
+  // By job URI: the job's one receipt.
+  const jobHref = await rows.first().getByRole("link", { name: "job" }).getAttribute("href");
+  await page.goto(`${coop.console!.url}${jobHref}`);
+  await page.getByTestId("explorer-row").first().waitFor({ timeout: 60_000 });
+  assert.equal(await page.getByTestId("explorer-row").count(), 1);
+
+  // The receipt itself: every check passed, the exchange settled it at its price.
+  await page.getByTestId("explorer-row").getByRole("link", { name: "receipt" }).click();
+  const detail = page.getByTestId("explorer-receipt");
+  await detail.waitFor({ timeout: 60_000 });
+  assert.match(await detail.innerText(), /verified ✓/);
+  assert.equal(await detail.getByRole("listitem").filter({ hasText: "—" }).count(), 0);
+  assert.equal(await detail.getByRole("list", { name: "Receipt checks" }).getByRole("listitem").count(), RECEIPT_CHECKS.length);
+  assert.equal(await detail.getByTestId("exchange-status").innerText(), "settled");
+  assert.match(await detail.innerText(), new RegExp(`charged ${(await detail.getByTestId("explorer-price").innerText()).replace(/[^0-9,]/g, "")} TOK`));
+  await checkPage(page, "explorer-receipt");
+
+  const facts = page.getByTestId("exchange-facts");
+  await facts.waitFor();
+  assert.equal(tokens(await facts.getByTestId("treasury").innerText()), await coop.exchange.balance(coop.exchange.did));
+  assert.match(await facts.innerText(), /granted 1,000,000 TOK, once/);
+
+  // Not a DID, handle or record URI: a named refusal, shown.
+  await page.goto(`${coop.console!.url}/explorer?q=${encodeURIComponent("not a thing!")}`);
+  await page.getByRole("alert").waitFor();
+  assert.match(await page.getByRole("alert").innerText(), /Search for a DID, a handle/);
+  assert.deepEqual(errors.filter((e) => !/400 \(Bad Request\)/.test(e)), []);
+  await context.close();
+});

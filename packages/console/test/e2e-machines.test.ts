@@ -52,6 +52,16 @@ test("pause, resume and desiredModels from the Machines page reach the agent", {
   await page.getByLabel(/Desired models/).fill("no-such-model");
   await page.getByRole("button", { name: "Save models" }).click();
   await waitUntil(() => coop.agent.supportedModels.join() === "stub", 30_000, "the agent to reconcile desiredModels");
+  // The page shows the provider record as published: wait for the agent to publish its fault
+  // (it does so just after falling back; under load the reload could otherwise come first).
+  const faultPublished = async () => {
+    for (const end = Date.now() + 30_000; Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
+      const v = (await getRecord(coop.network.pdsUrl, coop.agent.did, PROVIDER_COLLECTION, coop.agent.rkey))?.value;
+      if ((v?.engineFault as { code?: string } | undefined)?.code === "model-load-failed") return;
+    }
+    throw new Error("timed out after 30 s waiting for the provider record's engineFault");
+  };
+  await faultPublished();
   await page.reload();
   card = page.getByTestId(`machine-${coop.agent.rkey}`);
   const fault = card.getByRole("alert");

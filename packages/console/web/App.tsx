@@ -11,6 +11,8 @@ import { Chat } from "./pages/Chat.tsx";
 import { Jobs } from "./pages/Jobs.tsx";
 import { Machines } from "./pages/Machines.tsx";
 import { Keys } from "./pages/Keys.tsx";
+import { Docs } from "./pages/Docs.tsx";
+import { Explorer } from "./pages/Explorer.tsx";
 
 interface PageDef {
   path: string;
@@ -26,6 +28,8 @@ const PAGES: PageDef[] = [
   { path: "/jobs", title: "Jobs", nav: "Jobs", render: () => <Jobs /> },
   { path: "/machines", title: "Machines", nav: "Machines", render: () => <Machines /> },
   { path: "/keys", title: "API keys", nav: "API keys", render: () => <Keys /> },
+  { path: "/explorer", title: "Explorer", nav: "Explorer", public: true, render: () => <Explorer /> },
+  { path: "/docs/inference", title: "API docs", nav: "Docs", public: true, render: () => <Docs /> },
 ];
 
 export function App() {

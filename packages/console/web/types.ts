@@ -136,3 +136,95 @@ export interface Machine {
   jobs: number;
   paired?: { id: string; label: string; createdAt: string };
 }
+
+/** One field of a lexicon object, as /docs/inference lists it. */
+export interface LexiconField {
+  name: string;
+  type: string;
+  /** The def a ref (or an array of refs) points at, and its anchor on the page. */
+  ref?: string;
+  anchor?: string;
+  required: boolean;
+  nullable?: boolean;
+  constraints: string[];
+  description?: string;
+}
+
+export interface LexiconBody {
+  encoding: string;
+  description?: string;
+  fields?: LexiconField[];
+  ref?: string;
+  anchor?: string;
+}
+
+export interface LexiconDefView {
+  name: string;
+  /** `id` for main, else `id#name`. */
+  ref: string;
+  anchor: string;
+  /** record, object, query, procedure, token, or a primitive's type. */
+  kind: string;
+  description?: string;
+  recordKey?: string;
+  fields?: LexiconField[];
+  parameters?: LexiconField[];
+  input?: LexiconBody;
+  output?: LexiconBody;
+  errors?: Array<{ name: string; description?: string }>;
+  constraints: string[];
+}
+
+export interface LexiconView {
+  id: string;
+  anchor: string;
+  description?: string;
+  defs: LexiconDefView[];
+}
+
+/** Everything /docs/inference shows, from the code and lexicons that decide it. */
+export interface InferenceDocs {
+  /** The OpenAI-compatible API's base URL (…/v1), when the console knows it. */
+  apiBase: string | null;
+  served: string[];
+  refused: Array<{ param: string; code: string }>;
+  schemaKeywords: { enforced: string[]; unenforced: string[]; annotations: string[]; formats: string[] };
+  lexicons: LexiconView[];
+}
+
+/** One receipt as the explorer shows it: what it states and the protocol core's verdict on it. */
+export interface ExplorerReceipt {
+  uri: string;
+  provider: string;
+  requester?: string;
+  job?: string;
+  model?: string;
+  tokens?: { in: number; out: number };
+  price?: { amount: number; currency: string };
+  completedAt?: string;
+  proBono?: boolean;
+  /** Computed here, from the public records, by @cocore/protocol's verifyReceipt. */
+  verdict: { ok: boolean; checks: CheckResult[] };
+  /** The records the verdict was computed from. */
+  records: Record<string, string>;
+  missing: string[];
+  settlement?: { uri?: string; amountCharged: number; providerPayout: number; exchangeFee: number; settledAt: string };
+  /** What the exchange decided (settled, rejected with findings, parked), when it has seen the receipt. */
+  exchange?: { status: string; findings: Array<{ code: string; message: string }> };
+  /** The receipt could not be gathered (a record missing): why. */
+  error?: { code: string; message: string };
+}
+
+export type ExplorerResult =
+  | { kind: "receipt"; receipt: ExplorerReceipt }
+  | { kind: "job"; job: string; receipts: ExplorerReceipt[]; searched: number }
+  | { kind: "member"; did: string; receipts: ExplorerReceipt[] };
+
+export interface ExplorerExchange {
+  did: string;
+  policy: PolicySummary;
+  treasury: string;
+  treasuryBalance: number;
+  current?: PatronageNow;
+  periods: Array<{ end: string; distributed: number; recipients: number }>;
+}

@@ -49,11 +49,13 @@ export const UNSUPPORTED_PARAMETERS: Record<string, string> = {
   safety_identifier: "safety_identifier_unsupported",
 };
 
-const KNOWN = new Set([
+/** The request fields cocore reads (`n` only as 1). */
+export const SERVED_PARAMETERS = [
   "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "temperature", "top_p", "seed", "stop",
   "presence_penalty", "frequency_penalty", "user", "tools", "tool_choice", "parallel_tool_calls", "response_format", "n",
-  ...Object.keys(UNSUPPORTED_PARAMETERS),
-]);
+] as const;
+
+const KNOWN = new Set<string>([...SERVED_PARAMETERS, ...Object.keys(UNSUPPORTED_PARAMETERS)]);
 
 /** OpenAI's rule for function and schema names. */
 const NAME = /^[a-zA-Z0-9_-]{1,64}$/;

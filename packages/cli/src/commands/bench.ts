@@ -39,7 +39,9 @@ benches:
   reliability  the one-ledger differential check: worlds × shuffled deliveries through SQLite,
            PostgreSQL, the replay and the auditor, and how long each takes
   queue    a burst of 100 requests through the gateway against one agent: queue waits (p50,
-           p99), a second requester's wait and place, service rate`,
+           p99), a second requester's wait and place, service rate
+  console  the web console's Home in Chromium: first (cold-cache) and warm load p50/p95 to the
+           balance shown, and the JS sent (gzip bytes)`,
   async run(args) {
     const { values, positionals } = parseFlags(args, { json: { type: "boolean" } });
     const [name, ...extra] = positionals;

@@ -5,6 +5,7 @@ import { useEffect, useRef, useState, type FormEvent } from "react";
 import { api, ApiError, ndjson } from "../api.ts";
 import { explore, num, short, tok } from "../format.ts";
 import type { ChatEvent, ModelInfo } from "../types.ts";
+import { CheckList, VerdictBadge } from "./CheckList.tsx";
 
 interface Turn {
   role: "user" | "assistant";
@@ -125,19 +126,10 @@ function ReceiptPanel({ t }: { t: Turn }) {
   return (
     <div className="receipt" data-testid="receipt">
       <p>
-        {v ? (v.ok ? <span className="badge ok">verified ✓</span> : <span className="badge bad">not verified ✗</span>) : <span className="badge">verifying…</span>}{" "}
+        <VerdictBadge ok={v?.ok} />{" "}
         {num(t.done.tokens.in)} tokens in, {num(t.done.tokens.out)} out · price <strong data-testid="price">{tok(t.done.price.amount)}</strong> · provider <code>{short(t.done.provider)}</code>
       </p>
-      {v ? (
-        <ul className="checks" aria-label="Receipt checks">
-          {v.checks.map((c) => (
-            <li key={c.label} className={c.ok ? "" : "fail"}>
-              {c.label}
-              {c.findings.map((f) => <span key={f.code}> — <code>{f.code}</code> {f.message}</span>)}
-            </li>
-          ))}
-        </ul>
-      ) : null}
+      {v ? <CheckList checks={v.checks} /> : null}
       <p>
         <a href={explore(t.done.receipt)}>receipt</a>
         {t.job ? <> · <a href={explore(t.job)}>job</a></> : null}
