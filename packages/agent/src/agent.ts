@@ -170,7 +170,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       contactEndpoint: opts.matchmaker,
     };
   };
-  const createOnly = () => ({ machineLabel: (opts.machineLabel ?? host.hostname).slice(0, 128), createdAt: new Date().toISOString() });
+  const createOnly = () => ({ machineLabel: (opts.machineLabel ?? paired?.label ?? host.hostname).slice(0, 128), createdAt: new Date().toISOString() });
   // Publishes are chained so our own writes never race each other (swapRecord guards the owner's).
   let publishChain: Promise<unknown> = Promise.resolve();
   const publish = (): Promise<void> => {

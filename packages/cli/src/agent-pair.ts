@@ -86,7 +86,8 @@ export async function runAgentPair(args: string[], io: PairIo = processIo()): Pr
       label,
       signal: stop.signal,
       onCode: ({ code, approveUrl, expiresAt }) => {
-        io.err(`Pair this machine ("${label}") with your cocore account:\n  code  ${code}\n  open  ${approveUrl}\nwhere you are signed in to the console, check the code and approve. Ctrl-C stops.\n`);
+        const key = state.signingKey.publicKey;
+        io.err(`Pair this machine ("${label}") with your cocore account:\n  code  ${code}\n  key   ${key.slice(0, 10)}…${key.slice(-6)}\n  open  ${approveUrl}\nwhere you are signed in to the console, check the code and approve. Ctrl-C stops.\n`);
         const until = Math.min(Date.parse(expiresAt), Date.now() + timeoutS * 1000);
         let lines = 0;
         progress = setInterval(() => {

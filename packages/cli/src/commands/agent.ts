@@ -37,7 +37,8 @@ options:
   --exchange DID         the exchange whose active policy's tokenRate prices receipts
                          (default: TOK at 1,000,000 per MTok in and out)
   --plc URL              PLC directory used to find the exchange's PDS (default: use --pds)
-  --label TEXT           machineLabel when the provider record is first created (default hostname)
+  --label TEXT           machineLabel when the provider record is first created (default: the
+                         name it was paired as, else the hostname)
   --poll-ms N            how often to re-read the provider record for owner edits (default 5000)
   --json                 print one JSON document when the agent is up (logs go to stderr)
 
