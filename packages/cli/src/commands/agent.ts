@@ -11,10 +11,10 @@ const HELP = `usage: cocore agent serve --pds URL --handle HANDLE --password PAS
 
 Runs a provider agent: logs in to the provider's PDS (or, on a machine paired through the
 console, writes through the console with the stored device credential: no password here),
-keeps this machine's keys in a state directory, publishes a self-signed attestation and this machine's provider record
-(provisioning → ready; serving:false on SIGTERM/SIGINT), serves jobs from a matchmaker and writes
-a signed receipt for each one to the provider's PDS (retried from a local queue when the PDS is
-unreachable).
+keeps this machine's keys in a state directory, publishes a self-signed attestation and this
+machine's provider record (provisioning → ready; serving:false on SIGTERM/SIGINT), serves jobs
+from a matchmaker and writes a signed receipt for each one to the provider's PDS (retried from a
+local queue when the PDS is unreachable).
 
 options:
   --pds URL              the provider's PDS (required with a password)
