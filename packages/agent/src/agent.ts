@@ -5,8 +5,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { canonicalBytes, sign, base64Encode, timerDelay, type SigningKey, type TrustLevel } from "@cocore/protocol";
-import { login, type AtpAgent } from "@cocore/atproto";
+import { login, type Agent } from "@cocore/atproto";
 import { attestationNeedsRenewal, publishAttestation, type PublishedAttestation } from "./attestation.ts";
+import { deviceAgent, loadDeviceCredential, PairingError, type DeviceCredential } from "./device.ts";
 import { EngineHost, type EngineLoader } from "./engine-host.ts";
 import type { EngineKind } from "./engines/index.ts";
 import { agentBinaryHash, clip64, collectHostFacts, type HostFacts } from "./host.ts";
@@ -25,10 +26,16 @@ export const AGENT_VERSION: string = (JSON.parse(readFileSync(new URL("../packag
 // from the attestation itself, so this is the agent's own view, used to refuse jobs it cannot meet.
 export const TRUST_LEVEL: TrustLevel = "self-attested";
 
-export interface AgentOptions {
-  pds: string;
-  handle: string;
-  password: string;
+/**
+ * How the agent writes its records: a password session on the provider's PDS, or the device
+ * credential `cocore agent pair` stored in the state directory (writes go through the console's
+ * proxy, signed by the machine key; no password on the machine).
+ */
+export type AgentAuth = { pds: string; handle: string; password: string; paired?: undefined } | { paired: true; pds?: string; handle?: undefined; password?: undefined };
+
+export type AgentOptions = AgentAuth & AgentSettings;
+
+export interface AgentSettings {
   stateDir?: string;
   engine?: EngineKind;
   /** GGUF path or URL (llama engine). Default: the bundled models/fortunes-char.gguf. */
@@ -63,8 +70,10 @@ export interface AgentOptions {
 
 export interface RunningAgent {
   did: string;
-  agent: AtpAgent;
+  agent: Agent;
   state: AgentState;
+  /** The console pairing the agent writes through (undefined: a password session). */
+  paired?: DeviceCredential;
   provider: ProviderRecord;
   queue: ReceiptQueue;
   host: HostFacts;
@@ -88,17 +97,26 @@ function sameList(a: readonly string[] | undefined, b: readonly string[] | undef
   return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 }
 
+async function signIn(opts: AgentAuth, stateDir: string, key: SigningKey): Promise<{ agent: Agent; did: string; paired?: DeviceCredential }> {
+  if (!opts.paired) {
+    const agent = await login(opts.pds, opts.handle, opts.password);
+    return { agent, did: agent.assertDid };
+  }
+  const paired = loadDeviceCredential(stateDir);
+  if (!paired) throw new PairingError("not_paired", `no device credential in ${stateDir}: pair this machine first (cocore agent pair --console URL), or give a password`);
+  return { agent: deviceAgent(paired, key), did: paired.owner, paired };
+}
+
 export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`agent: ${line}\n`));
   const stateDir = opts.stateDir ?? defaultStateDir();
   const state = loadOrCreateState(stateDir);
   const queue = ReceiptQueue.open(join(stateDir, RECEIPT_QUEUE_FILE));
-  const agent = await login(opts.pds, opts.handle, opts.password);
-  const did = agent.assertDid;
+  const { agent, did, paired } = await signIn(opts, stateDir, state.signingKey);
   const host = collectHostFacts();
   const binaryHash = agentBinaryHash();
   const encryptionPubKey = base64Encode(state.encryption.publicKey);
-  const policies = new PolicySource({ fallbackPds: opts.pds, plcUrl: opts.plc });
+  const policies = new PolicySource({ fallbackPds: opts.pds ?? paired?.pds, plcUrl: opts.plc });
   const engines = new EngineHost({
     kind: opts.engine ?? "llama",
     defaultModelId: opts.modelId ?? "fortunes-char",
@@ -111,6 +129,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     loader: opts.engineLoader,
     log,
   });
+  if (paired) log(`paired through ${paired.console} as "${paired.label}" (no password on this machine)`);
   log(`provider ${did}; state ${stateDir}${state.created ? " (new keys)" : ""}; machine key ${state.signingKey.publicKey.slice(0, 16)}…`);
 
   let rate: TokenRate = await policies.rateFor(opts.exchange);
@@ -151,7 +170,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       contactEndpoint: opts.matchmaker,
     };
   };
-  const createOnly = () => ({ machineLabel: (opts.machineLabel ?? host.hostname).slice(0, 128), createdAt: new Date().toISOString() });
+  const createOnly = () => ({ machineLabel: (opts.machineLabel ?? paired?.label ?? host.hostname).slice(0, 128), createdAt: new Date().toISOString() });
   // Publishes are chained so our own writes never race each other (swapRecord guards the owner's).
   let publishChain: Promise<unknown> = Promise.resolve();
   const publish = (): Promise<void> => {
@@ -453,6 +472,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     did,
     agent,
     state,
+    ...(paired ? { paired } : {}),
     provider,
     queue,
     host,

@@ -88,6 +88,21 @@ function refusal(r: { status: number; json: Record<string, unknown> }): PairingE
   return new PairingError(e?.code ?? `http_${r.status}`, e?.message ?? `the console answered ${r.status}`);
 }
 
+/** Why the pairing stopped: the signal's own PairingError (a timeout, Ctrl-C), else a plain abort. */
+const stopped = (signal: AbortSignal): PairingError => (signal.reason instanceof PairingError ? signal.reason : new PairingError("aborted", "pairing stopped"));
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
 export interface PairOptions {
   console: string;
   stateDir: string;
@@ -95,6 +110,7 @@ export interface PairOptions {
   label: string;
   /** Told the code and the URL to show the owner. */
   onCode(p: { code: string; approveUrl: string; expiresAt: string }): void;
+  /** Stops the wait; a PairingError as the abort reason is what pairMachine throws. */
   signal?: AbortSignal;
 }
 
@@ -110,8 +126,8 @@ export async function pairMachine(o: PairOptions): Promise<{ credential: DeviceC
   const pollMs = Math.max(250, Number(asked.json.pollMs) || 1000);
   o.onCode({ code, approveUrl, expiresAt });
   for (;;) {
-    if (o.signal?.aborted) throw new PairingError("aborted", "pairing stopped");
-    await new Promise((r) => setTimeout(r, pollMs));
+    await sleep(pollMs, o.signal);
+    if (o.signal?.aborted) throw stopped(o.signal);
     const p = await postJson(`${base}/api/pair/poll`, { code, pollSecret });
     if (p.status !== 200) throw refusal(p);
     if (p.json.status !== "approved") continue;

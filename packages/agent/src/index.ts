@@ -1,5 +1,5 @@
 // @cocore/agent: the provider agent (`cocore agent serve`).
-export { startAgent, AGENT_VERSION, TRUST_LEVEL, type AgentOptions, type RunningAgent } from "./agent.ts";
+export { startAgent, AGENT_VERSION, TRUST_LEVEL, type AgentAuth, type AgentOptions, type AgentSettings, type RunningAgent } from "./agent.ts";
 export { buildAttestation, publishAttestation, verifyAttestationSignature, attestationNeedsRenewal, ATTESTATION_COLLECTION, ATTESTATION_VALIDITY_MS, type PublishedAttestation } from "./attestation.ts";
 export { EngineHost, type EngineLoader, type LoadedModel } from "./engine-host.ts";
 export { createEngineLoader, promptFromInput, BUNDLED_MODEL_ID } from "./engine-adapters.ts";

@@ -41,7 +41,7 @@ export function pickActivePolicy(records: RecordEntry[], exchangeDid: string): A
 
 export interface PolicySourceOptions {
   /** PDS used when the exchange's own PDS cannot be resolved (on a local network: the same PDS). */
-  fallbackPds: string;
+  fallbackPds?: string;
   /** PLC directory to resolve the exchange's PDS. */
   plcUrl?: string;
   ttlMs?: number;
@@ -61,6 +61,8 @@ export class PolicySource {
         // fall back to the configured PDS
       }
     }
+    // No PDS known (a paired machine without a PDS hint, no PLC): rateFor keeps the default.
+    if (!pds) throw new Error(`no PDS to read ${exchangeDid}'s policy from`);
     const records = await listRecords(pds, exchangeDid, POLICY_COLLECTION);
     return pickActivePolicy(records, exchangeDid);
   }

@@ -13,13 +13,15 @@ import { Machines } from "./pages/Machines.tsx";
 import { Keys } from "./pages/Keys.tsx";
 import { Docs } from "./pages/Docs.tsx";
 import { Explorer } from "./pages/Explorer.tsx";
+import { DevicesNew } from "./pages/DevicesNew.tsx";
+import { takeReturnPath } from "./pages/SignIn.tsx";
 
 interface PageDef {
   path: string;
   title: string;
   nav?: string;
   public?: boolean;
-  render: (s: SessionInfo, refresh: () => void) => ReactNode;
+  render: (s: SessionInfo, refresh: () => void, loc: URL) => ReactNode;
 }
 
 const PAGES: PageDef[] = [
@@ -30,6 +32,7 @@ const PAGES: PageDef[] = [
   { path: "/keys", title: "API keys", nav: "API keys", render: () => <Keys /> },
   { path: "/explorer", title: "Explorer", nav: "Explorer", public: true, render: () => <Explorer /> },
   { path: "/docs/inference", title: "API docs", nav: "Docs", public: true, render: () => <Docs /> },
+  { path: "/devices/new", title: "Pair a machine", render: (_s, _r, loc) => <DevicesNew code={loc.searchParams.get("code")} /> },
 ];
 
 export function App() {
@@ -41,6 +44,9 @@ export function App() {
       // The terms come before anything else a member does.
       const terms = s.signedIn ? await api<TermsInfo>("/api/terms").catch(() => undefined) : undefined;
       setSession(terms ? { ...s, terms } : s);
+      // Back from the PDS's sign-in to the page that sent us there (a pairing link, say).
+      const back = s.signedIn ? takeReturnPath() : undefined;
+      if (back && location.pathname === "/") navigate(back);
     }, (e: Error) => {
       setSession({ signedIn: false });
       if ((e as { code?: string }).code !== "session_expired") setError(e.message);
@@ -64,7 +70,7 @@ export function App() {
   if (loc.pathname === "/signin" || (!session.signedIn && !page?.public)) content = <SignIn onSignedIn={refresh} />;
   else if (!page) content = <NotFound />;
   else if (session.terms?.needed && !page.public) content = <Terms terms={session.terms} onAccepted={refresh} />;
-  else content = page.render(session, refresh);
+  else content = page.render(session, refresh, loc);
 
   return (
     <>

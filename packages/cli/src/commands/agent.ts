@@ -1,19 +1,26 @@
 // `cocore agent serve`: run a provider agent on this machine until SIGTERM/SIGINT, which publish
-// serving:false before exit.
+// serving:false before exit. `cocore agent pair` (agent-pair.ts) pairs it so serve needs no password.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { PAIR_HELP, runAgentPair } from "../agent-pair.ts";
 import { CliError, parseFlags, printJson, type Command } from "../command.ts";
 
 const HELP = `usage: cocore agent serve --pds URL --handle HANDLE --password PASSWORD [options]
+       cocore agent serve [options]            (a machine paired with cocore agent pair)
+       cocore agent pair --console URL [options]
 
-Runs a provider agent: logs in to the provider's PDS, keeps this machine's keys in a state
-directory, publishes a self-signed attestation and this machine's provider record
-(provisioning → ready; serving:false on SIGTERM/SIGINT), serves jobs from a matchmaker and writes
-a signed receipt for each one to the provider's PDS (retried from a local queue when the PDS is
-unreachable).
+Runs a provider agent: logs in to the provider's PDS (or, on a machine paired through the
+console, writes through the console with the stored device credential: no password here),
+keeps this machine's keys in a state directory, publishes a self-signed attestation and this
+machine's provider record (provisioning → ready; serving:false on SIGTERM/SIGINT), serves jobs
+from a matchmaker and writes a signed receipt for each one to the provider's PDS (retried from a
+local queue when the PDS is unreachable).
 
 options:
-  --pds URL              the provider's PDS (required)
-  --handle HANDLE        the provider account's handle or DID (required)
-  --password PASSWORD    an app password (or set COCORE_AGENT_PASSWORD)
+  --pds URL              the provider's PDS (required with a password)
+  --handle HANDLE        the provider account's handle or DID (required with a password)
+  --password PASSWORD    an app password (or set COCORE_AGENT_PASSWORD); without one, the
+                         device credential of \`cocore agent pair\` in the state dir is used
   --state-dir DIR        keys, salt and the receipt queue (default $XDG_CONFIG_HOME/cocore/agent
                          or ~/.config/cocore/agent); files are mode 0600
   --engine KIND          llama (default) | openai | stub
@@ -30,12 +37,15 @@ options:
   --exchange DID         the exchange whose active policy's tokenRate prices receipts
                          (default: TOK at 1,000,000 per MTok in and out)
   --plc URL              PLC directory used to find the exchange's PDS (default: use --pds)
-  --label TEXT           machineLabel when the provider record is first created (default hostname)
+  --label TEXT           machineLabel when the provider record is first created (default: the
+                         name it was paired as, else the hostname)
   --poll-ms N            how often to re-read the provider record for owner edits (default 5000)
   --json                 print one JSON document when the agent is up (logs go to stderr)
 
 A real model: --model /path/to/any.gguf --model-id qwen2.5-0.5b-instruct (any llama.cpp GGUF),
-or --engine openai --openai-base http://127.0.0.1:8080 --model-id <the upstream's model name>.`;
+or --engine openai --openai-base http://127.0.0.1:8080 --model-id <the upstream's model name>.
+
+${PAIR_HELP}`;
 
 function intFlag(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
@@ -45,11 +55,12 @@ function intFlag(value: string | undefined, name: string): number | undefined {
 }
 
 export const command: Command = {
-  summary: "run a provider agent (agent serve)",
+  summary: "run a provider agent (agent serve), or pair this machine through the console (agent pair)",
   help: HELP,
   async run(args) {
     const [verb, ...rest] = args;
-    if (verb !== "serve") throw new CliError(verb ? `unknown agent verb '${verb}' (try: cocore agent serve --help)` : "missing verb (try: cocore agent serve --help)");
+    if (verb === "pair") return runAgentPair(rest);
+    if (verb !== "serve") throw new CliError(verb ? `unknown agent verb '${verb}' (try: cocore agent serve --help or cocore agent pair --help)` : "missing verb (try: cocore agent serve --help)");
     const { values } = parseFlags(
       rest,
       {
@@ -74,21 +85,24 @@ export const command: Command = {
       false,
     );
     const password = values.password ?? process.env.COCORE_AGENT_PASSWORD;
-    if (!values.pds || !values.handle || !password) throw new CliError("--pds, --handle and --password (or COCORE_AGENT_PASSWORD) are required");
+    const { startAgent, defaultStateDir, DEVICE_FILE, PairingError } = await import("@cocore/agent");
+    const stateDir = values["state-dir"] ?? defaultStateDir();
+    const paired = !password && existsSync(join(stateDir, DEVICE_FILE));
+    if (!paired && (!values.pds || !values.handle || !password)) {
+      throw new CliError(`--pds, --handle and --password (or COCORE_AGENT_PASSWORD) are required, unless this machine is paired (cocore agent pair --console URL; no ${DEVICE_FILE} in ${stateDir})`);
+    }
+    if (paired && values.handle) throw new CliError(`--handle is for password sign-in; this machine is paired (${join(stateDir, DEVICE_FILE)}) and writes as its owner`);
     const engine = values.engine ?? "llama";
     if (engine !== "llama" && engine !== "openai" && engine !== "stub") throw new CliError(`--engine must be llama, openai or stub (got '${engine}')`);
     if (engine === "openai" && !values["openai-base"]) throw new CliError("--engine openai needs --openai-base URL");
     if (values.exchange && !values.exchange.startsWith("did:")) throw new CliError("--exchange must be a DID");
 
-    const { startAgent } = await import("@cocore/agent");
     const { AtprotoError } = await import("@cocore/atproto");
     let running;
     try {
       running = await startAgent({
-        pds: values.pds,
-        handle: values.handle,
-        password,
-        stateDir: values["state-dir"],
+        ...(paired ? { paired: true as const, pds: values.pds } : { pds: values.pds!, handle: values.handle!, password: password! }),
+        stateDir,
         engine,
         model: values.model,
         modelId: values["model-id"],
@@ -104,11 +118,12 @@ export const command: Command = {
         pollMs: intFlag(values["poll-ms"], "poll-ms"),
       });
     } catch (err) {
-      if (err instanceof AtprotoError) throw new CliError(`${err.code}: ${err.message}`, 1);
+      if (err instanceof AtprotoError || err instanceof PairingError) throw new CliError(`${err.code}: ${err.message}`, 1);
       throw err;
     }
     const summary = {
       did: running.did,
+      ...(running.paired ? { pairedThrough: running.paired.console, deviceId: running.paired.deviceId } : {}),
       provider: running.providerUri,
       machineId: running.rkey,
       attestation: { uri: running.attestation.uri, cid: running.attestation.cid, expiresAt: running.attestation.expiresAt },

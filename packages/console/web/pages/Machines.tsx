@@ -33,7 +33,7 @@ export function Machines() {
   };
   const revoke = async (id: string) => {
     try {
-      await api(`/api/devices/${encodeURIComponent(id)}`, { method: "DELETE" });
+      await api(`/api/devices/${encodeURIComponent(id)}/revoke`, { body: {} });
       setNotice("Pairing revoked: that agent can no longer write to your repository.");
       load();
     } catch (e) {

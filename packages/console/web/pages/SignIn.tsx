@@ -3,6 +3,15 @@
 import { useState, type FormEvent } from "react";
 import { api } from "../api.ts";
 
+const RETURN_KEY = "cocore.signin.return";
+
+/** The page a visitor was on when sent to sign in (once; only a path of this origin). */
+export function takeReturnPath(): string | undefined {
+  const back = sessionStorage.getItem(RETURN_KEY) ?? undefined;
+  sessionStorage.removeItem(RETURN_KEY);
+  return back?.startsWith("/") && !back.startsWith("//") ? back : undefined;
+}
+
 export function SignIn(_: { onSignedIn: () => void }) {
   const params = new URLSearchParams(location.search);
   const [handle, setHandle] = useState("");
@@ -14,6 +23,7 @@ export function SignIn(_: { onSignedIn: () => void }) {
     setError(undefined);
     try {
       const { url } = await api<{ url: string }>("/api/login", { body: { handle } });
+      if (location.pathname !== "/" && location.pathname !== "/signin") sessionStorage.setItem(RETURN_KEY, location.pathname + location.search);
       location.assign(url);
     } catch (err) {
       setError((err as Error).message);
