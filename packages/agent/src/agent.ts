@@ -65,6 +65,11 @@ export interface AgentSettings {
   backoff?: BackoffOptions;
   /** Replaces the engine loader (tests, benchmarks). */
   engineLoader?: EngineLoader;
+  /**
+   * A paired machine whose pairing the owner revoked: the agent has stopped (it can write
+   * nothing more); the caller decides what follows (the CLI exits 1).
+   */
+  onRevoked?: (err: Error) => void;
   log?: (line: string) => void;
 }
 
@@ -417,7 +422,15 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     if (syncing || stopping) return;
     syncing = true;
     syncWithRecord()
-      .catch((err: unknown) => log(`reading the provider record failed: ${err instanceof Error ? err.message : String(err)}`))
+      .catch((err: unknown) => {
+        const message = err instanceof Error ? err.message : String(err);
+        if (paired && /device_revoked/.test(message)) {
+          log("the owner revoked this machine's pairing in the console: stopping (pair again with cocore agent pair)");
+          void stop().then(() => opts.onRevoked?.(err instanceof Error ? err : new Error(message)));
+          return;
+        }
+        log(`reading the provider record failed: ${message}`);
+      })
       .finally(() => (syncing = false));
   }, opts.pollMs ?? 5000);
   const retryTimer = setInterval(() => {

@@ -67,7 +67,8 @@ export function deviceAgent(c: DeviceCredential, key: SigningKey): Agent {
       // Sign what fetch will send: the URL as parsed (and re-encoded) by fetch itself.
       const url = new URL(`${base}${path}`);
       for (const [k, v] of Object.entries(deviceRequestHeaders(c, key, method, url.pathname + url.search, body))) headers.set(k, v);
-      return fetch(url, { ...init, method, headers, ...(method === "GET" ? {} : { body }) });
+      // A console that stops answering must not hang the agent's loops.
+      return fetch(url, { ...init, method, headers, signal: init.signal ?? AbortSignal.timeout(30_000), ...(method === "GET" ? {} : { body }) });
     },
   });
 }

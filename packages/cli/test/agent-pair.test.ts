@@ -144,3 +144,22 @@ test("a machine paired with a code serves with no password, and stops being able
   assert.match(exit.stderr, /device_revoked/);
   assert.doesNotMatch(exit.stderr, /\n\s+at /, "a one-line error, not a stack trace");
 });
+
+test("revoked while serving, a paired agent stops by itself and exits 1 saying why", async () => {
+  const pairing = startPair(["--state-dir", dir, "--label", "revoked box"]);
+  assert.equal((await owner(`/api/pairings/${await pairing.code}/approve`, {})).status, 200);
+  assert.equal(await pairing.run, 0);
+  const cred = loadDeviceCredential(dir)!;
+  const agent = serve();
+  try {
+    await agent.up;
+    assert.equal((await owner(`/api/devices/${cred.deviceId}/revoke`, {})).status, 200);
+    // The agent learns it at its next read of its record (--poll-ms 500).
+    const exit = await agent.exit;
+    assert.equal(exit.code, 1);
+    assert.match(exit.stderr, /device_revoked: the owner revoked this machine's pairing; pair it again/);
+    assert.doesNotMatch(exit.stderr, /\n\s+at /);
+  } finally {
+    agent.child.kill("SIGKILL");
+  }
+});

@@ -99,9 +99,12 @@ export const command: Command = {
 
     const { AtprotoError } = await import("@cocore/atproto");
     let running;
+    // Set once the wait below starts; a revocation before then is found at the next start.
+    let revoked: () => void = () => {};
     try {
       running = await startAgent({
         ...(paired ? { paired: true as const, pds: values.pds } : { pds: values.pds!, handle: values.handle!, password: password! }),
+        onRevoked: () => revoked(),
         stateDir,
         engine,
         model: values.model,
@@ -136,20 +139,24 @@ export const command: Command = {
 
     // The agent's own timers do not hold the process open (library use); the command does.
     const keepAlive = setInterval(() => {}, 1 << 30);
-    await new Promise<void>((resolve) => {
+    const code = await new Promise<number>((resolve) => {
+      revoked = () => {
+        process.stderr.write("agent: device_revoked: the owner revoked this machine's pairing; pair it again with cocore agent pair --console URL\n");
+        resolve(1);
+      };
       const onSignal = (sig: NodeJS.Signals) => {
         process.stderr.write(`agent: ${sig}: shutting down\n`);
         process.off("SIGTERM", onSignal);
         process.off("SIGINT", onSignal);
-        running.stop().then(resolve, (err: unknown) => {
+        running.stop().then(() => resolve(0), (err: unknown) => {
           process.stderr.write(`agent: shutdown error: ${err instanceof Error ? err.message : String(err)}\n`);
-          resolve();
+          resolve(0);
         });
       };
       process.on("SIGTERM", onSignal);
       process.on("SIGINT", onSignal);
     });
     clearInterval(keepAlive);
-    return 0;
+    return code;
   },
 };

@@ -373,6 +373,14 @@ files themselves are kept).
             `  ./cocore run "Tell me a fortune."`,
           );
         }
+        if (web && net && ctx.matchmaker && ctx.exchange) {
+          lines.push(
+            "",
+            "add a machine without a password (approve the code in the console, signed in as its owner):",
+            `  ./cocore agent pair --console ${web.url} --state-dir /tmp/my-agent`,
+            `  ./cocore agent serve --state-dir /tmp/my-agent --matchmaker ${ctx.matchmaker.url} --exchange ${ctx.exchange.did} --plc ${net.plcUrl}`,
+          );
+        }
         lines.push("", `Ctrl-C to stop (all data is deleted${ctx.apiKeyFile ? `; API keys in ${ctx.apiKeyFile} are kept, except the one above` : ""}).`);
         process.stdout.write(lines.join("\n") + "\n");
       }

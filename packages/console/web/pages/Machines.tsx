@@ -42,6 +42,9 @@ export function Machines() {
   };
 
   if (!machines) return error ? <p role="alert" className="error">{error}</p> : <p aria-busy="true" className="loading">Loading your machines…</p>;
+  // A device with a machine card is revoked from its card; only the others are listed apart.
+  const onCards = new Set(machines.flatMap((m) => (m.paired ? [m.paired.id] : [])));
+  const unpublished = devices.filter((d) => !onCards.has(d.id));
   return (
     <section>
       <h1>Machines</h1>
@@ -76,11 +79,12 @@ export function Machines() {
           ) : null}
         </article>
       ))}
-      {devices.length > 0 ? (
+      {unpublished.length > 0 ? (
         <>
-          <h2>Paired agents</h2>
+          <h2>Paired, not yet published</h2>
+          <p className="muted">These agents were paired but have not published a machine record yet.</p>
           <ul>
-            {devices.map((d) => (
+            {unpublished.map((d) => (
               <li key={d.id}>{d.label} (paired {when(d.createdAt)}) <button type="button" className="danger" onClick={() => void revoke(d.id)} aria-label={`Revoke ${d.label}`}>Revoke</button></li>
             ))}
           </ul>
