@@ -2,21 +2,14 @@
 // judged by the protocol core, beside what the exchange decided about it. Nothing here needs a
 // session; anyone could compute the same verdicts from the same records.
 import type { IdResolver, RecordEntry } from "@cocore/atproto";
-import { ClientError, gatherReceiptBundle, parseRecordUri, publicRecordReader, verifyGathered, type RecordReader } from "@cocore/client";
+import { ClientError, gatherReceiptBundle, parseRecordUri, publicRecordReader, verifyGathered, type RecordReader, type Settlement } from "@cocore/client";
 import { NSID } from "@cocore/protocol";
 import { receiptChecks } from "./checks.ts";
 import { ConsoleError } from "./errors.ts";
 import type { ExplorerReceipt } from "../web/types.ts";
 
-export interface SettlementView {
-  uri: string;
-  cid: string;
-  receipt: string;
-  amountCharged: number;
-  providerPayout: number;
-  exchangeFee: number;
-  settledAt: string;
-}
+/** A dev.cocore.compute.listSettlements row. */
+export type SettlementView = Settlement;
 
 /** The exchange's public XRPC queries the explorer reads. */
 export class PublicExchange {
