@@ -111,6 +111,21 @@ export interface ErrorBody {
 export interface MatchmakerStatus {
   at: string;
   models: ModelStatus[];
+  /** Machines and providers with failures in a row on record; those with `coolingUntil` are not routed to until then. */
+  cooldowns: CooldownStatus[];
+}
+
+/** A machine (`machineKey` set) or a provider as a whole that has been failing (packages/matchmaker/src/cooldown.ts). */
+export interface CooldownStatus {
+  provider: string;
+  /** The machine's attestation key; absent on the provider's own entry. */
+  machineKey?: string;
+  /** The machine's id, while it is registered. */
+  machineId?: string;
+  /** Failures in a row (a completed job, or a quiet period, forgets them). */
+  failures: number;
+  /** ISO time the cooling ends; absent when the failures have not (or no longer) cooled it. */
+  coolingUntil?: string;
 }
 
 export interface ModelStatus {
