@@ -10,6 +10,7 @@ import { publishBrokerageKey } from "./brokerage-key.ts";
 import { DispatchError } from "./codes.ts";
 import { Dispatcher, type DispatchTimeouts } from "./dispatch.ts";
 import { ExchangeClient, type ServiceAuth } from "./exchange-client.ts";
+import { idleKeepalive, type IdleKeepalive } from "./stream-keepalive.ts";
 import { DEFAULT_COOLDOWN_POLICY, type CooldownPolicy } from "./cooldown.ts";
 import { DEFAULT_MATCHMAKER_LIMITS, DispatchGuard, type MatchmakerLimits } from "./limits.ts";
 import { BodyTimeoutError, BodyTooLargeError, readCappedBody } from "@cocore/limits";
@@ -78,6 +79,8 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
   const heartbeatIntervalMs = config.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
   const idResolver = config.idResolver ?? (config.plcUrl ? makeIdResolver(config.plcUrl) : undefined);
   const brokerageKey = config.brokerageKey ?? generateSigningKey();
+  const streamKeepaliveMs = config.streamKeepaliveMs ?? 15_000;
+  if (!Number.isSafeInteger(streamKeepaliveMs) || streamKeepaliveMs < 1) throw new RangeError(`streamKeepaliveMs must be a positive integer (got ${streamKeepaliveMs})`);
   const cooldown = checkedCooldown({ ...DEFAULT_COOLDOWN_POLICY, ...config.cooldown });
   const registry = new Registry({ staleAfterMs: config.staleAfterMs ?? 3 * heartbeatIntervalMs, cooldown, clock: config.cooldownClock });
   const timeouts: DispatchTimeouts = { acceptMs: 15_000, firstChunkMs: 120_000, idleMs: 60_000, reconnectGraceMs: 5_000, ...config.timeouts };
@@ -216,18 +219,29 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
       if (!res.writableFinished) abort.abort();
     });
     req.socket.setNoDelay(true);
+    const write = (e: DispatchEvent) => {
+      if (!res.writableEnded) res.write(JSON.stringify(e) + "\n");
+    };
+    // Armed once streaming starts: from then on nothing else tells a proxy the stream is alive.
+    let keepalive: IdleKeepalive | undefined;
     try {
       await dispatcher.run(body, {
         signal: abort.signal,
-        start: () => res.writeHead(200, { "content-type": "application/x-ndjson", "cache-control": "no-store" }),
+        start: () => {
+          res.writeHead(200, { "content-type": "application/x-ndjson", "cache-control": "no-store" });
+          keepalive = idleKeepalive(streamKeepaliveMs, () => write({ type: "keepalive" }));
+        },
         event: (e: DispatchEvent) => {
-          if (!res.writableEnded) res.write(JSON.stringify(e) + "\n");
+          keepalive?.touch();
+          write(e);
         },
       });
       res.end();
     } catch (err) {
       if (!(err instanceof DispatchError)) throw err;
       sendError(res, err);
+    } finally {
+      keepalive?.stop();
     }
   }
 

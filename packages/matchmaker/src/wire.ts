@@ -14,7 +14,8 @@
 // A job that finds every fitting slot busy waits in the model's queue (packages/matchmaker/README.md
 // has the fairness rule and the bounds). It is admitted first; then streaming starts with a
 // `queued` event giving its place, repeated when the place changes and at least every 10 s, until
-// `dispatched`. A full queue is HTTP 429 `queue_full` with `Retry-After` and `retryAfterMs`; a job
+// `dispatched`. A stream silent for 15 s (streamKeepaliveMs) gets a `{"type":"keepalive"}` line,
+// which carries nothing. A full queue is HTTP 429 `queue_full` with `Retry-After` and `retryAfterMs`; a job
 // that waits past the queue's bound ends with an `error` event `queue_timeout`. Its hold is
 // released either way.
 
@@ -82,6 +83,8 @@ export type DispatchEvent =
   /** `sealed`: base64 reply frame `nonce(24) || box`, relayed byte for byte from the agent. */
   | { type: "chunk"; seq: number; sealed: string }
   | { type: "redispatched"; reason: string; attempt: number }
+  /** Nothing else was sent for a while (a long prefill, a slow generation): it only keeps proxies from closing the stream. */
+  | { type: "keepalive" }
   | {
       type: "done";
       receipt: StrongRef & { written: boolean };
