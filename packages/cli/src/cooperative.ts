@@ -29,6 +29,9 @@ export interface CooperativeOptions {
   requesters?: string[];
   providerHandle?: string;
   matchmakerTimeouts?: Parameters<typeof startMatchmaker>[0]["timeouts"];
+  /** The matchmaker's cool-down of failing machines, and its clock (tests move it instead of waiting). */
+  matchmakerCooldown?: Parameters<typeof startMatchmaker>[0]["cooldown"];
+  matchmakerCooldownClock?: () => number;
   heartbeatIntervalMs?: number;
   /** How often the agent reads its provider record back for owner edits (default 5 s). */
   agentPollMs?: number;
@@ -95,6 +98,8 @@ export async function startCooperative(opts: CooperativeOptions = {}): Promise<C
       port: opts.matchmakerPort ?? 0,
       heartbeatIntervalMs: opts.heartbeatIntervalMs,
       timeouts: opts.matchmakerTimeouts,
+      cooldown: opts.matchmakerCooldown,
+      cooldownClock: opts.matchmakerCooldownClock,
       log: (l) => log(`matchmaker: ${l}`),
     });
     stops.push(() => matchmaker.close());
