@@ -4,7 +4,8 @@
 //   GET  /v1/offer?model=M[&trust=T][&provider=DID…][&exclude=machineId…]   the machine a dispatch would go to now
 //   GET  /v1/models                models served by live machines
 //   GET  /v1/identity              the matchmaker's DID, exchange and countersignature key
-//   GET  /v1/status                per model: providers, slots, busy slots, queued jobs, service rate, expected wait
+//   GET  /v1/status                per model: providers, slots, busy slots, queued jobs, service rate, expected wait;
+//                                  machines and providers cooling down after failures in a row
 //   POST /v1/dispatch              DispatchRequest → NDJSON stream of DispatchEvent
 //   GET  /v1/health
 // Refusals before streaming starts are an HTTP error status with `{ "error": { code, message } }`;

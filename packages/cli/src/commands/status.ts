@@ -59,12 +59,13 @@ function cooldownLines(s: MatchmakerStatus): string[] {
 }
 
 export const command: Command = {
-  summary: "the matchmaker's queues: per model, providers, busy slots, waiting jobs, service rate, expected wait",
+  summary: "the matchmaker's queues: per model, providers, busy slots, waiting jobs, service rate, expected wait; machines cooling down",
   help: `usage: cocore status [--matchmaker URL] [--json]
 
 Reads GET /v1/status from the matchmaker (--matchmaker, else COCORE_MATCHMAKER, else the one you
 logged in with, else ${UP_MATCHMAKER} as \`cocore up\` runs it). No login needed: anyone can see
-the queue. --json prints the document as the matchmaker sent it.`,
+the queue. Machines and providers the matchmaker is cooling down after failures in a row are
+listed with the time the cooling ends. --json prints the document as the matchmaker sent it.`,
   async run(args) {
     const { values } = parseFlags(args, { matchmaker: { type: "string" }, json: { type: "boolean" } }, false);
     const url = matchmakerUrl(values.matchmaker);
