@@ -32,6 +32,8 @@ export interface CooperativeOptions {
   /** The matchmaker's cool-down of failing machines, and its clock (tests move it instead of waiting). */
   matchmakerCooldown?: Parameters<typeof startMatchmaker>[0]["cooldown"];
   matchmakerCooldownClock?: () => number;
+  /** Quiet time after which the matchmaker's dispatch stream gets a keepalive line (default 15 s). */
+  matchmakerStreamKeepaliveMs?: number;
   heartbeatIntervalMs?: number;
   /** How often the agent reads its provider record back for owner edits (default 5 s). */
   agentPollMs?: number;
@@ -100,6 +102,7 @@ export async function startCooperative(opts: CooperativeOptions = {}): Promise<C
       timeouts: opts.matchmakerTimeouts,
       cooldown: opts.matchmakerCooldown,
       cooldownClock: opts.matchmakerCooldownClock,
+      streamKeepaliveMs: opts.matchmakerStreamKeepaliveMs,
       log: (l) => log(`matchmaker: ${l}`),
     });
     stops.push(() => matchmaker.close());
