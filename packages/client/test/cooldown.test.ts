@@ -1,17 +1,17 @@
 // A crash-looping provider is cooled down and not routed to (issue 13 item 6): a real provider
-// agent, its own `cocore agent serve` process, that crashes (SIGKILL) right after each register and
-// is restarted in a loop, on a real cooperative whose own agent is the healthy provider. After
-// three crashes in a row the matchmaker cools the machine: restarted and connected, it is not
-// offered, jobs go to the healthy provider, and GET /v1/status says until when. Once the cooling
-// is over (the matchmaker's cool-down clock is moved past it rather than waited for) it is routed
-// to again, and the job it serves forgets its failures.
+// agent, its own `cocore agent serve` process, that crashes (SIGKILL) right after each register —
+// or on each job it is given — and is restarted in a loop, on a real cooperative whose own agent
+// is the healthy provider. After three crashes in a row the matchmaker cools the machine:
+// restarted and connected, it is not offered, jobs go to the healthy provider, and GET /v1/status
+// says until when. Once the cooling is over (the matchmaker's cool-down clock is moved past it
+// rather than waited for) it is routed to again, and the job it serves forgets its failures.
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import type { Account } from "@cocore/atproto";
-import type { MatchmakerStatus } from "@cocore/matchmaker";
+import { activeFor, type MatchmakerStatus } from "@cocore/matchmaker";
 import { ClientError } from "../src/index.ts";
 import { startCooperative, waitUntil, type Cooperative } from "../../cli/src/cooperative.ts";
 
@@ -104,6 +104,39 @@ describe("a crash-looping provider is cooled down", () => {
     const r = await alice.run("Tell me a fortune.", { model: MODEL, maxTokens: 8, acceptedProviders: [crasher.did] });
     assert.equal(r.provider, crasher.did);
     assert.equal(r.machineId, id);
+    assert.equal(crasherCooldown(coop.matchmaker.status()), undefined);
+  });
+
+  test("crashing on each job it is given: cooled after three, jobs go to the healthy provider, routed to again after", async () => {
+    const alice = coop.clientFor(coop.accounts.requesters[0]!);
+    const healthy = coop.accounts.provider.did;
+    if (!running) await startCrasher();
+    for (let i = 1; i <= 3; i++) {
+      const entry = coop.matchmaker.registry.get(machineId()!)!;
+      // Killed as soon as the matchmaker has sent it the job (its slot is taken), before any token.
+      const killed = waitUntil(() => activeFor(entry, MODEL) > 0, 60_000, "the job to reach the crashing agent").then(crash);
+      await assert.rejects(
+        alice.run("Tell me a fortune.", { model: MODEL, maxTokens: 8, acceptedProviders: [crasher.did] }),
+        (e: unknown) => e instanceof ClientError,
+        `job ${i} fails with its provider`,
+      );
+      await killed;
+      assert.equal(crasherCooldown(coop.matchmaker.status())?.failures, i, "one failure per crash");
+      await startCrasher();
+    }
+    const id = machineId()!;
+    const cooled = crasherCooldown(coop.matchmaker.status());
+    assert.ok(cooled?.coolingUntil && Date.parse(cooled.coolingUntil) > Date.now() + skew, `cooling after three lost jobs: ${JSON.stringify(cooled)}`);
+    await assert.rejects(
+      alice.offer(MODEL, { acceptedProviders: [crasher.did] }),
+      (e: unknown) => e instanceof ClientError && e.code === "no_accepted_providers",
+    );
+    for (let i = 0; i < 2; i++) assert.equal((await alice.run("Tell me a fortune.", { model: MODEL, maxTokens: 8 })).provider, healthy);
+    assert.equal(coop.matchmaker.registry.get(id)?.active, 0, "no job reached it while it cooled");
+
+    skew += COOLING_MS + 1;
+    const r = await alice.run("Tell me a fortune.", { model: MODEL, maxTokens: 8, acceptedProviders: [crasher.did] });
+    assert.equal(r.provider, crasher.did, "healthy again: routed to");
     assert.equal(crasherCooldown(coop.matchmaker.status()), undefined);
   });
 });
