@@ -29,6 +29,11 @@ export interface CooperativeOptions {
   requesters?: string[];
   providerHandle?: string;
   matchmakerTimeouts?: Parameters<typeof startMatchmaker>[0]["timeouts"];
+  /** The matchmaker's cool-down of failing machines, and its clock (tests move it instead of waiting). */
+  matchmakerCooldown?: Parameters<typeof startMatchmaker>[0]["cooldown"];
+  matchmakerCooldownClock?: () => number;
+  /** Quiet time after which the matchmaker's dispatch stream gets a keepalive line (default 15 s). */
+  matchmakerStreamKeepaliveMs?: number;
   heartbeatIntervalMs?: number;
   /** How often the agent reads its provider record back for owner edits (default 5 s). */
   agentPollMs?: number;
@@ -95,6 +100,9 @@ export async function startCooperative(opts: CooperativeOptions = {}): Promise<C
       port: opts.matchmakerPort ?? 0,
       heartbeatIntervalMs: opts.heartbeatIntervalMs,
       timeouts: opts.matchmakerTimeouts,
+      cooldown: opts.matchmakerCooldown,
+      cooldownClock: opts.matchmakerCooldownClock,
+      streamKeepaliveMs: opts.matchmakerStreamKeepaliveMs,
       log: (l) => log(`matchmaker: ${l}`),
     });
     stops.push(() => matchmaker.close());

@@ -20,3 +20,13 @@ test("with --insecure it goes on (and here fails at login instead)", () => {
   assert.notEqual(r.status, 0);
   assert.doesNotMatch(r.stderr, /--plc URL is required/);
 });
+
+test("a cool-down or keepalive flag that is not a positive number is refused by name, before logging in", () => {
+  for (const [flag, value] of [["--cooldown-base-ms", "0"], ["--cooldown-after", "x"], ["--stream-keepalive-ms", "0.5"], ["--keepalive-ms", "1.5"]] as const) {
+    const r = spawnSync(process.execPath, [bin, ...base, "--insecure", flag, value], { encoding: "utf8", timeout: 60_000 });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, new RegExp(`${flag} must be a positive integer`));
+  }
+  const r = spawnSync(process.execPath, [bin, ...base, "--insecure", "--cooldown-base-ms", "9000", "--cooldown-max-ms", "1000"], { encoding: "utf8", timeout: 60_000 });
+  assert.match(r.stderr, /--cooldown-max-ms must be at least --cooldown-base-ms/);
+});

@@ -113,6 +113,8 @@ export type StreamEvent =
   /** The machine produced nothing (`code` says how): the job is sealed again to another machine as a new job; `abandoned` is the old job's URI. */
   | { type: "redispatched"; code: string; message: string; attempt: number; abandoned?: string }
   | { type: "chunk"; text: string }
+  /** The matchmaker's stream was quiet for a while (a long prefill, a slow answer); nothing happened. A relay keeps its own stream busy with it. */
+  | { type: "keepalive" }
   | { type: "done"; result: JobResult };
 
 export interface JobResult {
@@ -459,6 +461,9 @@ export class CocoreClient {
         switch (e.type) {
           case "queued":
             yield { type: "queued", position: e.position, waitMs: e.waitMs, queued: e.queued };
+            break;
+          case "keepalive":
+            yield { type: "keepalive" };
             break;
           case "dispatched":
             countersignature = await this.checkDispatch(e, job, jobValue);

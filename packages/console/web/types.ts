@@ -84,6 +84,7 @@ export interface CheckResult {
 export type ChatEvent =
   | { type: "submitted"; job: string; provider: string }
   | { type: "queued"; position: number; waitMs: number }
+  | { type: "keepalive" }
   | { type: "dispatched"; provider: string }
   | { type: "chunk"; text: string }
   | { type: "done"; job: string; provider: string; tokens: { in: number; out: number }; price: { amount: number; currency: string }; finishReason: string; receipt: string }

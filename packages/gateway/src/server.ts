@@ -183,6 +183,10 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
         open();
         // An SSE comment: it keeps the connection alive and carries no data an OpenAI client reads.
         res.write(`: queued position=${e.position} wait_ms=${e.waitMs}\n\n`);
+      } else if (e.type === "keepalive") {
+        // A long gap before or between tokens: the same kind of comment keeps proxies from cutting the stream.
+        open();
+        res.write(": keepalive\n\n");
       } else if (e.type === "dispatched") writer.start();
       else if (e.type === "chunk") writer.text(e.text);
       else if (e.type === "done") {

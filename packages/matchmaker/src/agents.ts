@@ -44,6 +44,10 @@ interface Connection {
   closing: boolean;
   /** The nonce sent in this connection's `challenge`. */
   challenge: string;
+  /** When its register was taken (register churn is a drop soon after it). */
+  registeredAt?: number;
+  /** Dropped for going silent (no heartbeat or pong within the stale bound). */
+  silent?: boolean;
 }
 
 export interface AgentHubOptions {
@@ -54,6 +58,8 @@ export interface AgentHubOptions {
   idResolver?: IdResolver;
   /** Registrations signed further in the past (or future) than this are refused. */
   maxClockSkewMs: number;
+  /** A registered connection dropping sooner than this after its register is a failure (register churn, cooldown.ts). */
+  churnMs: number;
   log: (msg: string) => void;
   now: () => number;
 }
@@ -96,6 +102,7 @@ export class AgentHub {
       const conn = this.byMachine.get(m.machineId);
       if (conn) {
         this.opts.log(`machine ${m.machineId} went silent; dropping it`);
+        conn.silent = true;
         conn.ws.terminate();
       }
     }
@@ -240,6 +247,7 @@ export class AgentHub {
     }
     conn.machineId = msg.machineId;
     conn.owner = { provider: msg.providerDid, attestationPubKey: msg.attestationPubKey };
+    conn.registeredAt = this.opts.now();
     this.byMachine.set(msg.machineId, conn);
     this.opts.registry.upsert(info, conn.id, this.opts.now());
     if (old && old !== conn) old.ws.terminate();
@@ -286,10 +294,24 @@ export class AgentHub {
     if (conn.machineId && this.byMachine.get(conn.machineId) === conn) {
       this.byMachine.delete(conn.machineId);
       this.opts.registry.remove(conn.machineId, conn.id);
+      this.countDrop(conn);
     }
     const jobs = [...conn.jobs.values()];
     conn.jobs.clear();
     for (const l of jobs) l.onLost(reason);
+  }
+
+  /**
+   * A machine that went silent, or dropped (without `bye`) soon after registering, failed: a
+   * crash loop shows up as register churn before any job reaches it. Jobs lost with the
+   * connection are counted by their attempts instead, and a connection replaced by the same
+   * machine's newer one is a reconnect, not a drop.
+   */
+  private countDrop(conn: Connection): void {
+    if (!conn.owner || conn.closing || conn.jobs.size > 0) return;
+    const churn = conn.registeredAt !== undefined && this.opts.now() - conn.registeredAt < this.opts.churnMs;
+    if (!conn.silent && !churn) return;
+    this.opts.registry.recordFailure({ machineId: conn.machineId!, ...conn.owner }, conn.silent ? "went silent" : "dropped soon after registering", this.opts.log);
   }
 }
 

@@ -85,7 +85,7 @@ export function runAttempt(
     };
     const fail = (code: string, message: string, machineAtFault = true) => {
       d.hub.cancel(machine.machineId, uri, code, !open);
-      if (machineAtFault) d.registry.recordFailure(machine.machineId, d.now());
+      if (machineAtFault) d.registry.recordFailure(machine, code, d.log);
       const error = new DispatchError(code, message);
       // A machine that never took the job (no `accepted` in time) failed its preflight: another may serve it.
       finish(!accepted && machineAtFault ? { kind: "lost-before-output", error } : { kind: "failed", error });
@@ -95,7 +95,7 @@ export function runAttempt(
       finish({ kind: "cancelled", receipt: open });
     };
     const complete = (m: DoneMessage) => {
-      d.registry.recordSuccess(machine.machineId);
+      d.registry.recordSuccess(machine);
       start();
       sink.event({
         type: "done", receipt: m.receipt, provider: machine.provider, machineId: machine.machineId, tokens: m.tokens, price: m.price,
@@ -149,13 +149,13 @@ export function runAttempt(
       },
       onError: (e) => {
         // The agent's refusals are about the job, not the machine's health, except engine failures.
-        if (e.code === "engine_error") d.registry.recordFailure(machine.machineId, d.now());
+        if (e.code === "engine_error") d.registry.recordFailure(machine, e.code, d.log);
         const error = new DispatchError(e.code, e.message);
         finish(chunks === 0 && MACHINE_REFUSALS.has(e.code) ? { kind: "lost-before-output", error } : { kind: "failed", error });
       },
       onBadMessage: (message) => fail("provider_error", `The provider sent a malformed message about the job (${message}); nothing more of it is relayed.`),
       onLost: (reason) => {
-        d.registry.recordFailure(machine.machineId, d.now());
+        d.registry.recordFailure(machine, "provider_lost", d.log);
         const error = new DispatchError("provider_lost", chunks === 0
           ? `The provider disconnected before producing output (${reason}); nothing was charged.`
           : `The provider disconnected mid-answer (${reason}); the hold was released and nothing is charged unless a receipt arrives.`);

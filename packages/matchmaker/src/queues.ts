@@ -284,7 +284,7 @@ export class JobQueues {
     }
   }
 
-  /** Once a second while anything waits: slots that came free by time (a penalty ended), notices, orphans. */
+  /** Once a second while anything waits: slots that came free by time (a cool-down ended), notices, orphans. */
   private tick(): void {
     const now = this.d.now();
     this.pumpAll();

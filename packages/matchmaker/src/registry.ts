@@ -3,6 +3,7 @@
 import type { ModelCapabilities } from "@cocore/agent/matchmaker-protocol";
 import { meetsTrustLevel } from "@cocore/protocol";
 import { DispatchError } from "./codes.ts";
+import { Cooldowns, type CooldownPolicy } from "./cooldown.ts";
 
 export interface MachineInfo {
   /** Stable machine identity: the attestation public key (base64 P-256 X‖Y). */
@@ -40,9 +41,6 @@ export interface MachineEntry extends MachineInfo {
   /** Jobs this matchmaker has on the machine, in all and per model. */
   active: number;
   activeByModel: Map<string, number>;
-  /** Failures since the last success; a machine that keeps failing is left out of routing. */
-  consecutiveFailures: number;
-  excludedUntil: number;
 }
 
 export interface RouteRequest {
@@ -72,9 +70,29 @@ export function serves(m: MachineInfo, model: string, needs: JobNeeds | undefine
 export interface RegistryOptions {
   /** A machine silent for this long is dropped. */
   staleAfterMs: number;
-  /** Failures in a row that take a machine out of routing, and for how long. */
-  failureThreshold: number;
-  failurePenaltyMs: number;
+  /** When machines (and providers) that keep failing are cooled down (cooldown.ts). */
+  cooldown: CooldownPolicy;
+  /** The cool-down's clock (default Date.now): separate so that tests can move it without making machines stale. */
+  clock?: () => number;
+}
+
+/** What a machine's cool-down is keyed by. */
+export type CooledMachine = Pick<MachineInfo, "machineId" | "provider" | "attestationPubKey">;
+
+function machineKey(m: CooledMachine): string {
+  return JSON.stringify([m.provider, m.attestationPubKey]);
+}
+
+/** A machine (machineKey set) or a provider as a whole with failures in a row on record (GET /v1/status). */
+export interface CooldownEntry {
+  provider: string;
+  /** The machine's attestation key; absent for the provider's own entry. */
+  machineKey?: string;
+  /** The machine's id, while it is registered. */
+  machineId?: string;
+  failures: number;
+  /** Not routed to before this, when cooling now. */
+  coolingUntil?: number;
 }
 
 /**
@@ -117,8 +135,20 @@ export function vacate(m: MachineEntry, model: string): void {
 export class Registry {
   private readonly machines = new Map<string, MachineEntry>();
   private readonly listeners: Array<() => void> = [];
+  private readonly machineCooldowns: Cooldowns;
+  private readonly providerCooldowns: Cooldowns;
 
-  constructor(private readonly opts: RegistryOptions) {}
+  private readonly clock: () => number;
+
+  constructor(private readonly opts: RegistryOptions) {
+    this.clock = opts.clock ?? Date.now;
+    this.machineCooldowns = new Cooldowns(opts.cooldown, this.clock);
+    this.providerCooldowns = new Cooldowns({ ...opts.cooldown, threshold: opts.cooldown.providerThreshold }, this.clock);
+  }
+
+  get cooldownPolicy(): CooldownPolicy {
+    return this.opts.cooldown;
+  }
 
   /** Called after anything that may have given a model more room (a machine registered or became ready). */
   onChange(listener: () => void): void {
@@ -139,8 +169,6 @@ export class Registry {
       lastSeen: now,
       active: prev?.connectionId === connectionId ? prev.active : 0,
       activeByModel: prev?.connectionId === connectionId ? prev.activeByModel : new Map(),
-      consecutiveFailures: prev?.consecutiveFailures ?? 0,
-      excludedUntil: prev?.excludedUntil ?? 0,
     };
     this.machines.set(info.machineId, entry);
     this.changed();
@@ -183,22 +211,51 @@ export class Registry {
     return dropped;
   }
 
-  recordSuccess(machineId: string): void {
-    const m = this.machines.get(machineId);
-    if (m) m.consecutiveFailures = 0;
+  /** `m` served a job: its failures, and its provider's, are forgotten. */
+  recordSuccess(m: CooledMachine): void {
+    this.machineCooldowns.succeed(machineKey(m));
+    this.providerCooldowns.succeed(m.provider);
   }
 
-  recordFailure(machineId: string, now: number): void {
-    const m = this.machines.get(machineId);
-    if (!m) return;
-    m.consecutiveFailures += 1;
-    if (m.consecutiveFailures >= this.opts.failureThreshold) m.excludedUntil = now + this.opts.failurePenaltyMs;
+  /**
+   * A failure pinned on `m` (it may have left the registry already: a drop is recorded after it).
+   * Keyed by the provider and the machine's attestation key, which its register signed: a
+   * machineId is public, so keying by it would let anyone cool someone else's machine.
+   */
+  recordFailure(m: CooledMachine, why: string, log?: (msg: string) => void): void {
+    const s = this.machineCooldowns.fail(machineKey(m));
+    const p = this.providerCooldowns.fail(m.provider);
+    const now = this.clock();
+    if (log && s.coolingUntil > now) log(`machine ${m.machineId} cooling down for ${Math.round((s.coolingUntil - now) / 1000)} s after ${s.failures} failures in a row (last: ${why})`);
+    if (log && p.coolingUntil > now) log(`provider ${m.provider} cooling down for ${Math.round((p.coolingUntil - now) / 1000)} s after ${p.failures} failures in a row across its machines`);
   }
 
-  /** Machines fit to be offered work at all (live, ready, not in a failure penalty). */
+  /** Until when `m` is kept out of routing (its own cool-down or its provider's), undefined when it is not. */
+  coolingUntil(m: CooledMachine): number | undefined {
+    const a = this.machineCooldowns.until(machineKey(m));
+    const b = this.providerCooldowns.until(m.provider);
+    return a === undefined ? b : b === undefined ? a : Math.max(a, b);
+  }
+
+  /** Machines and providers with failures on record, cooling or not. */
+  cooldowns(): CooldownEntry[] {
+    const now = this.clock();
+    const entry = (s: { failures: number; coolingUntil: number }) => ({ failures: s.failures, ...(s.coolingUntil > now && { coolingUntil: s.coolingUntil }) });
+    const byKey = new Map([...this.machines.values()].map((m) => [machineKey(m), m.machineId]));
+    return [
+      ...this.machineCooldowns.entries().map(([key, s]) => {
+        const [provider, attestationPubKey] = JSON.parse(key) as [string, string];
+        const machineId = byKey.get(key);
+        return { provider, machineKey: attestationPubKey, ...(machineId !== undefined && { machineId }), ...entry(s) };
+      }),
+      ...this.providerCooldowns.entries().map(([provider, s]) => ({ provider, ...entry(s) })),
+    ];
+  }
+
+  /** Machines fit to be offered work at all (live, ready, not cooling down). */
   live(now: number): MachineEntry[] {
     return [...this.machines.values()].filter(
-      (m) => now - m.lastSeen <= this.opts.staleAfterMs && !m.provisioning && !m.faulted && m.excludedUntil <= now,
+      (m) => now - m.lastSeen <= this.opts.staleAfterMs && !m.provisioning && !m.faulted && this.coolingUntil(m) === undefined,
     );
   }
 

@@ -10,11 +10,13 @@ import { publishBrokerageKey } from "./brokerage-key.ts";
 import { DispatchError } from "./codes.ts";
 import { Dispatcher, type DispatchTimeouts } from "./dispatch.ts";
 import { ExchangeClient, type ServiceAuth } from "./exchange-client.ts";
+import { idleKeepalive, type IdleKeepalive } from "./stream-keepalive.ts";
+import { DEFAULT_COOLDOWN_POLICY, type CooldownPolicy } from "./cooldown.ts";
 import { DEFAULT_MATCHMAKER_LIMITS, DispatchGuard, type MatchmakerLimits } from "./limits.ts";
 import { BodyTimeoutError, BodyTooLargeError, readCappedBody } from "@cocore/limits";
 import { DEFAULT_QUEUE_LIMITS, JobQueues, type QueueLimits } from "./queues.ts";
 import { activeFor, capacityFor, Registry, type MachineEntry } from "./registry.ts";
-import type { DispatchEvent, DispatchRequest, MatchmakerIdentity, MatchmakerStatus, ModelInfo, ProviderOffer } from "./wire.ts";
+import type { CooldownStatus, DispatchEvent, DispatchRequest, MatchmakerIdentity, MatchmakerStatus, ModelInfo, ProviderOffer } from "./wire.ts";
 
 export interface MatchmakerConfig {
   /** The matchmaker's own DID: it calls the exchange as this identity and signs countersignatures as it. */
@@ -49,6 +51,14 @@ export interface MatchmakerConfig {
   limits?: Partial<MatchmakerLimits>;
   /** Silence after which a machine is dropped (default 3 heartbeat intervals). */
   staleAfterMs?: number;
+  /** How often every agent connection is pinged (its pong, like a heartbeat, keeps it live; default the heartbeat interval, 250 ms to 5 s). */
+  keepaliveIntervalMs?: number;
+  /** A dispatch stream silent this long gets a `keepalive` event, so that proxies keep it open through a long prefill (default 15 s). */
+  streamKeepaliveMs?: number;
+  /** When machines and providers that keep failing are cooled down (default DEFAULT_COOLDOWN_POLICY, cooldown.ts). */
+  cooldown?: Partial<CooldownPolicy>;
+  /** The cool-down's clock (default Date.now); tests move it to end a cooling without waiting. */
+  cooldownClock?: () => number;
   timeouts?: Partial<DispatchTimeouts>;
   log?: (msg: string) => void;
 }
@@ -69,18 +79,22 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
   const heartbeatIntervalMs = config.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
   const idResolver = config.idResolver ?? (config.plcUrl ? makeIdResolver(config.plcUrl) : undefined);
   const brokerageKey = config.brokerageKey ?? generateSigningKey();
-  const registry = new Registry({ staleAfterMs: config.staleAfterMs ?? 3 * heartbeatIntervalMs, failureThreshold: 3, failurePenaltyMs: 60_000 });
+  const streamKeepaliveMs = config.streamKeepaliveMs ?? 15_000;
+  if (!Number.isSafeInteger(streamKeepaliveMs) || streamKeepaliveMs < 1) throw new RangeError(`streamKeepaliveMs must be a positive integer (got ${streamKeepaliveMs})`);
+  const cooldown = checkedCooldown({ ...DEFAULT_COOLDOWN_POLICY, ...config.cooldown });
+  const registry = new Registry({ staleAfterMs: config.staleAfterMs ?? 3 * heartbeatIntervalMs, cooldown, clock: config.cooldownClock });
   const timeouts: DispatchTimeouts = { acceptMs: 15_000, firstChunkMs: 120_000, idleMs: 60_000, reconnectGraceMs: 5_000, ...config.timeouts };
   const limits: MatchmakerLimits = { ...DEFAULT_MATCHMAKER_LIMITS, ...config.limits };
   const guard = new DispatchGuard(limits);
   const queues = new JobQueues({ registry, limits: { ...DEFAULT_QUEUE_LIMITS, ...config.queue }, orphanGraceMs: timeouts.reconnectGraceMs, now });
-  const status = (): MatchmakerStatus => ({ at: new Date(now()).toISOString(), models: queues.status() });
+  const status = (): MatchmakerStatus => ({ at: new Date(now()).toISOString(), models: queues.status(), cooldowns: cooldownStatus(registry) });
   const hub = new AgentHub({
     registry,
     heartbeatIntervalMs,
     verifyAttestations: config.verifyRegistrations ?? idResolver !== undefined,
     idResolver,
     maxClockSkewMs: 5 * 60_000,
+    churnMs: cooldown.churnMs,
     log,
     now,
   });
@@ -205,22 +219,33 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
       if (!res.writableFinished) abort.abort();
     });
     req.socket.setNoDelay(true);
+    const write = (e: DispatchEvent) => {
+      if (!res.writableEnded) res.write(JSON.stringify(e) + "\n");
+    };
+    // Armed once streaming starts: from then on nothing else tells a proxy the stream is alive.
+    let keepalive: IdleKeepalive | undefined;
     try {
       await dispatcher.run(body, {
         signal: abort.signal,
-        start: () => res.writeHead(200, { "content-type": "application/x-ndjson", "cache-control": "no-store" }),
+        start: () => {
+          res.writeHead(200, { "content-type": "application/x-ndjson", "cache-control": "no-store" });
+          keepalive = idleKeepalive(streamKeepaliveMs, () => write({ type: "keepalive" }));
+        },
         event: (e: DispatchEvent) => {
-          if (!res.writableEnded) res.write(JSON.stringify(e) + "\n");
+          keepalive?.touch();
+          write(e);
         },
       });
       res.end();
     } catch (err) {
       if (!(err instanceof DispatchError)) throw err;
       sendError(res, err);
+    } finally {
+      keepalive?.stop();
     }
   }
 
-  const ticker = setInterval(() => hub.tick(), Math.max(250, Math.min(heartbeatIntervalMs, 5_000)));
+  const ticker = setInterval(() => hub.tick(), config.keepaliveIntervalMs ?? Math.max(250, Math.min(heartbeatIntervalMs, 5_000)));
   ticker.unref();
 
   await new Promise<void>((resolve, reject) => {
@@ -270,6 +295,23 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
       lastSeenMsAgo: Math.max(0, now() - m.lastSeen),
     };
   }
+}
+
+/** The registry's cool-downs as GET /v1/status shows them (times as ISO strings). */
+function cooldownStatus(registry: Registry): CooldownStatus[] {
+  return registry.cooldowns().map(({ coolingUntil, ...c }) => ({ ...c, ...(coolingUntil !== undefined && { coolingUntil: new Date(coolingUntil).toISOString() }) }));
+}
+
+/** A cool-down policy whose numbers make sense (a zero threshold would cool every machine at once). */
+function checkedCooldown(p: CooldownPolicy): CooldownPolicy {
+  for (const k of ["threshold", "providerThreshold", "baseMs", "maxMs"] as const) {
+    if (!Number.isSafeInteger(p[k]) || p[k] < 1) throw new RangeError(`cooldown.${k} must be a positive integer (got ${p[k]})`);
+  }
+  for (const k of ["quietMs", "churnMs"] as const) {
+    if (!Number.isSafeInteger(p[k]) || p[k] < 0) throw new RangeError(`cooldown.${k} must be a non-negative integer (got ${p[k]})`);
+  }
+  if (p.maxMs < p.baseMs) throw new RangeError(`cooldown.maxMs (${p.maxMs}) must be at least cooldown.baseMs (${p.baseMs})`);
+  return p;
 }
 
 /**

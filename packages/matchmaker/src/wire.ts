@@ -4,7 +4,8 @@
 //   GET  /v1/offer?model=M[&trust=T][&provider=DID…][&exclude=machineId…]   the machine a dispatch would go to now
 //   GET  /v1/models                models served by live machines
 //   GET  /v1/identity              the matchmaker's DID, exchange and countersignature key
-//   GET  /v1/status                per model: providers, slots, busy slots, queued jobs, service rate, expected wait
+//   GET  /v1/status                per model: providers, slots, busy slots, queued jobs, service rate, expected wait;
+//                                  machines and providers cooling down after failures in a row
 //   POST /v1/dispatch              DispatchRequest → NDJSON stream of DispatchEvent
 //   GET  /v1/health
 // Refusals before streaming starts are an HTTP error status with `{ "error": { code, message } }`;
@@ -14,7 +15,8 @@
 // A job that finds every fitting slot busy waits in the model's queue (packages/matchmaker/README.md
 // has the fairness rule and the bounds). It is admitted first; then streaming starts with a
 // `queued` event giving its place, repeated when the place changes and at least every 10 s, until
-// `dispatched`. A full queue is HTTP 429 `queue_full` with `Retry-After` and `retryAfterMs`; a job
+// `dispatched`. A stream silent for 15 s (streamKeepaliveMs) gets a `{"type":"keepalive"}` line,
+// which carries nothing. A full queue is HTTP 429 `queue_full` with `Retry-After` and `retryAfterMs`; a job
 // that waits past the queue's bound ends with an `error` event `queue_timeout`. Its hold is
 // released either way.
 
@@ -82,6 +84,8 @@ export type DispatchEvent =
   /** `sealed`: base64 reply frame `nonce(24) || box`, relayed byte for byte from the agent. */
   | { type: "chunk"; seq: number; sealed: string }
   | { type: "redispatched"; reason: string; attempt: number }
+  /** Nothing else was sent for a while (a long prefill, a slow generation): it only keeps proxies from closing the stream. */
+  | { type: "keepalive" }
   | {
       type: "done";
       receipt: StrongRef & { written: boolean };
@@ -111,6 +115,21 @@ export interface ErrorBody {
 export interface MatchmakerStatus {
   at: string;
   models: ModelStatus[];
+  /** Machines and providers with failures in a row on record; those with `coolingUntil` are not routed to until then. */
+  cooldowns: CooldownStatus[];
+}
+
+/** A machine (`machineKey` set) or a provider as a whole that has been failing (packages/matchmaker/src/cooldown.ts). */
+export interface CooldownStatus {
+  provider: string;
+  /** The machine's attestation key; absent on the provider's own entry. */
+  machineKey?: string;
+  /** The machine's id, while it is registered. */
+  machineId?: string;
+  /** Failures in a row (a completed job, or a quiet period, forgets them). */
+  failures: number;
+  /** ISO time the cooling ends; absent when the failures have not (or no longer) cooled it. */
+  coolingUntil?: string;
 }
 
 export interface ModelStatus {

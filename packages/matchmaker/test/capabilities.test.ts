@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DispatchError, REFUSAL_CODES } from "../src/codes.ts";
 import { jobNeeds } from "../src/dispatch.ts";
+import { DEFAULT_COOLDOWN_POLICY } from "../src/cooldown.ts";
 import { Registry, type MachineInfo } from "../src/registry.ts";
 import { modelList } from "../src/server.ts";
 
@@ -31,7 +32,7 @@ function codeOf(fn: () => unknown): string | undefined {
 }
 
 test("a tools or schema job is routed only to a machine that serves it for the model, else refused by name", () => {
-  const r = new Registry({ staleAfterMs: 60_000, failureThreshold: 3, failurePenaltyMs: 1000 });
+  const r = new Registry({ staleAfterMs: 60_000, cooldown: DEFAULT_COOLDOWN_POLICY });
   r.upsert(machine("text"), "c1", 0);
   r.upsert(machine("json", { m: { tools: false, structuredOutput: true, contextLength: 256 } }), "c2", 0);
   assert.deepEqual(r.candidates(route, 1).map((m) => m.machineId).sort(), ["json", "text"]);

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { DispatchError } from "../src/codes.ts";
 import { JobQueues, type QueuedJob, type QueueLimits } from "../src/queues.ts";
+import { DEFAULT_COOLDOWN_POLICY } from "../src/cooldown.ts";
 import { Registry, type MachineInfo } from "../src/registry.ts";
 
 const EXCHANGE = "did:plc:exchange";
@@ -29,7 +30,7 @@ function job(n: number, model: string, to: string, requester = "did:plc:r"): Que
 }
 
 function setup(limits: Partial<QueueLimits> = {}, orphanGraceMs = 60_000) {
-  const registry = new Registry({ staleAfterMs: 60_000, failureThreshold: 3, failurePenaltyMs: 60_000 });
+  const registry = new Registry({ staleAfterMs: 60_000, cooldown: DEFAULT_COOLDOWN_POLICY });
   const queues = new JobQueues({ registry, limits: { maxQueuedPerModel: 4, maxWaitMs: 60_000, ...limits }, orphanGraceMs, now: Date.now });
   return { registry, queues };
 }

@@ -68,7 +68,8 @@ export async function fakeExchange(did = "did:plc:exchange0000000000000000"): Pr
   return fx;
 }
 
-export type AgentBehaviour = "serve" | "drop-before-output" | "drop-mid-output" | "refuse" | "silent" | "plaintext";
+/** `hold`: accepts, then serves only when the test calls `serve(jobUri)` (a long prefill). */
+export type AgentBehaviour = "serve" | "hold" | "drop-before-output" | "drop-mid-output" | "refuse" | "silent" | "plaintext";
 
 /** What a serving fake agent streams (space, comma and "!" never occur in base64). */
 export const SERVED_PIECES = ["Hello, ", "sealed world!"];
@@ -87,6 +88,8 @@ export interface FakeAgent {
   registers: Array<Record<string, unknown>>;
   ws: WebSocket;
   registered: Promise<void>;
+  /** Serves a job held by the `hold` behaviour. */
+  serve(jobUri: string): void;
   close(): void;
 }
 
@@ -104,6 +107,8 @@ export interface FakeAgentOptions {
   attestation?: { uri: string; cid: string };
   /** Further machine ids to register on the same socket right after the first (a misbehaving agent). */
   alsoRegister?: string[];
+  /** false: never answer the matchmaker's pings (a peer that hung without closing its socket). */
+  answerPings?: boolean;
 }
 
 export function fakeAgent(matchmakerUrl: string, opts: FakeAgentOptions = {}): FakeAgent {
@@ -111,7 +116,8 @@ export function fakeAgent(matchmakerUrl: string, opts: FakeAgentOptions = {}): F
   const encryption = opts.encryption ?? generateEncryptionKeyPair();
   const provider = opts.provider ?? "did:plc:provider000000000000000";
   const machineId = opts.machineId ?? randomBytes(6).toString("hex");
-  const ws = new WebSocket(matchmakerUrl.replace(/^http/, "ws") + "/v1/agent");
+  const ws = new WebSocket(matchmakerUrl.replace(/^http/, "ws") + "/v1/agent", { autoPong: opts.answerPings ?? true });
+  const held = new Map<string, () => void>();
   const agent: FakeAgent = {
     machineId,
     provider,
@@ -130,6 +136,11 @@ export function fakeAgent(matchmakerUrl: string, opts: FakeAgentOptions = {}): F
       });
       ws.on("error", reject);
     }),
+    serve: (jobUri) => {
+      const f = held.get(jobUri);
+      held.delete(jobUri);
+      f?.();
+    },
     close: () => ws.terminate(),
   };
   let challenge = "";
@@ -165,11 +176,16 @@ export function fakeAgent(matchmakerUrl: string, opts: FakeAgentOptions = {}): F
     for (const id of opts.alsoRegister ?? []) register(id);
   });
   const admittedWaiters = new Map<string, () => void>();
+  // A held job may be served after its `admitted` came.
+  const admittedJobs = new Set<string>();
   ws.on("message", (data) => {
     const msg = JSON.parse(data.toString()) as { type: string; jobUri?: string; discard?: boolean };
     if (msg.type === "admitted" || msg.type === "cancel") {
       agent.control.push({ type: msg.type, jobUri: msg.jobUri!, ...(msg.discard !== undefined && { discard: msg.discard }) });
-      if (msg.type === "admitted") admittedWaiters.get(msg.jobUri!)?.();
+      if (msg.type === "admitted") {
+        admittedJobs.add(msg.jobUri!);
+        admittedWaiters.get(msg.jobUri!)?.();
+      }
       return;
     }
     if (msg.type !== "job") return;
@@ -191,7 +207,7 @@ export function fakeAgent(matchmakerUrl: string, opts: FakeAgentOptions = {}): F
     };
     // The receipt (here: `done`) waits for admission when the job came with it pending.
     const whenAdmitted = (f: () => void) => {
-      if (job.admission !== "pending") return f();
+      if (job.admission !== "pending" || admittedJobs.has(jobUri)) return f();
       admittedWaiters.set(jobUri, f);
     };
     switch (agent.behaviour) {
@@ -210,18 +226,24 @@ export function fakeAgent(matchmakerUrl: string, opts: FakeAgentOptions = {}): F
         send({ type: "accepted", jobUri });
         chunk("Hel");
         return void setTimeout(() => ws.terminate(), 10);
-      case "serve": {
+      case "hold":
         send({ type: "accepted", jobUri });
-        for (const piece of SERVED_PIECES) chunk(piece);
-        const at = new Date().toISOString();
-        whenAdmitted(() =>
-          send({
-            type: "done", jobUri, receipt: { uri: `at://${provider}/dev.cocore.compute.receipt/3bbbbbbbbbbbb`, cid: "bafyreireceipt", written: true },
-            tokens: { in: 5, out: 2 }, price: { amount: 7, currency: "TOK" }, proBono: false, outputCommitment: "0".repeat(64),
-            outputCipherCommitment: outputCipherCommitment(frames), finishReason: "stop", startedAt: at, completedAt: at,
-          }),
-        );
-      }
+        held.set(jobUri, () => serveJob());
+        return;
+      case "serve":
+        send({ type: "accepted", jobUri });
+        return serveJob();
+    }
+    function serveJob() {
+      for (const piece of SERVED_PIECES) chunk(piece);
+      const at = new Date().toISOString();
+      whenAdmitted(() =>
+        send({
+          type: "done", jobUri, receipt: { uri: `at://${provider}/dev.cocore.compute.receipt/3bbbbbbbbbbbb`, cid: "bafyreireceipt", written: true },
+          tokens: { in: 5, out: 2 }, price: { amount: 7, currency: "TOK" }, proBono: false, outputCommitment: "0".repeat(64),
+          outputCipherCommitment: outputCipherCommitment(frames), finishReason: "stop", startedAt: at, completedAt: at,
+        }),
+      );
     }
   });
   return agent;

@@ -14,6 +14,8 @@ export const command: Command = {
                                [--queue-max N] [--queue-wait-ms MS]
                                [--rate-per-ip BURST/PER_S] [--rate-per-requester BURST/PER_S]
                                [--jobs-per-requester N] [--max-body-bytes N] [--max-agent-message-bytes N]
+                               [--cooldown-after N] [--cooldown-base-ms MS] [--cooldown-max-ms MS]
+                               [--keepalive-ms MS] [--stream-keepalive-ms MS]
 
 Agents connect on GET /v1/agent (WebSocket); requesters dispatch with POST /v1/dispatch.
 The matchmaker's account must be one of the exchange's configured matchmakers (admitJob is
@@ -27,7 +29,14 @@ Jobs that find every slot busy wait in a fair queue per model: at most --queue-m
 (default 180000; then queue_timeout). See packages/matchmaker/README.md.
 Abuse limits (README "Abuse limits"): dispatches per client address (default 1000/100) and per
 requester DID once its job record proves it (default 400/20), jobs at once per requester (128),
-the dispatch body (4 MiB) and an agent's socket message (8 MiB).`,
+the dispatch body (4 MiB) and an agent's socket message (8 MiB).
+A machine that keeps failing (drops mid-job, misses its preflight, sends bad output, goes silent,
+or registers and drops again within 30 s) is cooled down: from --cooldown-after failures in a row
+(default 3) it is not routed to for --cooldown-base-ms (default 5000), doubling with each further
+failure up to --cooldown-max-ms (default 300000); a served job or 2 quiet minutes forget them.
+Agents are pinged every --keepalive-ms (default: the heartbeat interval, at most 5000) and dropped
+when silent for 3 heartbeat intervals; a dispatch stream quiet for --stream-keepalive-ms (default
+15000) gets a keepalive line.`,
   async run(args) {
     const [verb, ...rest] = args;
     if (verb !== "serve") throw new CliError("usage: cocore matchmaker serve [options] (see --help)");
@@ -49,7 +58,24 @@ the dispatch body (4 MiB) and an agent's socket message (8 MiB).`,
       "jobs-per-requester": { type: "string" },
       "max-body-bytes": { type: "string" },
       "max-agent-message-bytes": { type: "string" },
+      "cooldown-after": { type: "string" },
+      "cooldown-base-ms": { type: "string" },
+      "cooldown-max-ms": { type: "string" },
+      "keepalive-ms": { type: "string" },
+      "stream-keepalive-ms": { type: "string" },
     }, false);
+    // Checked before logging in: a typo in a number should not cost a login round trip.
+    const count = (k: "cooldown-after" | "cooldown-base-ms" | "cooldown-max-ms" | "keepalive-ms" | "stream-keepalive-ms") => {
+      const v = values[k];
+      if (v === undefined) return undefined;
+      const n = Number(v);
+      if (!Number.isSafeInteger(n) || n < 1) throw new CliError(`--${k} must be a positive integer (got '${v}')`);
+      return n;
+    };
+    const cooldown = { threshold: count("cooldown-after"), baseMs: count("cooldown-base-ms"), maxMs: count("cooldown-max-ms") };
+    if ((cooldown.maxMs ?? 300_000) < (cooldown.baseMs ?? 5_000)) throw new CliError("--cooldown-max-ms must be at least --cooldown-base-ms");
+    const keepaliveIntervalMs = count("keepalive-ms");
+    const streamKeepaliveMs = count("stream-keepalive-ms");
     if (!values.plc && !values.insecure) {
       throw new CliError(
         "--plc URL is required: without a DID resolver the matchmaker cannot verify agent registrations or confirm job records. Pass --insecure to run without these checks (local testing only).",
@@ -115,6 +141,9 @@ the dispatch body (4 MiB) and an agent's socket message (8 MiB).`,
       host: values.host ?? "127.0.0.1",
       queue: Object.fromEntries(Object.entries(queue).filter(([, v]) => v !== undefined)),
       limits: Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)),
+      cooldown: Object.fromEntries(Object.entries(cooldown).filter(([, v]) => v !== undefined)),
+      ...(keepaliveIntervalMs !== undefined && { keepaliveIntervalMs }),
+      ...(streamKeepaliveMs !== undefined && { streamKeepaliveMs }),
     });
     if (!values.plc) console.error("matchmaker: --insecure: agent registrations and job records are NOT verified");
     console.log(`matchmaker ${agent.assertDid} listening on ${mm.url} (agents: ${mm.url.replace(/^http/, "ws")}/v1/agent)`);

@@ -27,7 +27,7 @@ function waitText(ms: number): string {
 
 export function renderStatus(s: MatchmakerStatus, url: string): string {
   const lines = [`matchmaker ${url} at ${s.at}`];
-  if (s.models.length === 0) return [...lines, "", "no model is being served"].join("\n");
+  if (s.models.length === 0) return [...lines, "", "no model is being served", ...cooldownLines(s)].join("\n");
   const rows = [
     ["model", "providers", "busy/slots", "queued", "jobs/s", "expected wait"],
     ...s.models.map((m) => [
@@ -43,16 +43,29 @@ export function renderStatus(s: MatchmakerStatus, url: string): string {
   lines.push("", ...rows.map((r) => "  " + r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()));
   const first = s.models[0]!;
   lines.push("", `each model queues at most ${first.maxQueued} jobs for at most ${Math.round(first.maxWaitMs / 1000)} s; requesters take turns`);
-  return lines.join("\n");
+  return [...lines, ...cooldownLines(s)].join("\n");
+}
+
+/** Machines and providers the matchmaker is cooling down (not routing to) after failures in a row. */
+function cooldownLines(s: MatchmakerStatus): string[] {
+  // An older matchmaker sends no cooldowns.
+  const cooling = (s.cooldowns ?? []).filter((c) => c.coolingUntil !== undefined);
+  if (cooling.length === 0) return [];
+  return [
+    "",
+    "cooling down (not routed to) after failures in a row:",
+    ...cooling.map((c) => `  ${c.machineKey !== undefined ? `machine ${c.machineId ?? c.machineKey} of ${c.provider}` : `provider ${c.provider} (all its machines)`}: ${c.failures} failures, until ${c.coolingUntil}`),
+  ];
 }
 
 export const command: Command = {
-  summary: "the matchmaker's queues: per model, providers, busy slots, waiting jobs, service rate, expected wait",
+  summary: "the matchmaker's queues: per model, providers, busy slots, waiting jobs, service rate, expected wait; machines cooling down",
   help: `usage: cocore status [--matchmaker URL] [--json]
 
 Reads GET /v1/status from the matchmaker (--matchmaker, else COCORE_MATCHMAKER, else the one you
 logged in with, else ${UP_MATCHMAKER} as \`cocore up\` runs it). No login needed: anyone can see
-the queue. --json prints the document as the matchmaker sent it.`,
+the queue. Machines and providers the matchmaker is cooling down after failures in a row are
+listed with the time the cooling ends. --json prints the document as the matchmaker sent it.`,
   async run(args) {
     const { values } = parseFlags(args, { matchmaker: { type: "string" }, json: { type: "boolean" } }, false);
     const url = matchmakerUrl(values.matchmaker);

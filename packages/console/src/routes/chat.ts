@@ -63,6 +63,8 @@ export const chatRoutes: Route[] = [
           } else if (e.type === "queued") send({ type: "queued", position: e.position, waitMs: e.waitMs });
           else if (e.type === "dispatched") send({ type: "dispatched", provider: e.provider });
           else if (e.type === "chunk") send({ type: "chunk", text: e.text });
+          // A quiet stretch upstream: passed on so that a proxy in front of the console keeps this stream open too.
+          else if (e.type === "keepalive") send({ type: "keepalive" });
           else if (e.type === "done") {
             const r = e.result;
             send({ type: "done", job: r.job.uri, provider: r.provider, tokens: r.tokens, price: r.price, finishReason: r.finishReason, receipt: r.receipt.uri });
