@@ -66,6 +66,7 @@ const MESSAGES: Record<AgentToMatchmaker["type"], Fields> = {
     },
   },
   error: { required: { jobUri: id, code: id, message: str } },
+  resume: { required: { jobUri: id, next: count } },
   bye: { required: {}, optional: { reason: str } },
 };
 

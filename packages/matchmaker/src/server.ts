@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { getRecord, makeIdResolver, resolvePds, type Agent, type IdResolver } from "@cocore/atproto";
 import { generateSigningKey, type SigningKey } from "@cocore/protocol";
 import { WebSocketServer, type WebSocket } from "ws";
-import { AGENT_WS_PATH, DEFAULT_HEARTBEAT_INTERVAL_MS } from "@cocore/agent/matchmaker-protocol";
+import { AGENT_WS_PATH, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_RESUME_GRACE_MS } from "@cocore/agent/matchmaker-protocol";
 import { AgentHub } from "./agents.ts";
 import { publishBrokerageKey } from "./brokerage-key.ts";
 import { DispatchError } from "./codes.ts";
@@ -60,6 +60,8 @@ export interface Matchmaker {
   registry: Registry;
   /** What GET /v1/status answers. */
   status(): MatchmakerStatus;
+  /** Cuts a machine's agent socket without a close handshake, as a network fault would (fault tests); false: no such connection. */
+  disconnectMachine(machineId: string): boolean;
   close(): Promise<void>;
 }
 
@@ -70,7 +72,7 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
   const idResolver = config.idResolver ?? (config.plcUrl ? makeIdResolver(config.plcUrl) : undefined);
   const brokerageKey = config.brokerageKey ?? generateSigningKey();
   const registry = new Registry({ staleAfterMs: config.staleAfterMs ?? 3 * heartbeatIntervalMs, failureThreshold: 3, failurePenaltyMs: 60_000 });
-  const timeouts: DispatchTimeouts = { acceptMs: 15_000, firstChunkMs: 120_000, idleMs: 60_000, reconnectGraceMs: 5_000, ...config.timeouts };
+  const timeouts: DispatchTimeouts = { acceptMs: 15_000, firstChunkMs: 120_000, idleMs: 60_000, reconnectGraceMs: 5_000, resumeGraceMs: DEFAULT_RESUME_GRACE_MS, ...config.timeouts };
   const limits: MatchmakerLimits = { ...DEFAULT_MATCHMAKER_LIMITS, ...config.limits };
   const guard = new DispatchGuard(limits);
   const queues = new JobQueues({ registry, limits: { ...DEFAULT_QUEUE_LIMITS, ...config.queue }, orphanGraceMs: timeouts.reconnectGraceMs, now });
@@ -81,6 +83,7 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
     verifyAttestations: config.verifyRegistrations ?? idResolver !== undefined,
     idResolver,
     maxClockSkewMs: 5 * 60_000,
+    resumeGraceMs: timeouts.resumeGraceMs,
     log,
     now,
   });
@@ -236,6 +239,7 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
     brokerageKey: brokerageKey.publicKey,
     registry,
     status,
+    disconnectMachine: (machineId) => hub.disconnect(machineId),
     close() {
       closing ??= (async () => {
         clearInterval(ticker);
