@@ -314,6 +314,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       capacity: Object.values(perModel).reduce((a, b) => a + b, 0),
       capacityByModel: perModel,
       capabilitiesByModel: capabilitiesByModel(),
+      resumes: true,
       at: new Date().toISOString(),
       challenge,
     };

@@ -45,7 +45,8 @@
 //                                `registered`), `already_registered`. A malformed register is
 //                                `rejected` `invalid_register` instead. Agents may log it.
 // Resume (a socket cut mid-answer): the matchmaker holds a job that had relayed output for
-// `resumeGraceMs` (sent in `registered`) after its connection dropped, with the requester's stream
+// `resumeGraceMs` (sent in `registered`) after its connection dropped — if its register said
+// `resumes: true` — with the requester's stream
 // open. The agent keeps each job's unacked frames (bounded per job by RESUME_BUFFER_BYTES; a job
 // over it cannot resume) and generation goes on. On its next registration — the same machine key,
 // challenge-signed — it sends `resume` and replays; the matchmaker drops frames it already relayed
@@ -163,6 +164,8 @@ export interface RegisterMessage {
   capacityByModel?: Record<string, number>;
   /** Per model served; a model missing here serves plain text only. */
   capabilitiesByModel?: Record<string, ModelCapabilities>;
+  /** The agent keeps unacked output and resumes its jobs after a reconnect ("Resume"); absent: its jobs fail when it drops. */
+  resumes?: boolean;
   /** ISO time of signing; the matchmaker should refuse registrations older than a few minutes. */
   at: string;
   /** The nonce of this connection's `challenge`: what makes the signature good for this connection only. */

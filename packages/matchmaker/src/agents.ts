@@ -45,6 +45,8 @@ interface Connection {
   renewing?: string;
   /** Who registered on this connection: only the same provider and attestation key may take its machineId over. */
   owner?: MachineOwner;
+  /** The register said the agent resumes its jobs after a reconnect. */
+  resumes?: boolean;
   jobs: Map<string, RelayedJob>;
   /** Jobs with chunks relayed since their last `ack`; flushed together (acks stay off the output path). */
   acks: Set<string>;
@@ -321,6 +323,7 @@ export class AgentHub {
     }
     conn.machineId = msg.machineId;
     conn.owner = { provider: msg.providerDid, attestationPubKey: msg.attestationPubKey };
+    conn.resumes = msg.resumes === true;
     this.byMachine.set(msg.machineId, conn);
     this.opts.registry.upsert(info, conn.id, this.opts.now());
     if (old && old !== conn) {
@@ -330,7 +333,7 @@ export class AgentHub {
     }
     conn.ws.send(encodeMessage({
       type: "registered", machineId: msg.machineId, heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
-      ...(this.holds.enabled && { resumeGraceMs: this.opts.resumeGraceMs }),
+      ...(this.holds.enabled && msg.resumes === true && { resumeGraceMs: this.opts.resumeGraceMs }),
     }));
     this.opts.log(`machine ${msg.machineId} of ${msg.providerDid} registered (${msg.models.join(", ")}; ${msg.engineState})`);
   }
@@ -380,7 +383,7 @@ export class AgentHub {
     conn.jobs.clear();
     for (const [jobUri, job] of jobs) {
       // Before any output the job is better re-dispatched at once (attempt.ts) than held.
-      if (this.holds.enabled && job.relayed >= 0 && conn.machineId && conn.owner) {
+      if (this.holds.enabled && conn.resumes && job.relayed >= 0 && conn.machineId && conn.owner) {
         const grace = this.opts.resumeGraceMs;
         this.holds.hold(conn.machineId, jobUri, conn.owner, job, () => job.listener.onLost(`${reason}, and it did not resume the job within ${Math.round(grace / 1000)} s`));
       } else job.listener.onLost(reason);

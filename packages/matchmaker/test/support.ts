@@ -104,6 +104,8 @@ export interface FakeAgentOptions {
   attestation?: { uri: string; cid: string };
   /** Further machine ids to register on the same socket right after the first (a misbehaving agent). */
   alsoRegister?: string[];
+  /** Say in the register that this agent resumes its jobs after a reconnect. */
+  resumes?: boolean;
 }
 
 export function fakeAgent(matchmakerUrl: string, opts: FakeAgentOptions = {}): FakeAgent {
@@ -150,6 +152,7 @@ export function fakeAgent(matchmakerUrl: string, opts: FakeAgentOptions = {}): F
       attestationExpiresAt: new Date(Date.now() + 86_400_000).toISOString(),
       acceptedExchanges: opts.acceptedExchanges ?? [],
       capacity: 2,
+      ...(opts.resumes && { resumes: true }),
       at: new Date().toISOString(),
       challenge,
     };
