@@ -382,8 +382,9 @@ export class AgentHub {
     const jobs = [...conn.jobs];
     conn.jobs.clear();
     for (const [jobUri, job] of jobs) {
-      // Before any output the job is better re-dispatched at once (attempt.ts) than held.
-      if (this.holds.enabled && conn.resumes && job.relayed >= 0 && conn.machineId && conn.owner) {
+      // Before any output the job is better re-dispatched at once (attempt.ts) than held; after a
+      // `bye` the agent is going away, not coming back for it.
+      if (this.holds.enabled && conn.resumes && !conn.closing && job.relayed >= 0 && conn.machineId && conn.owner) {
         const grace = this.opts.resumeGraceMs;
         this.holds.hold(conn.machineId, jobUri, conn.owner, job, () => job.listener.onLost(`${reason}, and it did not resume the job within ${Math.round(grace / 1000)} s`));
       } else job.listener.onLost(reason);

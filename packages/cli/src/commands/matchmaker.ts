@@ -14,6 +14,7 @@ export const command: Command = {
                                [--queue-max N] [--queue-wait-ms MS]
                                [--rate-per-ip BURST/PER_S] [--rate-per-requester BURST/PER_S]
                                [--jobs-per-requester N] [--max-body-bytes N] [--max-agent-message-bytes N]
+                               [--resume-grace-ms MS]
 
 Agents connect on GET /v1/agent (WebSocket); requesters dispatch with POST /v1/dispatch.
 The matchmaker's account must be one of the exchange's configured matchmakers (admitJob is
@@ -27,7 +28,9 @@ Jobs that find every slot busy wait in a fair queue per model: at most --queue-m
 (default 180000; then queue_timeout). See packages/matchmaker/README.md.
 Abuse limits (README "Abuse limits"): dispatches per client address (default 1000/100) and per
 requester DID once its job record proves it (default 400/20), jobs at once per requester (128),
-the dispatch body (4 MiB) and an agent's socket message (8 MiB).`,
+the dispatch body (4 MiB) and an agent's socket message (8 MiB).
+An agent whose socket drops mid-answer may reconnect and resume the job within --resume-grace-ms
+(default 10000; 0: such a job fails at once, provider_lost); the requester's stream stays open.`,
   async run(args) {
     const [verb, ...rest] = args;
     if (verb !== "serve") throw new CliError("usage: cocore matchmaker serve [options] (see --help)");
@@ -49,6 +52,7 @@ the dispatch body (4 MiB) and an agent's socket message (8 MiB).`,
       "jobs-per-requester": { type: "string" },
       "max-body-bytes": { type: "string" },
       "max-agent-message-bytes": { type: "string" },
+      "resume-grace-ms": { type: "string" },
     }, false);
     if (!values.plc && !values.insecure) {
       throw new CliError(
@@ -104,6 +108,8 @@ the dispatch body (4 MiB) and an agent's socket message (8 MiB).`,
       maxBodyBytes: positive("max-body-bytes"),
       maxAgentMessageBytes: positive("max-agent-message-bytes"),
     };
+    const grace = values["resume-grace-ms"] === undefined ? undefined : Number(values["resume-grace-ms"]);
+    if (grace !== undefined && !(Number.isSafeInteger(grace) && grace >= 0)) throw new CliError("--resume-grace-ms must be a whole number of milliseconds (0: no resume)");
     const mm = await startMatchmaker({
       did: agent.assertDid,
       serviceAuth: serviceAuthFromAgent(agent),
@@ -115,6 +121,7 @@ the dispatch body (4 MiB) and an agent's socket message (8 MiB).`,
       host: values.host ?? "127.0.0.1",
       queue: Object.fromEntries(Object.entries(queue).filter(([, v]) => v !== undefined)),
       limits: Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)),
+      ...(grace !== undefined && { timeouts: { resumeGraceMs: grace } }),
     });
     if (!values.plc) console.error("matchmaker: --insecure: agent registrations and job records are NOT verified");
     console.log(`matchmaker ${agent.assertDid} listening on ${mm.url} (agents: ${mm.url.replace(/^http/, "ws")}/v1/agent)`);
