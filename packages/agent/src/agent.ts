@@ -13,6 +13,7 @@ import type { EngineKind } from "./engines/index.ts";
 import { agentBinaryHash, clip64, collectHostFacts, type HostFacts } from "./host.ts";
 import { JobSlots } from "./job-slots.ts";
 import { errorMessage, runJob, type JobContext } from "./jobs.ts";
+import { JobOutbox } from "./job-outbox.ts";
 import { MatchmakerClient, type BackoffOptions } from "./matchmaker-client.ts";
 import { AGENT_PROTOCOL_VERSION, type EngineState, type JobMessage, type ModelCapabilities, type RegisterMessage } from "./matchmaker-protocol.ts";
 import { DEFAULT_TOKEN_RATE, PolicySource, type TokenRate } from "./policy.ts";
@@ -318,12 +319,15 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       capacity: Object.values(perModel).reduce((a, b) => a + b, 0),
       capacityByModel: perModel,
       capabilitiesByModel: capabilitiesByModel(),
+      resumes: true,
       at: new Date().toISOString(),
       challenge,
     };
     return { ...body, sig: base64Encode(sign(state.signingKey, canonicalBytes(body))) };
   };
   const connectMatchmaker = (url: string) => {
+    // A job's frames survive the socket: kept until acked, replayed on the next session (job-outbox.ts).
+    const outbox = new JobOutbox({ send: (m) => mm.send(m) });
     const mm = new MatchmakerClient({
       url,
       register: signRegistration,
@@ -336,17 +340,30 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         attestation: { uri: attestation.uri, cid: attestation.cid },
         attestationExpiresAt: attestation.expiresAt,
       }),
-      onJob: (msg) => void handleJob(msg, (m) => mm.send(m as never)),
+      onJob: (msg) => void handleJob(msg, (m) => outbox.send(m as Parameters<JobOutbox["send"]>[0])),
+      onAck: (jobUri, seq, final) => outbox.ack(jobUri, seq, final),
       onAdmitted: (jobUri) => settleAdmission(jobUri, true),
       onCancel: (jobUri) => {
         // Still pending here means never admitted (the matchmaker admits before any plain cancel).
         settleAdmission(jobUri, false);
+        outbox.drop(jobUri);
         active.get(jobUri)?.abort();
       },
       onDisconnected: () => {
-        for (const jobUri of [...admissions.keys()]) settleAdmission(jobUri, false);
+        const grace = mm.resumeGraceMs;
+        outbox.disconnected(grace !== undefined);
+        // A job that may be resumed may still be admitted on the next session; one that is not, never.
+        for (const jobUri of [...admissions.keys()]) if (!outbox.resumable(jobUri)) settleAdmission(jobUri, false);
+        if (grace !== undefined) {
+          const late = setTimeout(() => {
+            for (const jobUri of [...admissions.keys()]) if (outbox.resumable(jobUri)) settleAdmission(jobUri, false);
+          }, 2 * grace);
+          late.unref();
+        }
       },
       onConnected: () => {
+        const resumed = outbox.resumeAll();
+        if (resumed.length > 0) log(`resumed ${resumed.length} job(s) on the new matchmaker session`);
         log(`registered with matchmaker ${opts.matchmaker}`);
         if (provisioning || advisorFault) {
           provisioning = false;

@@ -42,6 +42,8 @@ export interface MatchmakerClientOptions {
   status(): Omit<HeartbeatMessage, "type" | "at">;
   onJob(msg: JobMessage): void;
   onCancel(jobUri: string): void;
+  /** The matchmaker relayed a job's chunks up to `seq` (`final`: and its terminal message). */
+  onAck?(jobUri: string, seq: number, final: boolean): void;
   /** The exchange admitted a job dispatched with admission pending. */
   onAdmitted?(jobUri: string): void;
   /** The session ended (jobs still awaiting admission will never get it). */
@@ -71,11 +73,17 @@ export class MatchmakerClient {
   private missedPongs = 0;
   private faulted = false;
   private readonly readyWaiters: Array<() => void> = [];
+  private graceMs: number | undefined;
 
   constructor(private readonly opts: MatchmakerClientOptions) {}
 
   get connected(): boolean {
     return this.registered && this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  /** How long the matchmaker of the last session holds a job after a drop (undefined: it does not resume jobs). */
+  get resumeGraceMs(): number | undefined {
+    return this.graceMs;
   }
 
   get consecutiveFailures(): number {
@@ -164,6 +172,7 @@ export class MatchmakerClient {
           if (!this.registered && typeof msg.nonce === "string") answer(msg.nonce);
           break;
         case "registered":
+          this.graceMs = typeof msg.resumeGraceMs === "number" && msg.resumeGraceMs > 0 ? msg.resumeGraceMs : undefined;
           this.onRegistered(msg.heartbeatIntervalMs);
           break;
         case "rejected":
@@ -172,6 +181,9 @@ export class MatchmakerClient {
           break;
         case "job":
           if (this.registered) this.opts.onJob(msg);
+          break;
+        case "ack":
+          if (typeof msg.jobUri === "string" && Number.isSafeInteger(msg.seq)) this.opts.onAck?.(msg.jobUri, msg.seq, msg.final === true);
           break;
         case "admitted":
           this.opts.onAdmitted?.(msg.jobUri);

@@ -31,6 +31,12 @@
 //                                a receipt for the tokens it produced and ends with `done`.
 //                                `discard: true` (the job was never admitted): stop and write NO
 //                                receipt, end with `error` `not_admitted`
+//   mm     → ack                 the highest contiguous chunk `seq` relayed for a job, batched
+//                                (at most every ACK_INTERVAL_MS); `final: true` once its terminal
+//                                message was relayed too: the agent may forget the job's frames
+//   agent  → resume              after a reconnect: a job that was running on the dropped
+//                                connection goes on from `next` (its first unacked seq); the
+//                                agent then replays every frame from there, terminal included
 //   agent  → bye                 graceful shutdown: no new jobs, in-flight ones are finishing
 //   mm     → ignored             a frame the matchmaker did not act on, with a stable `code`:
 //                                `bad_message` (not JSON, or a field not of its kind; a malformed
@@ -38,6 +44,15 @@
 //                                `unknown_type`, `not_registered` (job or status messages before
 //                                `registered`), `already_registered`. A malformed register is
 //                                `rejected` `invalid_register` instead. Agents may log it.
+// Resume (a socket cut mid-answer): the matchmaker holds a job that had relayed output for
+// `resumeGraceMs` (sent in `registered`) after its connection dropped — if its register said
+// `resumes: true` — with the requester's stream
+// open. The agent keeps each job's unacked frames (bounded per job by RESUME_BUFFER_BYTES; a job
+// over it cannot resume) and generation goes on. On its next registration — the same machine key,
+// challenge-signed — it sends `resume` and replays; the matchmaker drops frames it already relayed
+// (seq ≤ relayed), so the requester sees each byte once, in order. A resume the matchmaker cannot
+// take (the grace passed, another machine key, an unknown job) is answered `cancel` with reason
+// `resume_refused`: the job ends as a dropped one did before (its hold was released).
 // WebSocket ping/pong frames are used for liveness in both directions (the `ws` library answers
 // pings automatically); an agent that sees no pong for 3 heartbeat intervals reconnects.
 //
@@ -68,6 +83,12 @@ export const DEFAULT_HEARTBEAT_INTERVAL_MS = 10_000;
  * agent, the matchmaker and the requester a seal/relay/open (reply-stream.ts).
  */
 export const OUTPUT_FLUSH_MS = 16;
+/** Longest a relayed chunk waits for its `ack` (acks are batched: one per job per interval, off the output path). */
+export const ACK_INTERVAL_MS = 100;
+/** How long the matchmaker holds a job whose agent dropped mid-answer, unless `registered` says otherwise. */
+export const DEFAULT_RESUME_GRACE_MS = 10_000;
+/** Sealed output (base64 characters) an agent keeps per job until acked; beyond it the job cannot resume. */
+export const RESUME_BUFFER_BYTES = 8 * 1024 * 1024;
 
 export interface StrongRef {
   uri: string;
@@ -143,6 +164,8 @@ export interface RegisterMessage {
   capacityByModel?: Record<string, number>;
   /** Per model served; a model missing here serves plain text only. */
   capabilitiesByModel?: Record<string, ModelCapabilities>;
+  /** The agent keeps unacked output and resumes its jobs after a reconnect ("Resume"); absent: its jobs fail when it drops. */
+  resumes?: boolean;
   /** ISO time of signing; the matchmaker should refuse registrations older than a few minutes. */
   at: string;
   /** The nonce of this connection's `challenge`: what makes the signature good for this connection only. */
@@ -244,12 +267,19 @@ export interface ErrorMessage {
   message: string;
 }
 
+export interface ResumeMessage {
+  type: "resume";
+  jobUri: string;
+  /** The first seq the agent replays (its highest acked + 1); the matchmaker skips what it already relayed. */
+  next: number;
+}
+
 export interface ByeMessage {
   type: "bye";
   reason: string;
 }
 
-export type AgentToMatchmaker = RegisterMessage | HeartbeatMessage | AcceptedMessage | ChunkMessage | DoneMessage | ErrorMessage | ByeMessage;
+export type AgentToMatchmaker = RegisterMessage | HeartbeatMessage | AcceptedMessage | ChunkMessage | DoneMessage | ErrorMessage | ResumeMessage | ByeMessage;
 
 // ------------------------------------------------------------------ matchmaker → agent
 
@@ -264,6 +294,8 @@ export interface RegisteredMessage {
   machineId: string;
   /** How often the agent should heartbeat (default DEFAULT_HEARTBEAT_INTERVAL_MS). */
   heartbeatIntervalMs?: number;
+  /** How long this matchmaker holds a job after its connection drops (absent: it does not resume jobs). */
+  resumeGraceMs?: number;
 }
 
 export interface RejectedMessage {
@@ -318,6 +350,15 @@ export interface CancelMessage {
   discard?: boolean;
 }
 
+export interface AckMessage {
+  type: "ack";
+  jobUri: string;
+  /** Every chunk up to and including this seq was relayed to the requester (-1: none yet). */
+  seq: number;
+  /** The job's terminal message was relayed as well: nothing of it needs replaying any more. */
+  final?: boolean;
+}
+
 /** A frame the matchmaker did not act on (see the session list above); nothing changed because of it. */
 export interface IgnoredMessage {
   type: "ignored";
@@ -327,7 +368,7 @@ export interface IgnoredMessage {
   jobUri?: string;
 }
 
-export type MatchmakerToAgent = ChallengeMessage | RegisteredMessage | RejectedMessage | JobMessage | AdmittedMessage | CancelMessage | IgnoredMessage;
+export type MatchmakerToAgent = ChallengeMessage | RegisteredMessage | RejectedMessage | JobMessage | AdmittedMessage | CancelMessage | AckMessage | IgnoredMessage;
 
 // ------------------------------------------------------------------ sealed input (requester → agent)
 

@@ -46,7 +46,7 @@ const MESSAGES: Record<AgentToMatchmaker["type"], Fields> = {
     },
     optional: {
       providerRecord: str, engineFault: shape({ code: str, message: str }), attestationExpiresAt: str, acceptedExchanges: ids,
-      capacity: num, capacityByModel: mapOf(num), capabilitiesByModel: mapOf(capabilities),
+      capacity: num, capacityByModel: mapOf(num), capabilitiesByModel: mapOf(capabilities), resumes: bool,
     },
   },
   heartbeat: {
@@ -66,6 +66,7 @@ const MESSAGES: Record<AgentToMatchmaker["type"], Fields> = {
     },
   },
   error: { required: { jobUri: id, code: id, message: str } },
+  resume: { required: { jobUri: id, next: count } },
   bye: { required: {}, optional: { reason: str } },
 };
 

@@ -1,10 +1,13 @@
 // Provider agents' WebSocket connections (GET /v1/agent), speaking the agent's wire protocol
 // (packages/agent/src/matchmaker-protocol.ts). A connection becomes a routable machine only after
-// its signed `register` checks out; jobs on a connection that drops are told so at once.
+// its signed `register` checks out. A job on a connection that drops is told so at once — unless
+// it had relayed output: then it is held for the resume grace (job-holds.ts) and goes on if the
+// same machine registers again and resumes it.
 import { randomBytes, randomUUID } from "node:crypto";
 import type { IdResolver } from "@cocore/atproto";
 import type { WebSocket } from "ws";
 import {
+  ACK_INTERVAL_MS,
   AGENT_PROTOCOL_VERSION,
   encodeMessage,
   type AgentToMatchmaker,
@@ -14,8 +17,10 @@ import {
   type MatchmakerToAgent,
   type ModelCapabilities,
   type RegisterMessage,
+  type ResumeMessage,
 } from "@cocore/agent/matchmaker-protocol";
 import { parseAgentFrame, type AgentInput, type IgnoredCode } from "./agent-input.ts";
+import { frameVerdict, JobHolds, type MachineOwner, type RelayedJob } from "./job-holds.ts";
 import { attestedLevel, checkRegistration } from "./registration.ts";
 import type { MachineInfo, Registry } from "./registry.ts";
 
@@ -39,8 +44,13 @@ interface Connection {
   /** The CID of a renewed attestation being checked. */
   renewing?: string;
   /** Who registered on this connection: only the same provider and attestation key may take its machineId over. */
-  owner?: { provider: string; attestationPubKey: string };
-  jobs: Map<string, JobListener>;
+  owner?: MachineOwner;
+  /** The register said the agent resumes its jobs after a reconnect. */
+  resumes?: boolean;
+  jobs: Map<string, RelayedJob>;
+  /** Jobs with chunks relayed since their last `ack`; flushed together (acks stay off the output path). */
+  acks: Set<string>;
+  ackTimer?: NodeJS.Timeout;
   closing: boolean;
   /** The nonce sent in this connection's `challenge`. */
   challenge: string;
@@ -60,6 +70,8 @@ export interface AgentHubOptions {
   maxClockSkewMs: number;
   /** A registered connection dropping sooner than this after its register is a failure (register churn, cooldown.ts). */
   churnMs: number;
+  /** How long a job whose connection dropped mid-answer waits for its machine to resume it (0: not at all). */
+  resumeGraceMs: number;
   log: (msg: string) => void;
   now: () => number;
 }
@@ -67,11 +79,14 @@ export interface AgentHubOptions {
 export class AgentHub {
   private readonly connections = new Map<string, Connection>();
   private readonly byMachine = new Map<string, Connection>();
+  private readonly holds: JobHolds;
 
-  constructor(private readonly opts: AgentHubOptions) {}
+  constructor(private readonly opts: AgentHubOptions) {
+    this.holds = new JobHolds(opts.resumeGraceMs);
+  }
 
   accept(ws: WebSocket): void {
-    const conn: Connection = { id: randomUUID(), ws, jobs: new Map(), closing: false, challenge: randomBytes(16).toString("hex") };
+    const conn: Connection = { id: randomUUID(), ws, jobs: new Map(), acks: new Set(), closing: false, challenge: randomBytes(16).toString("hex") };
     this.connections.set(conn.id, conn);
     // The register must sign this: a register captured from another connection cannot answer it.
     ws.send(encodeMessage({ type: "challenge", nonce: conn.challenge }));
@@ -112,13 +127,23 @@ export class AgentHub {
   sendJob(machineId: string, msg: Extract<MatchmakerToAgent, { type: "job" }>, listener: JobListener): boolean {
     const conn = this.byMachine.get(machineId);
     if (!conn || conn.closing || conn.ws.readyState !== conn.ws.OPEN) return false;
-    conn.jobs.set(msg.job.uri, listener);
+    conn.jobs.set(msg.job.uri, { listener, relayed: -1, admitted: msg.admission !== "pending" });
     conn.ws.send(encodeMessage(msg));
+    return true;
+  }
+
+  /** Cuts a machine's socket as a network fault would (no close handshake): for fault tests and operators. */
+  disconnect(machineId: string): boolean {
+    const conn = this.byMachine.get(machineId);
+    if (!conn) return false;
+    conn.ws.terminate();
     return true;
   }
 
   /** `discard`: the job was never admitted, so the agent must write no receipt for it. */
   cancel(machineId: string, jobUri: string, reason: string, discard = false): void {
+    // A held job has no socket to tell: the agent's resume will be refused.
+    this.holds.drop(machineId, jobUri);
     const conn = this.byMachine.get(machineId);
     if (!conn) return;
     if (conn.jobs.delete(jobUri) && conn.ws.readyState === conn.ws.OPEN) {
@@ -128,16 +153,23 @@ export class AgentHub {
 
   /** Tells the agent that a job sent with admission pending was admitted (its receipt may be written). */
   admit(machineId: string, jobUri: string): void {
+    const held = this.holds.get(machineId, jobUri);
+    if (held) held.admitted = true;
     const conn = this.byMachine.get(machineId);
-    if (conn?.jobs.has(jobUri) && conn.ws.readyState === conn.ws.OPEN) conn.ws.send(encodeMessage({ type: "admitted", jobUri }));
+    const job = conn?.jobs.get(jobUri);
+    if (!conn || !job) return;
+    job.admitted = true;
+    if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(encodeMessage({ type: "admitted", jobUri }));
   }
 
   /** Forget a job's listener (it ended) without telling the agent anything. */
   release(machineId: string, jobUri: string): void {
+    this.holds.drop(machineId, jobUri);
     this.byMachine.get(machineId)?.jobs.delete(jobUri);
   }
 
   closeAll(): void {
+    this.holds.clear();
     for (const conn of this.connections.values()) conn.ws.terminate();
   }
 
@@ -159,7 +191,7 @@ export class AgentHub {
     const job = input.jobUri !== undefined && input.type !== undefined && JOB_MESSAGES.has(input.type) ? conn.jobs.get(input.jobUri) : undefined;
     if (job) {
       conn.jobs.delete(input.jobUri!);
-      job.onBadMessage(input.message);
+      job.listener.onBadMessage(input.message);
     }
     this.ignore(conn, input.code, input.message, input.jobUri);
   }
@@ -190,23 +222,74 @@ export class AgentHub {
         return;
       case "accepted":
         if (conn.machineId) this.opts.registry.touch(conn.machineId, now);
-        conn.jobs.get(msg.jobUri)?.onAccepted();
+        conn.jobs.get(msg.jobUri)?.listener.onAccepted();
         return;
       case "chunk":
-        conn.jobs.get(msg.jobUri)?.onChunk(msg);
-        return;
-      case "done": {
-        const l = conn.jobs.get(msg.jobUri);
-        conn.jobs.delete(msg.jobUri);
-        l?.onDone(msg);
-        return;
-      }
+        return this.onChunk(conn, msg);
+      case "done":
       case "error": {
-        const l = conn.jobs.get(msg.jobUri);
+        const job = conn.jobs.get(msg.jobUri);
+        if (!job) return;
         conn.jobs.delete(msg.jobUri);
-        l?.onError(msg);
+        conn.acks.delete(msg.jobUri);
+        // Nothing of the job needs replaying any more.
+        conn.ws.send(encodeMessage({ type: "ack", jobUri: msg.jobUri, seq: job.relayed, final: true }));
+        if (msg.type === "done") job.listener.onDone(msg);
+        else job.listener.onError(msg);
         return;
       }
+      case "resume":
+        return this.onResume(conn, msg);
+    }
+  }
+
+  /** Relays the next chunk of a job once: a replay's duplicates are dropped, a hole fails the job. */
+  private onChunk(conn: Connection, msg: ChunkMessage): void {
+    const job = conn.jobs.get(msg.jobUri);
+    if (!job) return;
+    const verdict = frameVerdict(job.relayed, msg.seq);
+    if (verdict === "duplicate") return;
+    if (verdict === "gap") {
+      conn.jobs.delete(msg.jobUri);
+      job.listener.onBadMessage(`chunk seq ${msg.seq} after ${job.relayed}: output is missing`);
+      return;
+    }
+    job.relayed = msg.seq;
+    job.listener.onChunk(msg);
+    conn.acks.add(msg.jobUri);
+    conn.ackTimer ??= setTimeout(() => this.flushAcks(conn), ACK_INTERVAL_MS);
+  }
+
+  private flushAcks(conn: Connection): void {
+    conn.ackTimer = undefined;
+    if (conn.ws.readyState !== conn.ws.OPEN) return;
+    for (const jobUri of conn.acks) {
+      const job = conn.jobs.get(jobUri);
+      if (job) conn.ws.send(encodeMessage({ type: "ack", jobUri, seq: job.relayed }));
+    }
+    conn.acks.clear();
+  }
+
+  /**
+   * A job held since the machine's last connection dropped goes on here: the agent replays from
+   * `next` and the relay skips what the requester already has. Only the machine that ran it —
+   * same provider and machine key, proven by this connection's challenge-signed register — may.
+   */
+  private onResume(conn: Connection, msg: ResumeMessage): void {
+    const taken = this.holds.take(conn.machineId!, msg.jobUri, conn.owner!);
+    if (typeof taken === "string") {
+      const why = taken === "resume_wrong_machine" ? "another machine key runs this job" : "no job of this machine waits for a resume (its grace passed, or it ended)";
+      this.opts.log(`machine ${conn.machineId}: resume of ${msg.jobUri} refused: ${taken}`);
+      conn.ws.send(encodeMessage({ type: "cancel", jobUri: msg.jobUri, reason: `resume_refused: ${why}` }));
+      return;
+    }
+    conn.jobs.set(msg.jobUri, taken);
+    this.opts.log(`machine ${conn.machineId}: job ${msg.jobUri} resumed after seq ${taken.relayed} (agent replays from ${msg.next})`);
+    if (taken.admitted) conn.ws.send(encodeMessage({ type: "admitted", jobUri: msg.jobUri }));
+    // The agent's buffer may start after what was relayed (an ack it got) but never beyond it.
+    if (msg.next > taken.relayed + 1) {
+      conn.jobs.delete(msg.jobUri);
+      taken.listener.onBadMessage(`resume from seq ${msg.next} after ${taken.relayed}: output is missing`);
     }
   }
 
@@ -248,10 +331,18 @@ export class AgentHub {
     conn.machineId = msg.machineId;
     conn.owner = { provider: msg.providerDid, attestationPubKey: msg.attestationPubKey };
     conn.registeredAt = this.opts.now();
+    conn.resumes = msg.resumes === true;
     this.byMachine.set(msg.machineId, conn);
     this.opts.registry.upsert(info, conn.id, this.opts.now());
-    if (old && old !== conn) old.ws.terminate();
-    conn.ws.send(encodeMessage({ type: "registered", machineId: msg.machineId, heartbeatIntervalMs: this.opts.heartbeatIntervalMs }));
+    if (old && old !== conn) {
+      // Its jobs are held now, before this connection's resumes can arrive.
+      this.dropConnection(old, "the machine registered again on a new connection");
+      old.ws.terminate();
+    }
+    conn.ws.send(encodeMessage({
+      type: "registered", machineId: msg.machineId, heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
+      ...(this.holds.enabled && msg.resumes === true && { resumeGraceMs: this.opts.resumeGraceMs }),
+    }));
     this.opts.log(`machine ${msg.machineId} of ${msg.providerDid} registered (${msg.models.join(", ")}; ${msg.engineState})`);
   }
 
@@ -296,9 +387,17 @@ export class AgentHub {
       this.opts.registry.remove(conn.machineId, conn.id);
       this.countDrop(conn);
     }
-    const jobs = [...conn.jobs.values()];
+    clearTimeout(conn.ackTimer);
+    const jobs = [...conn.jobs];
     conn.jobs.clear();
-    for (const l of jobs) l.onLost(reason);
+    for (const [jobUri, job] of jobs) {
+      // Before any output the job is better re-dispatched at once (attempt.ts) than held; after a
+      // `bye` the agent is going away, not coming back for it.
+      if (this.holds.enabled && conn.resumes && !conn.closing && job.relayed >= 0 && conn.machineId && conn.owner) {
+        const grace = this.opts.resumeGraceMs;
+        this.holds.hold(conn.machineId, jobUri, conn.owner, job, () => job.listener.onLost(`${reason}, and it did not resume the job within ${Math.round(grace / 1000)} s`));
+      } else job.listener.onLost(reason);
+    }
   }
 
   /**
@@ -316,7 +415,7 @@ export class AgentHub {
 }
 
 /** Messages about one job: a malformed one fails the job it names. */
-const JOB_MESSAGES = new Set(["accepted", "chunk", "done", "error"]);
+const JOB_MESSAGES = new Set(["accepted", "chunk", "done", "error", "resume"]);
 
 /** The agent's per-model concurrency, keeping only positive integer counts (undefined when absent or empty). */
 function capacityMap(v: unknown): Record<string, number> | undefined {

@@ -24,6 +24,8 @@ export interface DispatchTimeouts {
   idleMs: number;
   /** How long to wait for the sealed-to machine to come back after it dropped. */
   reconnectGraceMs: number;
+  /** How long a job whose machine dropped mid-answer is held for that machine to resume it (0: it fails at once). */
+  resumeGraceMs: number;
 }
 
 export interface DispatcherDeps {

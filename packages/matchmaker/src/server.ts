@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { getRecord, makeIdResolver, resolvePds, type Agent, type IdResolver } from "@cocore/atproto";
 import { generateSigningKey, type SigningKey } from "@cocore/protocol";
 import { WebSocketServer, type WebSocket } from "ws";
-import { AGENT_WS_PATH, DEFAULT_HEARTBEAT_INTERVAL_MS } from "@cocore/agent/matchmaker-protocol";
+import { AGENT_WS_PATH, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_RESUME_GRACE_MS } from "@cocore/agent/matchmaker-protocol";
 import { AgentHub } from "./agents.ts";
 import { publishBrokerageKey } from "./brokerage-key.ts";
 import { DispatchError } from "./codes.ts";
@@ -70,6 +70,8 @@ export interface Matchmaker {
   registry: Registry;
   /** What GET /v1/status answers. */
   status(): MatchmakerStatus;
+  /** Cuts a machine's agent socket without a close handshake, as a network fault would (fault tests); false: no such connection. */
+  disconnectMachine(machineId: string): boolean;
   close(): Promise<void>;
 }
 
@@ -83,7 +85,7 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
   if (!Number.isSafeInteger(streamKeepaliveMs) || streamKeepaliveMs < 1) throw new RangeError(`streamKeepaliveMs must be a positive integer (got ${streamKeepaliveMs})`);
   const cooldown = checkedCooldown({ ...DEFAULT_COOLDOWN_POLICY, ...config.cooldown });
   const registry = new Registry({ staleAfterMs: config.staleAfterMs ?? 3 * heartbeatIntervalMs, cooldown, clock: config.cooldownClock });
-  const timeouts: DispatchTimeouts = { acceptMs: 15_000, firstChunkMs: 120_000, idleMs: 60_000, reconnectGraceMs: 5_000, ...config.timeouts };
+  const timeouts: DispatchTimeouts = { acceptMs: 15_000, firstChunkMs: 120_000, idleMs: 60_000, reconnectGraceMs: 5_000, resumeGraceMs: DEFAULT_RESUME_GRACE_MS, ...config.timeouts };
   const limits: MatchmakerLimits = { ...DEFAULT_MATCHMAKER_LIMITS, ...config.limits };
   const guard = new DispatchGuard(limits);
   const queues = new JobQueues({ registry, limits: { ...DEFAULT_QUEUE_LIMITS, ...config.queue }, orphanGraceMs: timeouts.reconnectGraceMs, now });
@@ -95,6 +97,7 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
     idResolver,
     maxClockSkewMs: 5 * 60_000,
     churnMs: cooldown.churnMs,
+    resumeGraceMs: timeouts.resumeGraceMs,
     log,
     now,
   });
@@ -261,6 +264,7 @@ export async function startMatchmaker(config: MatchmakerConfig): Promise<Matchma
     brokerageKey: brokerageKey.publicKey,
     registry,
     status,
+    disconnectMachine: (machineId) => hub.disconnect(machineId),
     close() {
       closing ??= (async () => {
         clearInterval(ticker);

@@ -13,7 +13,7 @@ import { fakeAgent, fakeExchange, makeDispatch, postDispatch, type FakeAgent, ty
 const RUNS = 60;
 const IGNORED = new Set(["bad_message", "unknown_type", "not_registered", "already_registered"]);
 const REGISTER_REFUSALS = new Set(["invalid_register", "protocol_version", "challenge_mismatch", "stale_register", "bad_signature", "bad_attestation"]);
-const KNOWN_TYPES = new Set(["register", "heartbeat", "accepted", "chunk", "done", "error", "bye"]);
+const KNOWN_TYPES = new Set(["register", "heartbeat", "accepted", "chunk", "done", "error", "resume", "bye"]);
 
 const kind = (v: unknown) => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v);
 const anyJson = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(fc.integer(), { maxLength: 3 }), fc.dictionary(fc.string({ maxLength: 4 }), fc.string(), { maxKeys: 2 }));
@@ -125,6 +125,7 @@ describe("matchmaker inputs under fuzzing", () => {
         deletable: true,
       },
       { msg: { type: "error", jobUri, code: "engine_error", message: "x" }, deletable: true },
+      { msg: { type: "resume", jobUri, next: 0 }, deletable: true },
       { msg: { type: "bye", reason: "x" }, deletable: false },
     ];
   });

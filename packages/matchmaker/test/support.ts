@@ -109,6 +109,8 @@ export interface FakeAgentOptions {
   alsoRegister?: string[];
   /** false: never answer the matchmaker's pings (a peer that hung without closing its socket). */
   answerPings?: boolean;
+  /** Say in the register that this agent resumes its jobs after a reconnect. */
+  resumes?: boolean;
 }
 
 export function fakeAgent(matchmakerUrl: string, opts: FakeAgentOptions = {}): FakeAgent {
@@ -161,6 +163,7 @@ export function fakeAgent(matchmakerUrl: string, opts: FakeAgentOptions = {}): F
       attestationExpiresAt: new Date(Date.now() + 86_400_000).toISOString(),
       acceptedExchanges: opts.acceptedExchanges ?? [],
       capacity: 2,
+      ...(opts.resumes && { resumes: true }),
       at: new Date().toISOString(),
       challenge,
     };

@@ -16,6 +16,7 @@ export const command: Command = {
                                [--jobs-per-requester N] [--max-body-bytes N] [--max-agent-message-bytes N]
                                [--cooldown-after N] [--cooldown-base-ms MS] [--cooldown-max-ms MS]
                                [--keepalive-ms MS] [--stream-keepalive-ms MS]
+                               [--resume-grace-ms MS]
 
 Agents connect on GET /v1/agent (WebSocket); requesters dispatch with POST /v1/dispatch.
 The matchmaker's account must be one of the exchange's configured matchmakers (admitJob is
@@ -36,7 +37,9 @@ or registers and drops again within 30 s) is cooled down: from --cooldown-after 
 failure up to --cooldown-max-ms (default 300000); a served job or 2 quiet minutes forget them.
 Agents are pinged every --keepalive-ms (default: the heartbeat interval, at most 5000) and dropped
 when silent for 3 heartbeat intervals; a dispatch stream quiet for --stream-keepalive-ms (default
-15000) gets a keepalive line.`,
+15000) gets a keepalive line.
+An agent whose socket drops mid-answer may reconnect and resume the job within --resume-grace-ms
+(default 10000; 0: such a job fails at once, provider_lost); the requester's stream stays open.`,
   async run(args) {
     const [verb, ...rest] = args;
     if (verb !== "serve") throw new CliError("usage: cocore matchmaker serve [options] (see --help)");
@@ -63,6 +66,7 @@ when silent for 3 heartbeat intervals; a dispatch stream quiet for --stream-keep
       "cooldown-max-ms": { type: "string" },
       "keepalive-ms": { type: "string" },
       "stream-keepalive-ms": { type: "string" },
+      "resume-grace-ms": { type: "string" },
     }, false);
     // Checked before logging in: a typo in a number should not cost a login round trip.
     const count = (k: "cooldown-after" | "cooldown-base-ms" | "cooldown-max-ms" | "keepalive-ms" | "stream-keepalive-ms") => {
@@ -130,6 +134,8 @@ when silent for 3 heartbeat intervals; a dispatch stream quiet for --stream-keep
       maxBodyBytes: positive("max-body-bytes"),
       maxAgentMessageBytes: positive("max-agent-message-bytes"),
     };
+    const grace = values["resume-grace-ms"] === undefined ? undefined : Number(values["resume-grace-ms"]);
+    if (grace !== undefined && !(Number.isSafeInteger(grace) && grace >= 0)) throw new CliError("--resume-grace-ms must be a whole number of milliseconds (0: no resume)");
     const mm = await startMatchmaker({
       did: agent.assertDid,
       serviceAuth: serviceAuthFromAgent(agent),
@@ -144,6 +150,7 @@ when silent for 3 heartbeat intervals; a dispatch stream quiet for --stream-keep
       cooldown: Object.fromEntries(Object.entries(cooldown).filter(([, v]) => v !== undefined)),
       ...(keepaliveIntervalMs !== undefined && { keepaliveIntervalMs }),
       ...(streamKeepaliveMs !== undefined && { streamKeepaliveMs }),
+      ...(grace !== undefined && { timeouts: { resumeGraceMs: grace } }),
     });
     if (!values.plc) console.error("matchmaker: --insecure: agent registrations and job records are NOT verified");
     console.log(`matchmaker ${agent.assertDid} listening on ${mm.url} (agents: ${mm.url.replace(/^http/, "ws")}/v1/agent)`);
