@@ -78,6 +78,26 @@ describe("resume after the agent's socket is cut mid-answer", () => {
     };
   }
 
+  /**
+   * A job on a fresh machine of `on` that has relayed its first chunk ("Hel"), then its socket cut.
+   * Answers the machine, the first session, the job, the requester's pending dispatch and the sealer.
+   */
+  async function cutAfterFirstChunk(model: string, on: Matchmaker = mm) {
+    const m = machine(model);
+    const first = await m.connect(on);
+    const req = makeDispatch(m.encryption.publicKey, { model });
+    const jobUri = req.job.uri;
+    const releases = fx.releases.length;
+    const pending = postDispatch(on.url, req);
+    await waitFor(() => first.a.jobs.length === 1, "the job to reach the machine");
+    const out = sealer(jobUri);
+    send(first.a, { type: "accepted", jobUri });
+    send(first.a, out.chunk(0, "Hel"));
+    await waitFor(() => first.frames.some((f) => f.type === "ack"), "the first chunk relayed");
+    on.disconnectMachine(`resume-${model}`);
+    return { m, first, jobUri, releases, pending, out };
+  }
+
   test("the same machine reconnects and resumes: every frame relayed once, in order, then done; nothing released", async () => {
     const m = machine("m-resume");
     const first = await m.connect(mm);
@@ -124,17 +144,7 @@ describe("resume after the agent's socket is cut mid-answer", () => {
   });
 
   test("a resume after the grace is refused: the job failed provider_lost and its hold was released", async () => {
-    const m = machine("m-late");
-    const first = await m.connect(brief);
-    const req = makeDispatch(m.encryption.publicKey, { model: "m-late" });
-    const releases = fx.releases.length;
-    const pending = postDispatch(brief.url, req);
-    await waitFor(() => first.a.jobs.length === 1, "the job to reach the machine");
-    const out = sealer(req.job.uri);
-    send(first.a, { type: "accepted", jobUri: req.job.uri });
-    send(first.a, out.chunk(0, "Hel"));
-    await waitFor(() => first.frames.some((f) => f.type === "ack"), "the first chunk relayed");
-    brief.disconnectMachine("resume-m-late");
+    const { m, jobUri, releases, pending } = await cutAfterFirstChunk("m-late", brief);
     const r = await pending;
     assert.deepEqual(r.events.map((e) => e.type), ["dispatched", "chunk", "error"]);
     const err = r.events.at(-1) as { code: string; message: string };
@@ -144,25 +154,15 @@ describe("resume after the agent's socket is cut mid-answer", () => {
     assert.equal(fx.releases.at(-1)!.reason, "provider_lost");
 
     const second = await m.connect(brief);
-    send(second.a, { type: "resume", jobUri: req.job.uri, next: 1 });
+    send(second.a, { type: "resume", jobUri, next: 1 });
     await waitFor(() => second.frames.some((f) => f.type === "cancel"), "the refusal");
     const cancel = second.frames.find((f) => f.type === "cancel")!;
-    assert.equal(cancel.jobUri, req.job.uri);
+    assert.equal(cancel.jobUri, jobUri);
     assert.match(cancel.reason!, /^resume_refused: /);
   });
 
   test("another machine key under the same machine id cannot resume the job, nor end it for its machine", async () => {
-    const m = machine("m-impostor");
-    const first = await m.connect(mm);
-    const req = makeDispatch(m.encryption.publicKey, { model: "m-impostor" });
-    const jobUri = req.job.uri;
-    const pending = postDispatch(mm.url, req);
-    await waitFor(() => first.a.jobs.length === 1, "the job to reach the machine");
-    const out = sealer(jobUri);
-    send(first.a, { type: "accepted", jobUri });
-    send(first.a, out.chunk(0, "Hel"));
-    await waitFor(() => first.frames.some((f) => f.type === "ack"), "the first chunk relayed");
-    mm.disconnectMachine("resume-m-impostor");
+    const { m, jobUri, pending, out } = await cutAfterFirstChunk("m-impostor");
 
     const impostor = await m.connect(mm, generateSigningKey());
     send(impostor.a, { type: "resume", jobUri, next: 0 });
@@ -184,17 +184,7 @@ describe("resume after the agent's socket is cut mid-answer", () => {
   });
 
   test("a resume that would leave a hole fails the job: provider_error", async () => {
-    const m = machine("m-hole");
-    const first = await m.connect(mm);
-    const req = makeDispatch(m.encryption.publicKey, { model: "m-hole" });
-    const jobUri = req.job.uri;
-    const pending = postDispatch(mm.url, req);
-    await waitFor(() => first.a.jobs.length === 1, "the job to reach the machine");
-    const out = sealer(jobUri);
-    send(first.a, { type: "accepted", jobUri });
-    send(first.a, out.chunk(0, "Hel"));
-    await waitFor(() => first.frames.some((f) => f.type === "ack"), "the first chunk relayed");
-    mm.disconnectMachine("resume-m-hole");
+    const { m, jobUri, pending } = await cutAfterFirstChunk("m-hole");
     const second = await m.connect(mm);
     send(second.a, { type: "resume", jobUri, next: 2 });
     const r = await pending;
