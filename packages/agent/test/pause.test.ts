@@ -13,10 +13,18 @@ before(async () => {
 });
 after(async () => coop?.close());
 
+/** The owner's edit, as the console makes it: read-modify-write, again if the agent wrote in between. */
 async function setActive(active: boolean) {
   const { agent, provider } = coop.agent;
-  const cur = (await getRecord(agent, coop.agent.did, PROVIDER_COLLECTION, provider.rkey!))!;
-  await putRecord(coop.accounts.provider.agent, PROVIDER_COLLECTION, provider.rkey!, { ...cur.value, active }, { swapRecord: cur.cid });
+  for (let attempt = 1; ; attempt++) {
+    const cur = (await getRecord(agent, coop.agent.did, PROVIDER_COLLECTION, provider.rkey!))!;
+    try {
+      await putRecord(coop.accounts.provider.agent, PROVIDER_COLLECTION, provider.rkey!, { ...cur.value, active }, { swapRecord: cur.cid });
+      return;
+    } catch (err) {
+      if (attempt >= 5 || !/InvalidSwap/i.test(String((err as Error).message))) throw err;
+    }
+  }
 }
 const live = () => coop.matchmaker.registry.live(Date.now()).some((m) => m.provider === coop.agent.did);
 
