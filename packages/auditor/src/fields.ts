@@ -1,5 +1,6 @@
 // Tolerant field access on lex-form record values: a malformed record yields undefined here and
 // is reported by whichever check needed the field, never as an exception.
+import { parseAtUri as parseProtocolAtUri } from "@cocore/protocol";
 export type Value = Record<string, unknown>;
 
 export function str(o: unknown, key: string): string | undefined {
@@ -39,9 +40,10 @@ export interface AtUri {
   rkey: string;
 }
 
+/** The protocol core's parse, with the repo named as the auditor's reports name it. */
 export function parseAtUri(uri: string | undefined): AtUri | undefined {
-  const m = uri === undefined ? null : /^at:\/\/([^/?#]+)\/([^/?#]+)\/([^/?#]+)$/.exec(uri);
-  return m ? { repo: m[1]!, collection: m[2]!, rkey: m[3]! } : undefined;
+  const p = parseProtocolAtUri(uri);
+  return p && { repo: p.did, collection: p.collection, rkey: p.rkey };
 }
 
 /** A strong-ref field ({ uri, cid }) of a record. */

@@ -3,25 +3,17 @@
 // the countersigning matchmaker's brokerageKey, and the policy it settles under. Anyone can do
 // this (an explorer, an auditor, a competing exchange): no session and no exchange are needed.
 import { getRecord, resolvePds, type IdResolver, type RecordEntry } from "@cocore/atproto";
-import { brokerageKeyUri, normalizeBundle, verifyReceipt, type ReceiptBundle, type VerifyResult } from "@cocore/protocol";
+import { brokerageKeyUri, normalizeBundle, parseAtUri, verifyReceipt, type ReceiptBundle, type VerifyResult } from "@cocore/protocol";
 import { ClientError } from "./errors.ts";
 
 /** Reads one public record by URI; null when its repo has no such record. */
 export type RecordReader = (uri: string) => Promise<RecordEntry | null>;
 
-const AT_URI = /^at:\/\/(did:[a-z]+:[a-zA-Z0-9._:%-]+)\/([a-zA-Z0-9.-]+)\/([a-zA-Z0-9._:~-]{1,512})$/;
-
-/** The parts of a record URI, or undefined when `uri` is not one (a DID repo, a collection, an rkey). */
-export function parseRecordUri(uri: string): { did: string; collection: string; rkey: string } | undefined {
-  const m = AT_URI.exec(uri);
-  return m ? { did: m[1]!, collection: m[2]!, rkey: m[3]! } : undefined;
-}
-
 /** A reader that finds each repo's PDS from its DID document (cached) and reads without auth. */
 export function publicRecordReader(idResolver: IdResolver): RecordReader {
   const pds = new Map<string, Promise<string>>();
   return async (uri) => {
-    const p = parseRecordUri(uri);
+    const p = parseAtUri(uri);
     if (!p) throw new ClientError("invalid_uri", `${uri} is not a record URI (at://did/collection/rkey).`);
     let url = pds.get(p.did);
     if (!url) {

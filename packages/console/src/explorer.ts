@@ -2,14 +2,11 @@
 // judged by the protocol core, beside what the exchange decided about it. Nothing here needs a
 // session; anyone could compute the same verdicts from the same records.
 import type { IdResolver, RecordEntry } from "@cocore/atproto";
-import { ClientError, gatherReceiptBundle, parseRecordUri, publicRecordReader, verifyGathered, type RecordReader, type Settlement } from "@cocore/client";
-import { NSID } from "@cocore/protocol";
+import { ClientError, gatherReceiptBundle, publicRecordReader, verifyGathered, type RecordReader, type Settlement } from "@cocore/client";
+import { NSID, parseAtUri } from "@cocore/protocol";
 import { receiptChecks } from "./checks.ts";
 import { ConsoleError } from "./errors.ts";
 import type { ExplorerReceipt } from "../web/types.ts";
-
-/** A dev.cocore.compute.listSettlements row. */
-export type SettlementView = Settlement;
 
 /** The exchange's public XRPC queries the explorer reads. */
 export class PublicExchange {
@@ -31,7 +28,7 @@ export class PublicExchange {
     return body as T;
   }
 
-  settlements(did: string | undefined, limit: number): Promise<{ settlements: SettlementView[] }> {
+  settlements(did: string | undefined, limit: number): Promise<{ settlements: Settlement[] }> {
     return this.get(NSID.listSettlements, { limit: String(limit), ...(did ? { did } : {}) });
   }
 
@@ -68,8 +65,8 @@ export class ExplorerReader {
   }
 
   /** One receipt, gathered and judged; a receipt that cannot be gathered says why. */
-  async receipt(uri: string, settlement?: SettlementView): Promise<ExplorerReceipt> {
-    const parsed = parseRecordUri(uri);
+  async receipt(uri: string, settlement?: Settlement): Promise<ExplorerReceipt> {
+    const parsed = parseAtUri(uri);
     if (!parsed || parsed.collection !== NSID.receipt) throw new ConsoleError(400, "invalid_uri", `${uri} is not a receipt URI.`);
     const [policy, decided] = await Promise.all([
       this.policyFor(settlement?.uri),

@@ -2,9 +2,8 @@
 // batch) in ONE transaction, together with the cursor that produced it: the ledger machine stores
 // and considers the records, then moves the watermark (@cocore/protocol ledger/README.md). This
 // module only loads, stores and wires; every rule is the machine's.
-import { Ledger, LOG_COLLECTIONS, type Effects, type MachineEnv, type RecordOp } from "@cocore/protocol";
+import { Ledger, LOG_COLLECTIONS, parseAtUri, type Effects, type MachineEnv, type RecordOp } from "@cocore/protocol";
 import type { BatchResult, EngineContext, IngestOp } from "./context.ts";
-import { parseAtUri } from "./at-uri.ts";
 import { SqlStore } from "./store/sql-store.ts";
 import type { PreparedChecks } from "./verifier.ts";
 

@@ -2,6 +2,7 @@
 // canonical bytes, keys, signatures, sealing, commitments, pricing and receipt verification.
 export * from "./lexicon/index.ts";
 export * from "./ledger/index.ts";
+export { parseAtUri, type AtUriParts } from "./at-uri.ts";
 // Both modules name a Money and a TokenCounts type; the package-level names are the lexicon's.
 export type { Money, TokenCounts } from "./lexicon/index.ts";
 export { checkAttestation, meetsTrustLevel, trustLevelOf, type AttestationProblem, type TrustLevel } from "./attestation-check.ts";

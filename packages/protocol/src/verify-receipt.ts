@@ -8,6 +8,7 @@ import { CanonicalError } from "./canonical.ts";
 import { recordCid } from "./cid.ts";
 import { isValidPublicKey } from "./keys.ts";
 import { workProblems } from "./job-work.ts";
+import { parseAtUri } from "./at-uri.ts";
 import { fromJsonRecord, NSID, validateRecord } from "./lexicon/index.ts";
 import { PricingError, tokenRatePrice } from "./pricing.ts";
 import { signatureBytes, signingPayload, verify, verifyRecordSignature } from "./signature.ts";
@@ -223,16 +224,6 @@ function time(value: string | undefined): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
-interface AtUri {
-  repo: string;
-  collection: string;
-  rkey: string;
-}
-
-function parseAtUri(uri: string | undefined): AtUri | undefined {
-  const m = uri === undefined ? null : /^at:\/\/([^/?#]+)\/([^/?#]+)\/([^/?#]+)$/.exec(uri);
-  return m ? { repo: m[1]!, collection: m[2]!, rkey: m[3]! } : undefined;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Verification
@@ -336,8 +327,8 @@ export function verifyReceipt(bundle: ReceiptBundle, options: VerifyOptions = {}
   const jobUri = parseAtUri(bundle.job.uri ?? str(receiptRef, "uri"));
   const receiptUri = parseAtUri(bundle.receipt.uri);
   const attUri = parseAtUri(bundle.attestation.uri ?? str(attRef, "uri"));
-  const requesterDid = jobUri?.repo;
-  const providerDid = receiptUri?.repo ?? attUri?.repo;
+  const requesterDid = jobUri?.did;
+  const providerDid = receiptUri?.did ?? attUri?.did;
 
   // Strong-ref from the receipt to the job.
   {
@@ -413,7 +404,7 @@ export function verifyReceipt(bundle: ReceiptBundle, options: VerifyOptions = {}
     if (refUri && parseAtUri(refUri)?.collection !== NSID.attestation) found.add("attestation-invalid", `receipt.attestation.uri ${refUri} is not a ${NSID.attestation} record`);
     if (bundle.attestation.uri && refUri !== bundle.attestation.uri) found.add("attestation-invalid", `receipt.attestation.uri is ${refUri ?? "missing"}, the attestation is ${bundle.attestation.uri}`);
     if (cids.attestation && refCid !== cids.attestation) found.add("attestation-invalid", `receipt.attestation.cid is ${refCid ?? "missing"}, the attestation's cid is ${cids.attestation}`);
-    if (attUri && providerDid && attUri.repo !== providerDid) found.add("attestation-invalid", `the attestation is in ${attUri.repo}'s repo, not the provider ${providerDid}'s`);
+    if (attUri && providerDid && attUri.did !== providerDid) found.add("attestation-invalid", `the attestation is in ${attUri.did}'s repo, not the provider ${providerDid}'s`);
   }
   // The job's trust requirement against what the attestation establishes (attestation-check.ts).
   const level = trustLevelOf(att);
@@ -444,7 +435,7 @@ export function verifyReceipt(bundle: ReceiptBundle, options: VerifyOptions = {}
   if (policy) {
     const policyExchange = str(policy, "exchange");
     if (options.exchange && policyExchange !== options.exchange) found.add("policy-invalid", `the policy belongs to ${policyExchange ?? "no exchange"}, not ${options.exchange}`);
-    const policyRepo = parseAtUri(bundle.policy?.uri)?.repo;
+    const policyRepo = parseAtUri(bundle.policy?.uri)?.did;
     if (policyRepo && policyRepo !== policyExchange) found.add("policy-invalid", `policy.exchange ${policyExchange ?? "missing"} is not the repo ${policyRepo} it is published in`);
   }
   const acceptedExchanges = strings(job, "acceptedExchanges");
@@ -484,7 +475,7 @@ export function verifyReceipt(bundle: ReceiptBundle, options: VerifyOptions = {}
     if (authRef.uri && jaUri !== authRef.uri) found.add("authorization-invalid", `job.paymentAuthorization.uri is ${jaUri ?? "missing"}, the authorization is ${authRef.uri}`);
     if (cids.paymentAuthorization && jaCid !== cids.paymentAuthorization) found.add("authorization-invalid", `job.paymentAuthorization.cid is ${jaCid ?? "missing"}, the authorization's cid is ${cids.paymentAuthorization}`);
     if (!authRef.uri && !cids.paymentAuthorization) found.add("authorization-invalid", "the authorization has neither uri nor cid to match the job's reference against");
-    const authRepo = parseAtUri(authRef.uri ?? jaUri)?.repo;
+    const authRepo = parseAtUri(authRef.uri ?? jaUri)?.did;
     if (authRepo && requesterDid && authRepo !== requesterDid) found.add("authorization-invalid", `the authorization is in ${authRepo}'s repo, not the requester ${requesterDid}'s`);
     const authExchange = str(auth, "exchange");
     if (exchange !== undefined && authExchange !== exchange) found.add("authorization-invalid", `the authorization names exchange ${authExchange ?? "none"}, not ${exchange}`);

@@ -1,8 +1,7 @@
 // The explorer: receipts and settlements by DID (or handle), job or receipt URI, each with the
 // protocol core's verdict; and the exchange's policy, treasury and patronage periods. Public:
 // everything shown is a public record or the exchange's public answer.
-import { parseRecordUri } from "@cocore/client";
-import { NSID } from "@cocore/protocol";
+import { NSID, parseAtUri } from "@cocore/protocol";
 import type { Route, RouteContext } from "../context.ts";
 import { ConsoleError } from "../errors.ts";
 import { ExplorerReader, mapLimited, PublicExchange } from "../explorer.ts";
@@ -45,7 +44,7 @@ async function search(c: RouteContext, q: string): Promise<ExplorerResult> {
     const { settlements } = await r.exchange.settlements(did, MEMBER_RECEIPTS);
     return { kind: "member", did, receipts: await mapLimited(settlements, PARALLEL, (s) => r.receipt(s.receipt, s)) };
   }
-  const p = parseRecordUri(q);
+  const p = parseAtUri(q);
   if (!p) throw new ConsoleError(400, "invalid_uri", `${q} is not a record URI (at://did/collection/rkey).`);
   if (p.collection === NSID.receipt) {
     const { settlements } = await r.exchange.settlements(p.did, 100);

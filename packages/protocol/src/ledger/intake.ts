@@ -1,6 +1,7 @@
 // Record intake (README: "A receipt's path", step 1): a delivery batch stored, the exchange's own
 // policies and (in a rebuild) its published log taken in, and every receipt the batch concerns
 // made pending, ignored, rejected or queued at its effective time.
+import { parseAtUri } from "../at-uri.ts";
 import { NSID, validateRecord } from "../lexicon/index.ts";
 import { candidacy, loadParts, objOf, str, type ReceiptFacts } from "./facts.ts";
 import type { LedgerInput, RecordOp } from "./inputs.ts";
@@ -32,7 +33,7 @@ export async function onPut(l: Ledger, op: Extract<RecordOp, { action: "put" }>,
   const prev = await l.store.record(op.uri);
   // An older version replayed after a newer one (a backfill then the stream; sources out of order).
   if (op.rev && prev?.rev && op.rev < prev.rev) return undefined;
-  const at = parseUri(op.uri);
+  const at = parseAtUri(op.uri);
   if (!at) return undefined;
   if (prev && prev.cid === op.cid && prev.status !== "deleted") {
     if (op.rev && (prev.rev === null || prev.rev < op.rev)) l.store.putRecord({ ...prev, rev: op.rev });
@@ -182,11 +183,6 @@ export async function restoreClaims(l: Ledger, row: ReceiptRow, value: Record<st
     if (str(auth.value, "scope") === "session" && row.settlement) l.store.putBudgetUsed(auth.uri, (await l.store.budgetUsed(auth.uri)) + row.settlement.charged);
   }
   l.store.putReceipt({ ...row, jobUri });
-}
-
-function parseUri(uri: string): { did: string; collection: string; rkey: string } | undefined {
-  const m = /^at:\/\/([^/?#]+)\/([^/?#]+)\/([^/?#]+)$/.exec(uri);
-  return m ? { did: m[1]!, collection: m[2]!, rkey: m[3]! } : undefined;
 }
 
 function schemaProblem(collection: string, value: Record<string, unknown>): string | null {
