@@ -56,17 +56,18 @@ function Result({ q, r, error }: { q: string; r?: ExplorerResult; error?: string
         <div className="table-wrap">
           <table>
             <thead>
-              <tr><th scope="col">Completed</th><th scope="col">Model</th><th scope="col">Tokens in / out</th><th scope="col">Price</th><th scope="col">Charged · provider · fee</th><th scope="col">Verdict</th><th scope="col">Records</th></tr>
+              <tr><th scope="col">Completed</th><th scope="col">Verdict</th><th scope="col">Price</th><th scope="col">Model</th><th scope="col">Tokens in / out</th><th scope="col">Charged · provider · fee</th><th scope="col">Records</th></tr>
             </thead>
             <tbody>
               {r.receipts.map((x) => (
                 <tr key={x.uri} data-testid="explorer-row">
                   <td>{when(x.completedAt)}</td>
+                  {/* The verdict first after the time: it is what a narrow screen must show without scrolling. */}
+                  <td><VerdictBadge ok={x.verdict.ok} />{x.error ? <> <code>{x.error.code}</code></> : null}</td>
+                  <td>{x.price ? tok(x.price.amount) : "—"}</td>
                   <td>{x.model ?? "—"}</td>
                   <td>{x.tokens ? `${num(x.tokens.in)} / ${num(x.tokens.out)}` : "—"}</td>
-                  <td>{x.price ? tok(x.price.amount) : "—"}</td>
                   <td>{x.settlement ? `${tok(x.settlement.amountCharged)} · ${tok(x.settlement.providerPayout)} · ${tok(x.settlement.exchangeFee)}` : "not settled"}</td>
-                  <td><VerdictBadge ok={x.verdict.ok} />{x.error ? <> <code>{x.error.code}</code></> : null}</td>
                   <td>
                     <a href={explore(x.uri)}>receipt</a>
                     {x.job ? <> · <a href={explore(x.job)}>job</a></> : null}
