@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { generateEncryptionKeyPair, generateSigningKey } from "@cocore/protocol";
-import { startMatchmaker, type Matchmaker, type MatchmakerStatus } from "../src/index.ts";
-import { fakeAgent, fakeExchange, makeDispatch, postDispatch, waitFor, type FakeAgent, type FakeAgentOptions, type FakeExchange } from "./support.ts";
+import type { Matchmaker, MatchmakerStatus } from "../src/index.ts";
+import { fakeAgent, fakeExchange, startTestMatchmaker, makeDispatch, postDispatch, waitFor, type FakeAgent, type FakeAgentOptions, type FakeExchange } from "./support.ts";
 
 const MODEL = "m-cool";
 const BASE_MS = 60_000;
@@ -21,16 +21,12 @@ describe("cool-down of a crash-looping machine", () => {
 
   before(async () => {
     fx = await fakeExchange();
-    mm = await startMatchmaker({
-      did: "did:plc:matchmaker0000000000000",
-      serviceAuth: async (aud, lxm) => `token-for-${aud}-${lxm}`,
-      exchange: { did: fx.did, url: fx.url },
+    mm = await startTestMatchmaker(fx, {
       cooldown: { threshold: 3, baseMs: BASE_MS, maxMs: 8 * BASE_MS },
       cooldownClock: () => Date.now() + skew,
       heartbeatIntervalMs: 200,
       staleAfterMs: 600,
       streamKeepaliveMs: 50,
-      log: () => {},
     });
   });
   after(async () => {

@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
 import WebSocket from "ws";
-import { isRefusalCode, startMatchmaker, type Matchmaker } from "../src/index.ts";
-import { fakeAgent, fakeExchange, makeDispatch, postDispatch, type FakeAgent, type FakeExchange } from "./support.ts";
+import { isRefusalCode, type Matchmaker } from "../src/index.ts";
+import { fakeAgent, fakeExchange, startTestMatchmaker, makeDispatch, postDispatch, type FakeAgent, type FakeExchange } from "./support.ts";
 
 const RUNS = 60;
 const IGNORED = new Set(["bad_message", "unknown_type", "not_registered", "already_registered"]);
@@ -93,13 +93,9 @@ describe("matchmaker inputs under fuzzing", () => {
 
   before(async () => {
     fx = await fakeExchange();
-    mm = await startMatchmaker({
-      did: "did:plc:matchmaker0000000000000",
-      serviceAuth: async (aud, lxm) => `token-for-${aud}-${lxm}`,
-      exchange: { did: fx.did, url: fx.url },
+    mm = await startTestMatchmaker(fx, {
       heartbeatIntervalMs: 60_000,
       limits: { perIp: { burst: 100_000, perSecond: 10_000 } },
-      log: () => {},
     });
     agent = fakeAgent(mm.url);
     await agent.registered;

@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import { request } from "node:http";
 import { after, describe, test } from "node:test";
 import WebSocket from "ws";
-import { startMatchmaker, type Matchmaker } from "../src/index.ts";
+import type { Matchmaker } from "../src/index.ts";
 import type { MatchmakerLimits } from "../src/limits.ts";
-import { fakeAgent, fakeExchange, makeDispatch, postDispatch, waitFor, type FakeAgent, type FakeExchange } from "./support.ts";
+import { fakeAgent, fakeExchange, startTestMatchmaker, makeDispatch, postDispatch, waitFor, type FakeAgent, type FakeExchange } from "./support.ts";
 
 // No refill within a test: what is spent stays spent.
 const SLOW = 0.001;
@@ -27,14 +27,10 @@ describe("matchmaker abuse limits", () => {
 
   async function setup(limits: Partial<MatchmakerLimits>, agentOpts: Parameters<typeof fakeAgent>[1] = {}) {
     const fx = await fakeExchange();
-    const mm = await startMatchmaker({
-      did: "did:plc:matchmaker0000000000000",
-      serviceAuth: async (aud, lxm) => `token-for-${aud}-${lxm}`,
-      exchange: { did: fx.did, url: fx.url },
+    const mm = await startTestMatchmaker(fx, {
       heartbeatIntervalMs: 200,
       timeouts: { acceptMs: 5_000, firstChunkMs: 5_000, idleMs: 5_000, reconnectGraceMs: 500 },
       limits,
-      log: () => {},
     });
     const agent = fakeAgent(mm.url, agentOpts);
     open.push({ mm, fx, agents: [agent] });

@@ -3,8 +3,8 @@
 // released and `redispatch: true`, and the offer a requester asks for next skips what it tried.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { startMatchmaker, type Matchmaker } from "../src/index.ts";
-import { fakeAgent, fakeExchange, makeDispatch, postDispatch, type FakeAgent, type FakeExchange } from "./support.ts";
+import type { Matchmaker } from "../src/index.ts";
+import { fakeAgent, fakeExchange, startTestMatchmaker, makeDispatch, postDispatch, type FakeAgent, type FakeExchange } from "./support.ts";
 
 describe("re-dispatch to another provider", () => {
   let fx: FakeExchange;
@@ -13,13 +13,9 @@ describe("re-dispatch to another provider", () => {
 
   before(async () => {
     fx = await fakeExchange();
-    mm = await startMatchmaker({
-      did: "did:plc:matchmaker0000000000000",
-      serviceAuth: async (aud, lxm) => `token-for-${aud}-${lxm}`,
-      exchange: { did: fx.did, url: fx.url },
+    mm = await startTestMatchmaker(fx, {
       // Long enough that a dispatch waiting out the grace would time the test out.
       timeouts: { acceptMs: 60_000, firstChunkMs: 60_000, idleMs: 60_000, reconnectGraceMs: 600_000 },
-      log: () => {},
     });
   });
   after(async () => {

@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { base64Decode, base64Encode, generateEncryptionKeyPair, generateSigningKey, openReply, outputCipherCommitment, sealReply } from "@cocore/protocol";
 import type WebSocket from "ws";
-import { startMatchmaker, type Matchmaker } from "../src/index.ts";
-import { fakeAgent, fakeExchange, makeDispatch, postDispatch, replyKeys, waitFor, type FakeAgent, type FakeExchange } from "./support.ts";
+import type { Matchmaker } from "../src/index.ts";
+import { fakeAgent, fakeExchange, startTestMatchmaker, makeDispatch, postDispatch, replyKeys, waitFor, type FakeAgent, type FakeExchange } from "./support.ts";
 
 type Frame = { type: string; jobUri?: string; seq?: number; final?: boolean; reason?: string; resumeGraceMs?: number };
 
@@ -29,12 +29,8 @@ describe("resume after the agent's socket is cut mid-answer", () => {
   const agents: FakeAgent[] = [];
 
   const start = (resumeGraceMs: number) =>
-    startMatchmaker({
-      did: "did:plc:matchmaker0000000000000",
-      serviceAuth: async (aud, lxm) => `token-for-${aud}-${lxm}`,
-      exchange: { did: fx.did, url: fx.url },
+    startTestMatchmaker(fx, {
       timeouts: { acceptMs: 60_000, firstChunkMs: 60_000, idleMs: 60_000, reconnectGraceMs: 60_000, resumeGraceMs },
-      log: () => {},
     });
   before(async () => {
     fx = await fakeExchange();

@@ -23,6 +23,20 @@ import {
 import WebSocket from "ws";
 import { AGENT_PROTOCOL_VERSION, type JobInput, type JobMessage } from "../../agent/src/matchmaker-protocol.ts";
 import type { DispatchEvent, DispatchRequest } from "../src/wire.ts";
+import { startMatchmaker, type Matchmaker } from "../src/index.ts";
+
+export const TEST_MATCHMAKER_DID = "did:plc:matchmaker0000000000000";
+
+/** A matchmaker admitting through `fx`, quiet, with a stand-in service token; `config` adds or overrides. */
+export function startTestMatchmaker(fx: Pick<FakeExchange, "did" | "url">, config: Partial<Parameters<typeof startMatchmaker>[0]> = {}): Promise<Matchmaker> {
+  return startMatchmaker({
+    did: TEST_MATCHMAKER_DID,
+    serviceAuth: async (aud, lxm) => `token-for-${aud}-${lxm}`,
+    exchange: { did: fx.did, url: fx.url },
+    log: () => {},
+    ...config,
+  });
+}
 
 export interface FakeExchange {
   url: string;
