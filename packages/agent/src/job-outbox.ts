@@ -26,8 +26,6 @@ interface Entry {
   live: boolean;
   /** Past the cap: frames are no longer kept, so the job cannot be resumed after a drop. */
   unbuffered: boolean;
-  /** Dropped while unbuffered (or the matchmaker does not resume): its frames go nowhere. */
-  dead: boolean;
   forget?: NodeJS.Timeout;
 }
 
@@ -53,7 +51,7 @@ export class JobOutbox {
   send(msg: JobFrame): void {
     if (msg.type === "accepted") {
       this.drop(msg.jobUri);
-      this.jobs.set(msg.jobUri, { frames: [], bytes: 0, acked: -1, live: true, unbuffered: false, dead: false });
+      this.jobs.set(msg.jobUri, { frames: [], bytes: 0, acked: -1, live: true, unbuffered: false });
       this.opts.send(msg);
       return;
     }
@@ -95,11 +93,11 @@ export class JobOutbox {
 
   /** The session dropped: frames are kept for a resume (`resumes`: the matchmaker said it resumes jobs). */
   disconnected(resumes: boolean): void {
-    for (const e of this.jobs.values()) {
+    // Deleting the entry being visited is safe while iterating a Map.
+    for (const [uri, e] of this.jobs) {
       e.live = false;
-      if (!resumes || e.unbuffered) e.dead = true;
+      if (!resumes || e.unbuffered) this.drop(uri);
     }
-    for (const [uri, e] of this.jobs) if (e.dead) this.drop(uri);
   }
 
   /** Whether a job's frames wait for a resume on the next session. */

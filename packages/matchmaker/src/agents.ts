@@ -232,8 +232,8 @@ export class AgentHub {
         if (!job) return;
         conn.jobs.delete(msg.jobUri);
         conn.acks.delete(msg.jobUri);
-        // Nothing of the job needs replaying any more.
-        conn.ws.send(encodeMessage({ type: "ack", jobUri: msg.jobUri, seq: job.relayed, final: true }));
+        // Nothing of the job needs replaying any more (only an agent that keeps a replay buffer is told).
+        if (conn.resumes) conn.ws.send(encodeMessage({ type: "ack", jobUri: msg.jobUri, seq: job.relayed, final: true }));
         if (msg.type === "done") job.listener.onDone(msg);
         else job.listener.onError(msg);
         return;
@@ -256,6 +256,8 @@ export class AgentHub {
     }
     job.relayed = msg.seq;
     job.listener.onChunk(msg);
+    // Acks only free an agent's replay buffer: one that does not resume keeps none.
+    if (!conn.resumes) return;
     conn.acks.add(msg.jobUri);
     conn.ackTimer ??= setTimeout(() => this.flushAcks(conn), ACK_INTERVAL_MS);
   }

@@ -146,10 +146,6 @@ export class Registry {
     this.providerCooldowns = new Cooldowns({ ...opts.cooldown, threshold: opts.cooldown.providerThreshold }, this.clock);
   }
 
-  get cooldownPolicy(): CooldownPolicy {
-    return this.opts.cooldown;
-  }
-
   /** Called after anything that may have given a model more room (a machine registered or became ready). */
   onChange(listener: () => void): void {
     this.listeners.push(listener);

@@ -9,23 +9,31 @@ export interface IdleKeepalive {
 }
 
 export function idleKeepalive(idleMs: number, ping: () => void): IdleKeepalive {
+  // touch() runs on every relayed event: it only notes the time, and one timer checks it, rather
+  // than clearing and setting a timer per chunk.
+  let lastWrite = Date.now();
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
-  const arm = () => {
-    if (timer) clearTimeout(timer);
+  const arm = (ms: number) => {
     if (stopped) return;
     timer = setTimeout(() => {
-      ping();
-      arm();
-    }, idleMs);
+      const idle = Date.now() - lastWrite;
+      if (idle >= idleMs) {
+        ping();
+        lastWrite = Date.now();
+        arm(idleMs);
+      } else arm(idleMs - idle);
+    }, ms);
     timer.unref();
   };
-  arm();
+  arm(idleMs);
   return {
-    touch: arm,
+    touch() {
+      lastWrite = Date.now();
+    },
     stop() {
       stopped = true;
-      if (timer) clearTimeout(timer);
+      clearTimeout(timer);
     },
   };
 }
