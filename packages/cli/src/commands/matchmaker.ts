@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { login } from "@cocore/atproto";
-import { serviceAuthFromAgent, startMatchmaker } from "@cocore/matchmaker";
+import { DEFAULT_COOLDOWN_POLICY, serviceAuthFromAgent, startMatchmaker } from "@cocore/matchmaker";
 import { exportSigningKey, generateSigningKey, importSigningKey, type P256PrivateJwk } from "@cocore/protocol";
 import { writeFileSync, chmodSync } from "node:fs";
 import { CliError, parseFlags, type Command } from "../command.ts";
@@ -69,7 +69,8 @@ An agent whose socket drops mid-answer may reconnect and resume the job within -
       "resume-grace-ms": { type: "string" },
     }, false);
     // Checked before logging in: a typo in a number should not cost a login round trip.
-    const count = (k: "cooldown-after" | "cooldown-base-ms" | "cooldown-max-ms" | "keepalive-ms" | "stream-keepalive-ms") => {
+    type CountFlag = "cooldown-after" | "cooldown-base-ms" | "cooldown-max-ms" | "keepalive-ms" | "stream-keepalive-ms" | "queue-max" | "queue-wait-ms" | "jobs-per-requester" | "max-body-bytes" | "max-agent-message-bytes";
+    const count = (k: CountFlag) => {
       const v = values[k];
       if (v === undefined) return undefined;
       const n = Number(v);
@@ -77,7 +78,7 @@ An agent whose socket drops mid-answer may reconnect and resume the job within -
       return n;
     };
     const cooldown = { threshold: count("cooldown-after"), baseMs: count("cooldown-base-ms"), maxMs: count("cooldown-max-ms") };
-    if ((cooldown.maxMs ?? 300_000) < (cooldown.baseMs ?? 5_000)) throw new CliError("--cooldown-max-ms must be at least --cooldown-base-ms");
+    if ((cooldown.maxMs ?? DEFAULT_COOLDOWN_POLICY.maxMs) < (cooldown.baseMs ?? DEFAULT_COOLDOWN_POLICY.baseMs)) throw new CliError("--cooldown-max-ms must be at least --cooldown-base-ms");
     const keepaliveIntervalMs = count("keepalive-ms");
     const streamKeepaliveMs = count("stream-keepalive-ms");
     if (!values.plc && !values.insecure) {
@@ -112,14 +113,7 @@ An agent whose socket drops mid-answer may reconnect and resume the job within -
     }
     const port = values.port === undefined ? 8082 : Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError("--port must be a port number");
-    const positive = (k: "queue-max" | "queue-wait-ms" | "jobs-per-requester" | "max-body-bytes" | "max-agent-message-bytes") => {
-      const v = values[k];
-      if (v === undefined) return undefined;
-      const n = Number(v);
-      if (!Number.isSafeInteger(n) || n < 1) throw new CliError(`--${k} must be a positive integer`);
-      return n;
-    };
-    const queue = { maxQueuedPerModel: positive("queue-max"), maxWaitMs: positive("queue-wait-ms") };
+    const queue = { maxQueuedPerModel: count("queue-max"), maxWaitMs: count("queue-wait-ms") };
     const rate = (k: "rate-per-ip" | "rate-per-requester") => {
       const v = values[k];
       if (v === undefined) return undefined;
@@ -130,9 +124,9 @@ An agent whose socket drops mid-answer may reconnect and resume the job within -
     const limits = {
       perIp: rate("rate-per-ip"),
       perRequester: rate("rate-per-requester"),
-      concurrentPerRequester: positive("jobs-per-requester"),
-      maxBodyBytes: positive("max-body-bytes"),
-      maxAgentMessageBytes: positive("max-agent-message-bytes"),
+      concurrentPerRequester: count("jobs-per-requester"),
+      maxBodyBytes: count("max-body-bytes"),
+      maxAgentMessageBytes: count("max-agent-message-bytes"),
     };
     const grace = values["resume-grace-ms"] === undefined ? undefined : Number(values["resume-grace-ms"]);
     if (grace !== undefined && !(Number.isSafeInteger(grace) && grace >= 0)) throw new CliError("--resume-grace-ms must be a whole number of milliseconds (0: no resume)");
